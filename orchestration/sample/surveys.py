@@ -1,0 +1,118 @@
+"""Satisfaction surveys (满意度测评) and development assessments (经济社会发展考评).
+
+Each unit-year's survey answers are drawn so that its composite lands on the planned level, given
+what the other sources contribute to the same indicators.
+"""
+
+from pathlib import Path
+
+
+import numpy as np
+import pyarrow as pa
+
+from orchestration.contracts import DEVELOPMENT, SURVEYS
+from orchestration.lib.duck import connect
+from orchestration.sample import plan
+from orchestration.sample.writer import write_export
+
+# survey type → (respondents, answers from best to worst, responses per unit-year, weighted?)
+SURVEY_DESIGN = {
+    "党风廉政建设满意度": ("群众", ("满意", "比较满意", "一般", "不满意"), 150, True),
+    "政风满意度": ("群众", ("满意", "比较满意", "一般", "不满意"), 150, True),
+    "选人用人评议": ("党员干部", ("好", "较好", "一般", "差"), 80, False),
+    "平安建设群众满意度": ("群众", ("满意", "比较满意", "一般", "不满意"), 150, True),
+    "市委委员综合评价": ("市委委员", ("好", "较好", "一般", "差"), 40, False),
+}
+WEIGHTS = np.array([0.6, 0.8, 1.0, 1.2, 1.5, 1.8])  # post-stratification weights of public surveys
+
+
+def answer_shares(score: float) -> np.ndarray:
+    """Shares of the four answers (100 / 80 / 60 / 0 points) whose mean is `score`."""
+    worst = 0.1 * (1 - score / 100)
+    rest = min(max(score / (1 - worst), 60.0), 100.0)  # mean over the three better answers
+    if rest >= 80:
+        t = (rest - 80) / 20
+        better = t * np.array([1, 0, 0]) + (1 - t) * np.array([0.2, 0.6, 0.2])
+    else:
+        t = (rest - 60) / 20
+        better = t * np.array([0.2, 0.6, 0.2]) + (1 - t) * np.array([0, 0, 1])
+    return np.append(better * (1 - worst), worst)
+
+
+def target_scores(code: str, year: int, rectification: float | None, rng: np.random.Generator) -> dict:
+    """The survey score per type that brings the unit-year's indicators to its planned level."""
+    level = plan.level(code, year)
+    discipline = 100 * (1 - plan.new_share(code, year))
+    # clean_governance = 0.6 survey + 0.2 discipline + 0.2 rectification (renormalised if missing)
+    if rectification is None:
+        clean = (level - 0.25 * discipline) / 0.75
+    else:
+        clean = (level - 0.2 * discipline - 0.2 * rectification) / 0.6
+    conduct = level
+    if year == 2018:  # government_conduct = 0.5 survey + 0.3 satisfaction + 0.2 on-time
+        conduct = (level - 30 * plan.hotline_satisfaction(code, year) - 20 * plan.hotline_on_time(code, year)) / 0.5
+    targets = {"党风廉政建设满意度": clean, "政风满意度": conduct}
+    for kind in ("选人用人评议", "平安建设群众满意度", "市委委员综合评价"):
+        targets[kind] = level + float(rng.uniform(-2, 2))
+    return {k: min(max(v, 56.0), 99.0) for k, v in targets.items()}
+
+
+def survey_rows(year: int, units: list[plan.Unit], rectification: dict[str, float], seed: int) -> list[dict]:
+    rng = np.random.default_rng([seed, year, 4])
+    rows = []
+    for unit in units:
+        for kind, score in target_scores(unit.code, year, rectification.get(unit.code), rng).items():
+            respondents, answers, n, weighted = SURVEY_DESIGN[kind]
+            unknown = round(0.04 * n) if weighted else 0  # 不了解: excluded from the score
+            counts = plan.largest_remainder(answer_shares(score), n - unknown)
+            drawn = [a for a, c in zip(answers, counts) for _ in range(c)] + ["不了解"] * unknown
+            weights = rng.choice(WEIGHTS, n) if weighted else [None] * n
+            for answer, weight in zip(rng.permutation(drawn), weights):
+                rows.append({"survey_year": year, "survey_type": kind, "county_code": unit.code,
+                             "respondent_type": respondents, "answer": str(answer),
+                             "weight": None if weight is None else float(weight)})
+    order = rng.permutation(len(rows))
+    rows = [rows[k] for k in order]
+    for k, r in enumerate(rows):
+        r["response_id"] = f"SV{year}-{k + 1:06d}"
+    return rows
+
+
+def _bad_survey_rows(year: int) -> list[dict]:
+    good = {"survey_year": year, "survey_type": "政风满意度", "county_code": "511102", "respondent_type": "群众",
+            "answer": "满意", "weight": "1.0"}
+    return [{**good, "response_id": f"BAD{year}-1", "weight": "0"},
+            {**good, "response_id": f"BAD{year}-2", "answer": "非常满意"},
+            {**good, "response_id": f"BAD{year}-3", "county_code": "519999"},
+            {**good, "response_id": f"SV{year}-000001"},  # duplicate of the year's first response
+            {**good, "response_id": f"BAD{year}-4", "survey_year": year - 1}]
+
+
+def development_rows(year: int, units: list[plan.Unit], seed: int) -> list[dict]:
+    rng = np.random.default_rng([seed, year, 5])
+    return [{"year": year, "county_code": u.code,
+             "score": round(plan.level(u.code, year) + float(rng.uniform(-1.5, 1.5)), 1)} for u in units]
+
+
+def _bad_development_rows(year: int) -> list[dict]:
+    return [{"year": year, "county_code": "511102", "score": 105.0},
+            {"year": year, "county_code": "519999", "score": 80.0},
+            {"year": year, "county_code": "511111", "score": 70.0}]  # duplicate unit-year
+
+
+def generate(out: Path, units: list[plan.Unit], years, rectification: dict, seed: int, progress=print) -> None:
+    """Write raw/surveys/<year>/ and raw/development/<year>/ (.xlsx in 2015 and 2017)."""
+    con = connect()
+    for year in years:
+        rows = survey_rows(year, units, rectification.get(year, {}), seed)
+        con.register("survey_rows", pa.Table.from_pylist(rows))
+        path = out / "surveys" / str(year) / f"cepings_{year}.csv"
+        write_export(con, SURVEYS, "select * from survey_rows", path, "utf-8-sig", _bad_survey_rows(year))
+        progress(f"surveys {year}: {len(rows)} responses → {path}")
+        as_excel = year in (2015, 2017)
+        con.register("development_rows", pa.Table.from_pylist(development_rows(year, units, seed)))
+        path = out / "development" / str(year) / f"kaoping_{year}.{'xlsx' if as_excel else 'csv'}"
+        write_export(con, DEVELOPMENT, "select * from development_rows", path,
+                     "xlsx" if as_excel else "utf-8-sig", _bad_development_rows(year))
+        progress(f"development {year}: {len(units)} units → {path}")
+    con.close()

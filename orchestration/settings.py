@@ -1,0 +1,37 @@
+"""Where things live. One environment variable per location, read by Dagster, dbt and the CLI alike."""
+
+import os
+import warnings
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_PII_SALT = "jingtu-DEVELOPMENT-salt-NOT-FOR-PRODUCTION"
+
+
+def warehouse_path() -> Path:
+    """The DuckDB warehouse file (`JINGTU_WAREHOUSE`; dbt's profiles.yml reads the same variable)."""
+    return Path(os.environ.get("JINGTU_WAREHOUSE", PROJECT_ROOT / "warehouse" / "jingtu.duckdb"))
+
+
+def raw_root() -> Path:
+    """The landing zone `raw/<source>/<YYYY>/` (`JINGTU_RAW`)."""
+    return Path(os.environ.get("JINGTU_RAW", PROJECT_ROOT / "raw"))
+
+
+def units_file() -> Path:
+    """The configured units (`JINGTU_UNITS`); by default the dbt seed, so there is one list."""
+    default = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
+    return Path(os.environ.get("JINGTU_UNITS", default))
+
+
+def pii_salt() -> str:
+    """Salt for hashing caller phones. Without `JINGTU_PII_SALT` a development salt is used, loudly."""
+    salt = os.environ.get("JINGTU_PII_SALT")
+    if not salt:
+        warnings.warn(
+            "JINGTU_PII_SALT is not set: hashing caller phones with the DEVELOPMENT salt. "
+            "Set JINGTU_PII_SALT to a secret value in production.",
+            stacklevel=2,
+        )
+        return DEV_PII_SALT
+    return salt

@@ -24,6 +24,11 @@ def units_file() -> Path:
     return Path(os.environ.get("JINGTU_UNITS", default))
 
 
+def dagster_home() -> Path:
+    """The project-local Dagster instance (`DAGSTER_HOME`)."""
+    return Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home"))
+
+
 def pii_salt() -> str:
     """Salt for hashing caller phones. Without `JINGTU_PII_SALT` a development salt is used, loudly."""
     salt = os.environ.get("JINGTU_PII_SALT")

@@ -7,11 +7,17 @@ from orchestration.sample import cases, hotline, inspections, plan, surveys
 DEFAULT_SEED = 20180827  # the day of the report's symposium
 
 
-def generate(out: Path, seed: int = DEFAULT_SEED, unit_count: int = len(plan.UNITS),
+def generate(out: Path, seed: int = DEFAULT_SEED, unit_count: int | None = None,
              hotline_scale: float = 1.0, years=plan.YEARS, progress=print) -> None:
     """Write every source for `years` under `out`. At the defaults the warehouse reproduces
-    seed-figures.md; `unit_count` and `hotline_scale` grow the data for benchmarks."""
-    units = plan.units(unit_count)
+    seed-figures.md; `unit_count` and `hotline_scale` grow the data for benchmarks. With more units
+    than Leshan's, `out/units.csv` lists them: point `JINGTU_UNITS` at it."""
+    units = plan.units(unit_count or len(plan.UNITS))
+    if len(units) != len(plan.UNITS):
+        out.mkdir(parents=True, exist_ok=True)
+        lines = ["county_code,county_name,unit_type"] + [f"{u.code},{u.name},county" for u in units]
+        (out / "units.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        progress(f"{len(units)} units listed in {out / 'units.csv'}: set JINGTU_UNITS to it")
     for year in years:
         hotline.generate(out, units, year, hotline_scale, progress)
     cases.generate(out, units, years, seed, progress)

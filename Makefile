@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: run test ui lint bench clean
+
+# The virtual environment, from the pinned dependencies in requirements.lock.
+$(INSTALLED): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $@
+
+run: $(INSTALLED)  ## generate the sample if raw/ is empty, materialise every year, print the counts
+	$(BIN)/jingtu run
+
+test: $(INSTALLED)  ## the test suite
+	$(BIN)/pytest
+
+ui: $(INSTALLED)  ## the Dagster UI on http://127.0.0.1:3000
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -m orchestration.definitions
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check orchestration tests bench
+
+bench: $(INSTALLED)  ## ingest benchmarks; results in bench/results/
+	$(BIN)/python bench/ingest_bench.py
+
+clean:
+	rm -rf warehouse .dagster_home bench/work

@@ -1,0 +1,129 @@
+"""`jingtu`: the one command a person runs by hand."""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from orchestration import settings
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progress lines stay readable
+
+
+def _dagster_instance():
+    """The project-local Dagster instance (runs show in `make ui`)."""
+    from dagster import DagsterInstance
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home())))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        shutil.copyfile(settings.PROJECT_ROOT / "dagster.yaml", config)
+    return DagsterInstance.get()
+
+
+def data_years(raw: Path) -> list[int]:
+    """The years that have a folder under any source of raw/."""
+    return sorted({int(p.name) for p in raw.glob("*/*") if p.is_dir() and p.name.isdigit()})
+
+
+def cmd_generate(args) -> int:
+    from orchestration.sample import generate
+
+    out = Path(args.out)
+    if any(out.glob("*/*")) and not args.force:
+        print(f"{out} already holds data; pass --force to replace it", file=sys.stderr)
+        return 1
+    for source in ("hotline", "cases", "inspections", "surveys", "development"):
+        shutil.rmtree(out / source, ignore_errors=True)
+    started = time.perf_counter()
+    generate(out, seed=args.seed, unit_count=args.units, hotline_scale=args.hotline_scale)
+    print(f"sample data written to {out} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_materialize(args) -> int:
+    from dagster import materialize
+
+    from orchestration.definitions import defs
+
+    years = args.years or data_years(settings.raw_root())
+    if not years:
+        print(f"no data under {settings.raw_root()}: run `jingtu generate` first", file=sys.stderr)
+        return 1
+    instance = _dagster_instance()
+    assets = list(defs.assets)
+    for year in years:
+        started = time.perf_counter()
+        print(f"materialising {year} …", flush=True)
+        result = materialize(assets, partition_key=str(year), instance=instance, resources=defs.resources,
+                             run_config=QUIET, raise_on_error=False)
+        if not result.success:
+            for event in result.all_events:
+                if event.is_step_failure:
+                    print(f"  FAILED {event.step_key}: {event.step_failure_data.error.message.strip()}",
+                          file=sys.stderr)
+            return 1
+        print(f"  {year} done in {time.perf_counter() - started:.1f} s", flush=True)
+    print_counts()
+    return 0
+
+
+def print_counts() -> None:
+    """Loaded and rejected rows per source and year, from the warehouse."""
+    from orchestration.lib.duck import connect
+
+    with connect(settings.warehouse_path(), read_only=True) as con:
+        rows = con.execute("""
+            select source, partition_year, count(*) as files, sum(rows_loaded), sum(rows_rejected)
+            from raw.load_files group by all order by all
+        """).fetchall()
+    print(f"\n{'source':<12} {'year':>4} {'files':>5} {'loaded':>9} {'rejected':>8}")
+    for source, year, files, loaded, rejected in rows:
+        print(f"{source:<12} {year:>4} {files:>5} {loaded:>9,} {rejected:>8,}")
+    print(f"\nwarehouse: {settings.warehouse_path()}")
+
+
+def cmd_run(args) -> int:
+    raw = settings.raw_root()
+    if not data_years(raw):
+        print(f"{raw} is empty: generating the sample data", flush=True)
+        status = cmd_generate(argparse.Namespace(out=str(raw), seed=args.seed, units=None,
+                                                 hotline_scale=1.0, force=False))
+        if status:
+            return status
+    return cmd_materialize(argparse.Namespace(years=None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from orchestration.sample import DEFAULT_SEED
+
+    parser = argparse.ArgumentParser(prog="jingtu", description="Jingtu (净土) data warehouse")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="generate the sample if raw/ is empty, materialise every year")
+    run.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    run.set_defaults(handler=cmd_run)
+
+    gen = commands.add_parser("generate", help="write the deterministic sample data into raw/")
+    gen.add_argument("--out", default=str(settings.raw_root()))
+    gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    gen.add_argument("--units", type=int, default=None, help="number of units (default: Leshan's 11)")
+    gen.add_argument("--hotline-scale", type=float, default=1.0,
+                     help="multiply the hotline tickets per year (1.0 ≈ 428,000 in 2018)")
+    gen.add_argument("--force", action="store_true", help="replace existing data")
+    gen.set_defaults(handler=cmd_generate)
+
+    mat = commands.add_parser("materialize", help="materialise years (default: every year with data)")
+    mat.add_argument("years", nargs="*", type=int)
+    mat.set_defaults(handler=cmd_materialize)
+
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""One asset per raw source, partitioned by year: raw/<source>/<YYYY>/ → raw.<source> in DuckDB."""
+
+from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
+
+from orchestration import settings
+from orchestration.contracts import SOURCES, SourceContract
+from orchestration.ingest import LoadReport, SourceFileError, ingest
+from orchestration.partitions import yearly
+from orchestration.resources import WAREHOUSE_POOL, Warehouse
+
+
+def _files_table(report: LoadReport) -> str:
+    lines = ["| file | format | encoding | read | loaded | rejected |", "|---|---|---|---:|---:|---:|"]
+    lines += [f"| {f.path} | {f.file_format} | {f.encoding} | {f.rows_read} | {f.rows_loaded} | {f.rows_rejected} |"
+              for f in report.files]
+    return "\n".join(lines)
+
+
+def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
+    @asset(
+        name=contract.name,
+        key_prefix="raw",
+        group_name="raw",
+        partitions_def=yearly,
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        description=f"{contract.title}: raw/{contract.name}/<year>/ loaded into {contract.table}; "
+                    "rejected rows in raw.rejects.",
+    )
+    def _ingest(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+        year = int(context.partition_key)
+        try:
+            with warehouse.connect() as con:
+                report = ingest(con, contract, year, warehouse.raw_path, warehouse.units_path,
+                                settings.pii_salt())
+        except SourceFileError as error:
+            raise Failure(
+                description=f"{contract.name} {year} was not loaded, the warehouse is unchanged: {error}",
+                metadata={"file": str(error.path), "problem": error.problem},
+            ) from error
+        context.log.info(f"{contract.name} {year}: {report.rows_loaded} rows loaded, "
+                         f"{report.rows_rejected} rejected, from {len(report.files)} file(s)")
+        return MaterializeResult(metadata={
+            "rows_read": report.rows_read,
+            "rows_loaded": report.rows_loaded,
+            "rows_rejected": report.rows_rejected,
+            "files": MetadataValue.md(_files_table(report) if report.files else "no files for this year"),
+            "load_id": report.load_id,
+        })
+
+    return _ingest
+
+
+ingestion_assets = [ingestion_asset(contract) for contract in SOURCES.values()]

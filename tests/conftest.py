@@ -1,0 +1,53 @@
+"""Shared fixtures: small generated data, and a warehouse under tmp_path for each test."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from orchestration.contracts import SOURCES
+from orchestration.ingest import LoadReport, ingest
+from orchestration.lib.duck import connect
+from orchestration.sample import generate
+from orchestration.settings import PROJECT_ROOT
+
+UNITS_CSV = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
+SALT = "test-salt"
+
+
+@pytest.fixture(scope="session")
+def small_raw_template(tmp_path_factory) -> Path:
+    """The sample with 1 % of the hotline tickets: every source, year, encoding and format."""
+    out = tmp_path_factory.mktemp("small_raw")
+    generate(out, hotline_scale=0.01, progress=lambda _: None)
+    return out
+
+
+@pytest.fixture
+def raw(small_raw_template, tmp_path) -> Path:
+    """A private copy of the small sample that a test may change."""
+    copy = tmp_path / "raw"
+    shutil.copytree(small_raw_template, copy)
+    return copy
+
+
+@pytest.fixture
+def warehouse(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "warehouse" / "jingtu.duckdb"
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(path))
+    monkeypatch.setenv("JINGTU_PII_SALT", SALT)
+    return path
+
+
+@pytest.fixture
+def load(raw, warehouse):
+    """load(source, year) → LoadReport, ingesting from the test's raw copy into its warehouse."""
+    def _load(source: str, year: int, root: Path = raw) -> LoadReport:
+        with connect(warehouse) as con:
+            return ingest(con, SOURCES[source], year, root, UNITS_CSV, SALT)
+    return _load
+
+
+def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
+    with connect(warehouse, read_only=True) as con:
+        return con.execute(sql, params or {}).fetchall()

@@ -1,0 +1,237 @@
+"""Ingestion of raw/<source>/<year>/ into raw.* tables: contracts, encodings, rejects, atomicity."""
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from orchestration.contracts import HOTLINE, SOURCES
+from orchestration.ingest import SourceFileError
+from orchestration.lib.duck import connect
+from tests.conftest import query
+
+TICKETS = [  # canonical names; the first two are valid, the others each break one rule
+    {"ticket_id": "T1", "received_at": "2018-05-01 08:00:00", "caller_phone": "13912345678", "caller_name": "王伟",
+     "county_code": "511124", "category": "干部作风", "content": "反映推诿，回电13912345678，身份证51112419800101123X",
+     "intake_line": "12369", "due_at": "2018-05-08 08:00:00", "closed_at": "2018-05-02 09:00:00",
+     "status": "办结", "rating": "满意"},
+    {"ticket_id": "T2", "received_at": "2018-05-02 10:00:00", "caller_phone": "", "caller_name": "",
+     "county_code": "511102", "category": "其他", "content": "", "intake_line": "12345",
+     "due_at": "2018-05-09 10:00:00", "closed_at": "", "status": "办理中", "rating": ""},
+]
+BROKEN = {
+    "unknown county": ({"ticket_id": "T3", "county_code": "999999"}, "is not a configured unit"),
+    "unparseable date": ({"ticket_id": "T4", "received_at": "2018/05/03"}, "is not a YYYY-MM-DD HH:MM:SS"),
+    "duplicate id": ({"ticket_id": "T1"}, "duplicate 工单编号 (ticket_id) (first at line 2"),
+    "closed before received": ({"ticket_id": "T5", "closed_at": "2018-04-30 08:00:00"}, "is before 受理时间"),
+    "unknown enum": ({"ticket_id": "T6", "category": "投诉"}, "诉求类别 (category) \"投诉\" is not one of"),
+    "other year": ({"ticket_id": "T7", "received_at": "2017-12-31 23:00:00"}, "row year 2017 is not the folder"),
+}
+
+
+def in_2030(rows: list[dict]) -> list[dict]:
+    """The same tickets moved to 2030, a year the sample leaves empty."""
+    return [{**r, **{k: "2030" + r[k][4:] for k in ("received_at", "due_at", "closed_at") if r[k]}} for r in rows]
+
+
+def write_hotline(path: Path, rows: list[dict], encoding: str = "utf-8-sig", headers=None) -> Path:
+    headers = headers or [c.header for c in HOTLINE.columns]
+    by_header = {c.header: c.name for c in HOTLINE.columns}
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows([[row.get(by_header.get(h, h), "") for h in headers] for row in rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.getvalue().encode(encoding))
+    return path
+
+
+def decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("gb18030")
+
+
+def hotline_rows(warehouse) -> list[tuple]:
+    return query(warehouse, "select * exclude (load_id, loaded_at) from raw.hotline order by source_file, line_number")
+
+
+def test_chinese_headers_map_to_canonical_columns_in_any_order(raw, load, warehouse):
+    headers = [c.header for c in HOTLINE.columns][::-1] + ["备注"]
+    write_hotline(raw / "hotline" / "2030" / "a.csv", in_2030(TICKETS), headers=headers)
+    report = load("hotline", 2030)
+    assert report.files[0].ignored_headers == ["备注"]
+    (row,) = query(warehouse, "select ticket_id, received_at::varchar, county_code, category, status, rating "
+                              "from raw.hotline where ticket_id = 'T1'")
+    assert row == ("T1", "2030-05-01 08:00:00", "511124", "干部作风", "办结", "满意")
+    columns = [r[0] for r in query(warehouse, "select column_name from information_schema.columns "
+                                              "where table_schema = 'raw' and table_name = 'hotline'")]
+    assert columns[1:12] == [c.warehouse_name for c in HOTLINE.stored_columns]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_every_supported_encoding_loads_the_same_chinese_text(raw, load, warehouse, encoding):
+    rows = in_2030([{**TICKETS[0], "content": "井研县马边彝族自治县𠀀"}])
+    write_hotline(raw / "hotline" / "2030" / "a.csv", rows, encoding)
+    report = load("hotline", 2030)
+    assert report.files[0].encoding == ("gb18030" if encoding == "gb18030" else "utf-8")
+    assert query(warehouse, "select content, category from raw.hotline") == [("井研县马边彝族自治县𠀀", "干部作风")]
+
+
+def test_xlsx_dates_and_numbers_read_like_csv(raw, load, warehouse):
+    # The sample's 2016 inspections are .xlsx with typed date and number cells.
+    report = load("inspections", 2016)
+    assert report.files[0].file_format == "xlsx"
+    rows = query(warehouse, "select count(*), min(started_on), max(ended_on), sum(problems_found) "
+                            "from raw.inspections")
+    count, first, last, found = rows[0]
+    assert count > 0 and first.year == 2016 and last.year == 2016 and found > 0
+    assert query(warehouse, "select count(*) from raw.inspections where rectification_due_on <= ended_on") == [(0,)]
+    assert query(warehouse, "select count(*) from raw.inspections where problems_found % 1 <> 0") == [(0,)]
+
+
+def test_each_broken_row_is_rejected_with_file_line_and_reason(raw, load, warehouse):
+    rows = list(TICKETS) + [{**TICKETS[0], **change} for change, _ in BROKEN.values()]
+    write_hotline(raw / "hotline" / "2018" / "z_extra.csv", rows)
+    for path in (raw / "hotline" / "2018").glob("12345_*"):
+        path.unlink()
+    report = load("hotline", 2018)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (8, 2, 6)
+    rejects = query(warehouse, "select source_file, line_number, reason, record->>'ticket_id' from raw.rejects "
+                               "where source = 'hotline' order by line_number")
+    assert [r[1] for r in rejects] == [4, 5, 6, 7, 8, 9]
+    for (name, (change, expected)), (source_file, _, reason, ticket) in zip(BROKEN.items(), rejects):
+        assert source_file == "hotline/2018/z_extra.csv", name
+        assert expected in reason, name
+        assert ticket == change["ticket_id"], name
+
+
+def test_counts_reconcile_per_file_with_the_lines_in_each_file(raw, load, warehouse):
+    for source in SOURCES:
+        for year in (2015, 2016, 2017, 2018):
+            load(source, year)
+    files = query(warehouse, "select source_file, rows_read, rows_loaded, rows_rejected from raw.load_files")
+    assert len(files) == len([p for p in raw.glob("*/*/*") if p.is_file()])
+    for source_file, read, loaded, rejected in files:
+        assert read == loaded + rejected
+        table = source_file.split("/")[0]
+        (in_table,) = query(warehouse, f"select count(*) from raw.{table} where source_file = $f", {"f": source_file})
+        (in_rejects,) = query(warehouse, "select count(*) from raw.rejects where source_file = $f", {"f": source_file})
+        assert (in_table[0], in_rejects[0]) == (loaded, rejected)
+        if source_file.endswith(".csv"):  # one record per line in the generated files, plus the header
+            lines = (raw / source_file).read_bytes().count(b"\n") - 1
+            assert read == lines, source_file
+    ((rejected_total,),) = query(warehouse, "select count(*) from raw.rejects")
+    assert rejected_total == sum(f[3] for f in files) > 0
+
+
+def test_reingesting_a_year_replaces_it_without_duplicates(raw, load, warehouse):
+    load("cases", 2017)
+    first = query(warehouse, "select * exclude (load_id, loaded_at) from raw.cases order by record_id")
+    first_rejects = query(warehouse, "select source_file, line_number, reason from raw.rejects order by all")
+    load("cases", 2017)
+    assert query(warehouse, "select * exclude (load_id, loaded_at) from raw.cases order by record_id") == first
+    assert query(warehouse, "select source_file, line_number, reason from raw.rejects order by all") == first_rejects
+    assert query(warehouse, "select count(distinct load_id) from raw.cases") == [(1,)]
+
+
+def test_a_year_in_another_folder_is_a_separate_partition(raw, load, warehouse):
+    load("cases", 2016)
+    load("cases", 2017)
+    load("cases", 2016)
+    counts = dict(query(warehouse, "select partition_year, count(*) from raw.cases group by 1"))
+    assert set(counts) == {2016, 2017} and all(n > 1000 for n in counts.values())
+
+
+BAD_FILES = {
+    "unknown encoding": (lambda p: p.write_bytes("工单编号,受理时间\n".encode("utf-16")), "unknown encoding"),
+    "undecodable bytes": (lambda p: p.write_bytes(b"\xff\xfe\xfa\xfb\x81\x30" * 50), "unknown encoding"),
+    "missing column": (lambda p: write_hotline(p, TICKETS, headers=[c.header for c in HOTLINE.columns[:-2]]),
+                       "missing required column(s) 办理状态, 满意度评价"),
+    "empty file": (lambda p: p.write_bytes(b""), "the file is empty"),
+    "header only": (lambda p: write_hotline(p, []), "header but no data rows"),
+    "not a table": (lambda p: p.write_text("This is a meeting note, not an export.\nSee you.\n"),
+                    "missing required column(s) 工单编号"),
+    "binary": (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "not a text table"),
+}
+
+
+@pytest.mark.parametrize("problem", list(BAD_FILES))
+def test_an_unreadable_file_fails_the_partition_and_leaves_the_warehouse_as_it_was(raw, load, warehouse,
+                                                                                   problem):
+    load("hotline", 2018)
+    before = hotline_rows(warehouse)
+    make, message = BAD_FILES[problem]
+    bad = raw / "hotline" / "2018" / "zz_bad.csv"
+    make(bad)
+    with pytest.raises(SourceFileError) as error:
+        load("hotline", 2018)
+    assert str(bad) in str(error.value) and message in str(error.value)
+    assert hotline_rows(warehouse) == before
+    assert query(warehouse, "select count(*) from raw.load_files where source_file like '%zz_bad%'") == [(0,)]
+
+
+def test_a_file_in_the_wrong_year_folder_fails_the_partition(raw, load, warehouse):
+    load("cases", 2017)
+    before = query(warehouse, "select count(*), min(load_id) from raw.cases")
+    (raw / "cases" / "2017" / "cases_2017.csv").rename(raw / "cases" / "2017" / "cases_2016.csv")
+    (raw / "cases" / "2016" / "cases_2016.csv").rename(raw / "cases" / "2017" / "cases_2016_misfiled.csv")
+    with pytest.raises(SourceFileError, match=r"cases_2016_misfiled\.csv: in the wrong year folder: \d+ of \d+ "
+                                              r"rows belong to other years \(mostly 2016\), not 2017"):
+        load("cases", 2017)
+    assert query(warehouse, "select count(*), min(load_id) from raw.cases") == before
+
+
+def test_an_unsupported_file_type_fails_the_partition(raw, load):
+    (raw / "surveys" / "2018" / "notes.txt").write_text("hello")
+    with pytest.raises(SourceFileError, match=r"notes\.txt: unsupported file type '\.txt' \(expected \.csv\)"):
+        load("surveys", 2018)
+
+
+def test_a_year_without_files_loads_nothing_and_clears_the_partition(raw, load, warehouse):
+    load("surveys", 2018)
+    for path in (raw / "surveys" / "2018").iterdir():
+        path.unlink()
+    report = load("surveys", 2018)
+    assert (report.files, report.rows_loaded) == ([], 0)
+    assert query(warehouse, "select count(*) from raw.surveys") == [(0,)]
+
+
+def test_caller_phone_is_hashed_name_dropped_and_numbers_masked(raw, load, warehouse):
+    write_hotline(raw / "hotline" / "2030" / "a.csv", in_2030(TICKETS))
+    load("hotline", 2030)
+    key, content = query(warehouse, "select caller_key, content from raw.hotline where ticket_id = 'T1'")[0]
+    assert len(key) == 64 and "13912345678" not in key
+    assert content == "反映推诿，回电[手机号]，身份证[身份证号]"
+    assert query(warehouse, "select caller_key from raw.hotline where ticket_id = 'T2'") == [(None,)]
+
+
+def test_no_caller_phone_or_name_from_raw_reaches_any_table(raw, load, warehouse):
+    for source in SOURCES:
+        for year in (2015, 2016, 2017, 2018):
+            load(source, year)
+    personal = set()  # the personal data as it stands in the raw files
+    for path in (raw / "hotline").glob("*/*.csv"):
+        text = decode(path.read_bytes())
+        for row in csv.DictReader(io.StringIO(text)):
+            personal.update(v for v in (row["来电号码"], row["来电人"]) if v)
+    assert len(personal) > 1000
+    with connect(warehouse) as con:
+        con.execute("create temp table pii as select unnest($v) as v", {"v": sorted(personal)})
+        columns = con.execute("""
+            select table_schema, table_name, column_name from information_schema.columns
+            where data_type in ('VARCHAR', 'JSON') and table_catalog <> 'temp'
+        """).fetchall()
+        assert len(columns) > 30
+        for schema, table, column in columns:
+            found = con.execute(f"""
+                with texts as (select distinct "{column}"::varchar as text from {schema}.{table}),
+                candidates as (  -- whole values (names) and every phone-like run inside them
+                    select text as v from texts
+                    union select unnest(regexp_extract_all(text, '1[3-9][0-9]{{9}}')) from texts
+                )
+                select count(*) from candidates join pii using (v)
+            """).fetchone()[0]
+            assert found == 0, f"{schema}.{table}.{column} holds raw personal data"

@@ -1,0 +1,71 @@
+"""Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
+
+import pytest
+from dagster import materialize
+
+from orchestration import cli
+from orchestration.definitions import defs
+from orchestration.defs.ingestion import ingestion_assets
+from orchestration.resources import Warehouse
+from tests.conftest import query
+
+
+def materialize_year(raw, warehouse, year: int):
+    resources = {"warehouse": Warehouse(database=str(warehouse), raw_root=str(raw))}
+    return materialize(ingestion_assets, partition_key=str(year), resources=resources, raise_on_error=False)
+
+
+def test_materialising_a_year_loads_every_source_and_reports_counts(raw, warehouse):
+    result = materialize_year(raw, warehouse, 2018)
+    assert result.success
+    metadata = {m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("raw__hotline")}
+    hotline = metadata["hotline"]
+    loaded, rejected = hotline["rows_loaded"].value, hotline["rows_rejected"].value
+    assert hotline["rows_read"].value == loaded + rejected
+    assert query(warehouse, "select count(*) from raw.hotline") == [(loaded,)]
+    assert query(warehouse, "select count(*) from raw.rejects where source = 'hotline'") == [(rejected,)]
+    assert "12345_2018-03.csv" in hotline["files"].value
+    for source in ("cases", "inspections", "surveys", "development"):
+        assert query(warehouse, f"select count(distinct partition_year) from raw.{source}") == [(1,)]
+
+
+def test_a_broken_file_fails_its_asset_with_the_file_named(raw, warehouse):
+    (raw / "development" / "2016" / "kaoping_2016.csv").write_bytes(b"")
+    result = materialize_year(raw, warehouse, 2016)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "raw__development"
+    message = failure.step_failure_data.user_failure_data.description
+    assert "development 2016 was not loaded" in message and "kaoping_2016.csv: the file is empty" in message
+
+
+def test_the_cli_materialises_every_year_with_data_and_prints_counts(raw, warehouse, monkeypatch, tmp_path,
+                                                                       capsys):
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert cli.main(["materialize"]) == 0
+    out = capsys.readouterr().out
+    for year in (2015, 2016, 2017, 2018):
+        assert f"materialising {year}" in out
+    lines = {tuple(line.split()[:2]): line.split()[3:] for line in out.splitlines() if line.startswith(("cases", "hotline"))}
+    loaded_2018, rejected_2018 = query(warehouse, "select count(*), (select count(*) from raw.rejects where "
+                                                  "source = 'cases' and partition_year = 2018) from raw.cases "
+                                                  "where partition_year = 2018")[0]
+    assert lines[("cases", "2018")] == [f"{loaded_2018:,}", f"{rejected_2018:,}"]
+    assert ("hotline", "2018") in lines
+
+
+def test_the_cli_refuses_to_overwrite_data_without_force(raw, capsys):
+    assert cli.main(["generate", "--out", str(raw)]) == 1
+    assert "--force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["generate", "--help"], ["materialize", "--help"]])
+def test_the_cli_explains_itself(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 0 and "usage: jingtu" in capsys.readouterr().out
+
+
+def test_the_code_location_uses_the_warehouse_resource():
+    assert isinstance(defs.resources["warehouse"], Warehouse)

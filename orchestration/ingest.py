@@ -121,18 +121,19 @@ def _text_expression(column: Column, file_format: str) -> str:
     elif column.pii == "mask":
         for pattern, replacement in MASKS:
             v = f"regexp_replace({v}, '{pattern}', '{replacement}', 'g')"
-    return f"{v} as {column.warehouse_name}"
+    return f"{v} as {column.warehouse_name}__text"
 
 
 def _typed_expression(column: Column) -> str:
-    name = column.warehouse_name
+    """SQL turning `<name>__text` into the typed value (null when it does not parse)."""
+    text = f"{column.warehouse_name}__text"
     if column.codes:
         cases = " ".join(f"when '{label}' then {str(code).lower()}" for label, code in column.codes.items())
-        return f"case {name} {cases} end"
-    pattern, cast = PARSERS[column.type]
-    if pattern is None:
-        return name
-    return f"case when regexp_full_match({name}, '{pattern}') then {cast.format(v=name)} end"
+        return f"case {text} {cases} end"
+    guard, cast = PARSERS[column.type]
+    if guard is None:
+        return text
+    return f"case when {guard.format(v=text)} then {cast.format(v=text)} end"
 
 
 def _sql_list(values) -> str:
@@ -212,63 +213,71 @@ class PartitionLoader:
                 f" auto_detect = false, columns = {{{columns}}})")
         return "csv", encoding, call, header
 
-    def _read_file(self, ordinal: int, path: Path, name: str, scratch: Path) -> FileReport:
-        """Append the rows of `path` to `_incoming`, recorded under `name` (its path under raw/)."""
+    def _stage_file(self, ordinal: int, path: Path, name: str, scratch: Path, year: int) -> FileReport:
+        """Read `path` into `_checked`: typed values, and the reason a row is rejected (duplicates
+        aside). Recorded under `name`, its path under raw/."""
         file_format, encoding, call, headers = self._reader(path, scratch)
-        try:
-            required = [c for c in self.contract.columns if c.pii != "drop"]
-            missing = [c.header for c in required if c.header not in headers]
-            if missing:
-                raise SourceFileError(path, f"missing required column(s) {', '.join(missing)}"
-                                            f" (found: {', '.join(headers[:15]) or 'no header'})")
-            # Literals, not parameters: a parameterised INSERT … SELECT ran 30× slower here.
-            (rows_read,) = self.con.execute(
-                f"insert into _incoming select {ordinal}, {_literal(name)}, row_number() over () + 1, "
-                + ", ".join(_text_expression(c, file_format) for c in self.contract.stored_columns)
-                + f" from {call}"
-            ).fetchone()
-        except duckdb.Error as error:
-            raise SourceFileError(path, f"cannot be read as {file_format} ({encoding}): {_first_line(error)}") from error
-        if rows_read == 0:
-            raise SourceFileError(path, "the file has a header but no data rows")
-        known = {c.header for c in self.contract.columns}
-        return FileReport(name, file_format, encoding, rows_read,
-                          ignored_headers=[h for h in headers if h not in known])
-
-    # -- checking --------------------------------------------------------------------------------
-
-    def _check(self, year: int) -> None:
-        """Build `_checked`: typed columns and the reason a row is rejected (null when loaded)."""
         contract = self.contract
+        required = [c for c in contract.columns if c.pii != "drop"]
+        missing = [c.header for c in required if c.header not in headers]
+        if missing:
+            raise SourceFileError(path, f"missing required column(s) {', '.join(missing)}"
+                                        f" (found: {', '.join(headers[:15]) or 'no header'})")
         stored = contract.stored_columns
-        columns = ", ".join(f"{c.warehouse_name} as {c.warehouse_name}__text, "
-                            f"{_typed_expression(c)} as {c.warehouse_name}" for c in stored)
         checks = [check for c in stored for check in _column_checks(c, _sql_list(self.units))]
         checks += [f"case when {r.violated} then '{r.description}' end" for r in contract.row_rules]
         checks.append(f"case when ({contract.year_expression}) <> {year} then 'row year ' ||"
                       f" ({contract.year_expression}) || ' is not the folder year {year}' end")
-        key = ", ".join(contract.key)
+        texts = ", ".join(f"'{c.warehouse_name}': {c.warehouse_name}__text" for c in stored)
+        try:
+            # Literals, not parameters: a parameterised INSERT … SELECT ran 30× slower here.
+            (rows_read,) = self.con.execute(f"""
+                insert into _checked
+                with incoming as (
+                    select row_number() over () + 1 as line_number,
+                        {", ".join(_text_expression(c, file_format) for c in stored)}
+                    from {call}
+                ),
+                parsed as (
+                    select *, {", ".join(f"{_typed_expression(c)} as {c.warehouse_name}" for c in stored)}
+                    from incoming
+                ),
+                ruled as (
+                    select *, nullif(concat_ws('; ', {", ".join(checks)}), '') as reason from parsed
+                )
+                select {ordinal}, {_literal(name)}, line_number, {", ".join(c.warehouse_name for c in stored)},
+                    {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
+                from ruled
+            """).fetchone()
+        except duckdb.Error as error:
+            raise SourceFileError(path, f"cannot be read as {file_format} ({encoding}): {_first_line(error)}") from error
+        if rows_read == 0:
+            raise SourceFileError(path, "the file has a header but no data rows")
+        known = {c.header for c in contract.columns}
+        return FileReport(name, file_format, encoding, rows_read,
+                          ignored_headers=[h for h in headers if h not in known])
+
+    def _mark_duplicates(self) -> None:
+        """Among the rows that pass every other rule, the first occurrence of a key (files in path
+        order, then line order) is loaded and later ones are rejected (methodology §6)."""
+        contract = self.contract
         key_label = " + ".join(contract.column(k).label() for k in contract.key)
-        # Duplicates are decided among the rows that pass every other rule (methodology §6).
+        position = "struct_pack(o := file_ordinal, l := line_number)"
+        typed = ", ".join(f"'{c.warehouse_name}': _checked.{c.warehouse_name}::varchar" for c in contract.stored_columns)
         self.con.execute(f"""
-            create or replace temp table _checked as
-            with parsed as (
-                select file_ordinal, source_file, line_number, {columns} from _incoming
-            ),
-            ruled as (
-                select *, {contract.year_expression} as row_year,
-                    array_to_string(list_filter([{", ".join(checks)}], x -> x is not null), '; ') as reason
-                from parsed
-            )
-            select * exclude (reason),
-                case
-                    when reason <> '' then reason
-                    when row_number() over first_seen > 1 then
-                        'duplicate {key_label} (first at line ' || first_value(line_number) over first_seen
-                        || ' of ' || first_value(source_file) over first_seen || ')'
-                end as reason
-            from ruled
-            window first_seen as (partition by {key}, reason = '' order by file_ordinal, line_number)
+            update _checked set
+                reason = 'duplicate {key_label} (first at line ' || firsts.first_position.l
+                    || ' of ' || firsts.first_file || ')',
+                record = to_json({{{typed}}})
+            from (
+                select {", ".join(contract.key)}, min({position}) as first_position,
+                    arg_min(source_file, {position}) as first_file
+                from _checked where reason is null
+                group by all having count(*) > 1
+            ) as firsts
+            where _checked.reason is null
+                and {" and ".join(f"_checked.{k} = firsts.{k}" for k in contract.key)}
+                and struct_pack(o := _checked.file_ordinal, l := _checked.line_number) <> firsts.first_position
         """)
 
     def _check_year_folder(self, year: int, raw_root: Path) -> None:
@@ -305,7 +314,6 @@ class PartitionLoader:
         """Swap the partition in one transaction: a failure leaves the previous state."""
         contract = self.contract
         names = [c.warehouse_name for c in contract.stored_columns]
-        record = ", ".join(f"'{n}': {n}__text" for n in names)
         source, loaded = _literal(contract.name), f"{_literal(load_id)}, now()::timestamp"
         self.con.execute("begin transaction")
         try:
@@ -319,7 +327,7 @@ class PartitionLoader:
                 self.con.execute(f"delete from {table} where source = {source} and partition_year = {year}")
             self.con.execute(f"""
                 insert into raw.rejects
-                select {source}, {year}, source_file, line_number, reason, to_json({{{record}}}), {loaded}
+                select {source}, {year}, source_file, line_number, reason, record, {loaded}
                 from _checked where reason is not null order by file_ordinal, line_number
             """)
             if reports:
@@ -336,19 +344,17 @@ class PartitionLoader:
     def load(self, folder: Path, year: int) -> LoadReport:
         """Load `folder` (raw/<source>/<year>) as partition `year`; raise SourceFileError if unreadable."""
         files = self.files(folder)
-        stored = self.contract.stored_columns
+        typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns)
         self.con.execute("set variable jingtu_pii_salt = $salt", {"salt": self.salt})
-        self.con.execute(
-            "create or replace temp table _incoming (file_ordinal integer, source_file varchar, "
-            "line_number bigint, " + ", ".join(f"{c.warehouse_name} varchar" for c in stored) + ")"
-        )
+        self.con.execute(f"create or replace temp table _checked (file_ordinal integer, source_file varchar, "
+                         f"line_number bigint, {typed}, row_year bigint, reason varchar, record json)")
         try:
             raw_root = folder.parent.parent
             with tempfile.TemporaryDirectory(prefix="jingtu-ingest-") as scratch:
-                reports = [self._read_file(ordinal, path, path.relative_to(raw_root).as_posix(), Path(scratch))
+                reports = [self._stage_file(ordinal, path, path.relative_to(raw_root).as_posix(), Path(scratch),
+                                            year)
                            for ordinal, path in enumerate(files)]
-            self._check(year)
-            self.con.execute("drop table _incoming")
+            self._mark_duplicates()
             counts = dict(((f, ok), n) for f, ok, n in self.con.execute(
                 "select source_file, reason is null, count(*) from _checked group by all").fetchall())
             for report in reports:
@@ -362,8 +368,7 @@ class PartitionLoader:
             load_id = uuid.uuid4().hex
             self._replace_partition(year, load_id, reports)
         finally:
-            self.con.execute("drop table if exists _incoming; drop table if exists _checked;"
-                             " reset variable jingtu_pii_salt")
+            self.con.execute("drop table if exists _checked; reset variable jingtu_pii_salt")
         return LoadReport(self.contract.name, year, load_id, reports)
 
 

@@ -29,6 +29,11 @@ def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home"))
 
 
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory limit (`JINGTU_DUCKDB_MEMORY_LIMIT`); past it, DuckDB spills to disk."""
+    return os.environ.get("JINGTU_DUCKDB_MEMORY_LIMIT", "2GB")
+
+
 def pii_salt() -> str:
     """Salt for hashing caller phones. Without `JINGTU_PII_SALT` a development salt is used, loudly."""
     salt = os.environ.get("JINGTU_PII_SALT")

@@ -1,0 +1,38 @@
+-- One row per configured unit, year and component; a missing component is a row with a null value.
+with unit_years as (
+    select * from {{ ref('int_unit_years') }}
+),
+
+methodology as (
+    select * from {{ ref('int_methodology') }}
+),
+
+component_values as (
+    select * from {{ ref('int_component_values') }}
+),
+
+final as (
+    select
+        unit_years.year,
+        unit_years.county_code,
+        methodology.indicator,
+        methodology.component,
+        methodology.component_label_zh,
+        methodology.component_label_en,
+        methodology.component_kind,
+        methodology.component_weight,
+        component_values.value,
+        component_values.value is not null as is_available,
+        component_values.numerator,
+        component_values.denominator,
+        component_values.standard_error,
+        methodology.methodology_version
+    from unit_years
+    cross join methodology
+    left join component_values
+        on component_values.year = unit_years.year
+        and component_values.county_code = unit_years.county_code
+        and component_values.component = methodology.component
+)
+
+select * from final

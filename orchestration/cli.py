@@ -48,6 +48,9 @@ def cmd_generate(args) -> int:
 def cmd_materialize(args) -> int:
     from dagster import materialize
 
+    from orchestration.dbt import prepare_manifest
+
+    prepare_manifest()
     from orchestration.definitions import defs
 
     years = args.years or data_years(settings.raw_root())

@@ -13,8 +13,8 @@ MUNICIPAL_CODE = "511100"  # 乐山市本级: valid in cases and inspections onl
 # on the hot path (timestamps, ten million per hotline year).
 PARSERS = {
     "text": (None, "{v}"),
-    "timestamp": ("length({v}) = 19", "try_strptime({v}, '%Y-%m-%d %H:%M:%S')"),
-    "date": ("length({v}) = 10", "try_strptime({v}, '%Y-%m-%d')::date"),
+    "timestamp": ("length({v}) = 19 and {v}[11] = ' '", "try_cast({v} as timestamp)"),
+    "date": ("length({v}) = 10", "try_cast({v} as date)"),
     "integer": ("regexp_full_match({v}, '-?[0-9]{{1,18}}')", "try_cast({v} as bigint)"),
     "decimal": ("regexp_full_match({v}, '-?[0-9]+([.][0-9]+)?')", "try_cast({v} as double)"),
 }

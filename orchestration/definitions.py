@@ -1,11 +1,14 @@
 """The Dagster code location: it only assembles what the modules under defs/ declare."""
 
 from dagster import Definitions
+from dagster_dbt import DbtCliResource
 
+from orchestration.dbt import DBT_EXECUTABLE, dbt_project
+from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.resources import Warehouse
 
 defs = Definitions(
-    assets=[*ingestion_assets],
-    resources={"warehouse": Warehouse()},
+    assets=[*ingestion_assets, jingtu_dbt_models],
+    resources={"warehouse": Warehouse(), "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
 )

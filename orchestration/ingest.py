@@ -105,7 +105,9 @@ def _quote(identifier: str) -> str:
 
 def _text_expression(column: Column, file_format: str) -> str:
     """SQL turning the file's cell into the canonical text value (PII already removed)."""
-    v = f"nullif(trim({_quote(column.header)}), '')"
+    v = _quote(column.header)
+    if not column.pii:  # stray blanks around codes and dates are forgiven; free text is kept as is
+        v = f"nullif(trim({v}), '')"
     if file_format == "xlsx":
         # Excel stores dates as serial day numbers and integers as floats ('12.0').
         if column.type in ("date", "timestamp"):
@@ -264,16 +266,26 @@ class PartitionLoader:
         key_label = " + ".join(contract.column(k).label() for k in contract.key)
         position = "struct_pack(o := file_ordinal, l := line_number)"
         typed = ", ".join(f"'{c.warehouse_name}': _checked.{c.warehouse_name}::varchar" for c in contract.stored_columns)
+        keys = ", ".join(contract.key)
+        # Counting first keeps the common case (no duplicates) to one hash aggregate.
+        self.con.execute(f"""
+            create or replace temp table _duplicate_keys as
+            select {keys} from _checked where reason is null group by all having count(*) > 1
+        """)
+        if self.con.execute("select count(*) from _duplicate_keys").fetchone()[0] == 0:
+            return
+        matches = " and ".join(f"c.{k} = d.{k}" for k in contract.key)
         self.con.execute(f"""
             update _checked set
                 reason = 'duplicate {key_label} (first at line ' || firsts.first_position.l
                     || ' of ' || firsts.first_file || ')',
                 record = to_json({{{typed}}})
             from (
-                select {", ".join(contract.key)}, min({position}) as first_position,
+                select {", ".join(f"c.{k}" for k in contract.key)}, min({position}) as first_position,
                     arg_min(source_file, {position}) as first_file
-                from _checked where reason is null
-                group by all having count(*) > 1
+                from _checked as c inner join _duplicate_keys as d on {matches}
+                where c.reason is null
+                group by all
             ) as firsts
             where _checked.reason is null
                 and {" and ".join(f"_checked.{k} = firsts.{k}" for k in contract.key)}
@@ -321,14 +333,14 @@ class PartitionLoader:
             self.con.execute(f"""
                 insert into {contract.table}
                 select {year}, {", ".join(names)}, source_file, line_number, {loaded}
-                from _checked where reason is null order by file_ordinal, line_number
+                from _checked where reason is null
             """)
             for table in ("raw.rejects", "raw.load_files"):
                 self.con.execute(f"delete from {table} where source = {source} and partition_year = {year}")
             self.con.execute(f"""
                 insert into raw.rejects
                 select {source}, {year}, source_file, line_number, reason, record, {loaded}
-                from _checked where reason is not null order by file_ordinal, line_number
+                from _checked where reason is not null
             """)
             if reports:
                 self.con.executemany(
@@ -368,7 +380,8 @@ class PartitionLoader:
             load_id = uuid.uuid4().hex
             self._replace_partition(year, load_id, reports)
         finally:
-            self.con.execute("drop table if exists _checked; reset variable jingtu_pii_salt")
+            self.con.execute("drop table if exists _checked; drop table if exists _duplicate_keys;"
+                             " reset variable jingtu_pii_salt")
         return LoadReport(self.contract.name, year, load_id, reports)
 
 

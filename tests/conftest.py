@@ -11,6 +11,13 @@ from orchestration.lib.duck import connect
 from orchestration.sample import generate
 from orchestration.settings import PROJECT_ROOT
 
+def pytest_configure(config):
+    """The dbt manifest must exist before the Dagster definitions are imported."""
+    from orchestration.dbt import prepare_manifest
+
+    prepare_manifest()
+
+
 UNITS_CSV = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
 SALT = "test-salt"
 

@@ -1,5 +1,6 @@
 -- The methodology in force: each component with its indicator and weights. Building this model
 -- validates the configuration first, so an invalid one stops the build before any mart.
+-- depends_on: {{ ref('methodology_grades') }}
 {% do validate_methodology() %}
 
 with components as (

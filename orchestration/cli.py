@@ -1,10 +1,13 @@
 """`jingtu`: the one command a person runs by hand."""
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 from orchestration import settings
@@ -62,17 +65,51 @@ def cmd_materialize(args) -> int:
     for year in years:
         started = time.perf_counter()
         print(f"materialising {year} …", flush=True)
-        result = materialize(assets, partition_key=str(year), instance=instance, resources=defs.resources,
-                             run_config=QUIET, raise_on_error=False)
+        log = io.StringIO()  # dbt's own log lines; shown only when something fails
+        with contextlib.redirect_stdout(log):
+            result = materialize(assets, partition_key=str(year), instance=instance, resources=defs.resources,
+                                 run_config=QUIET, raise_on_error=False)
         if not result.success:
+            print("\n".join(log.getvalue().splitlines()[-40:]), file=sys.stderr)
             for event in result.all_events:
                 if event.is_step_failure:
-                    print(f"  FAILED {event.step_key}: {event.step_failure_data.error.message.strip()}",
-                          file=sys.stderr)
+                    data = event.step_failure_data
+                    message = data.user_failure_data.description if data.user_failure_data else data.error.message
+                    print(f"  FAILED {event.step_key}: {message.strip()}", file=sys.stderr)
             return 1
         print(f"  {year} done in {time.perf_counter() - started:.1f} s", flush=True)
     print_counts()
+    print_grades(years)
     return 0
+
+
+def print_grades(years: list[int]) -> None:
+    """Each year's grade table, from marts.fct_county_evaluation."""
+    from orchestration.lib.duck import connect
+
+    with connect(settings.warehouse_path(), read_only=True) as con:
+        rows = con.execute("""
+            select e.year, e.county_code, c.county_name, e.composite, e.grade, e.consequence, e.rank,
+                   e.is_veto_cap_applied, e.missing_indicators
+            from marts.fct_county_evaluation e join marts.dim_county c using (county_code)
+            where e.year in (select unnest($years))
+            order by e.year, e.rank nulls last, e.county_code
+        """, {"years": years}).fetchall()
+    current = None
+    for year, code, name, composite, grade, consequence, rank, capped, missing in rows:
+        if year != current:
+            current = year
+            print(f"\n{year}  {pad('unit', 22)} {'composite':>9}  {pad('grade', 6)}  {pad('consequence', 11)}  rank")
+        shown = f"{composite:9.2f}" if composite is not None else f"{'—':>9}"
+        note = " (一票否决 cap)" if capped else (f" (missing: {missing})" if missing else "")
+        print(f"      {code} {pad(name, 15)} {shown}  {pad(grade, 6)}  {pad(consequence or '—', 11)}  "
+              f"{rank or '—':>4}{note}")
+
+
+def pad(text: str, width: int) -> str:
+    """Left-align `text` in `width` terminal columns; Chinese characters take two."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - used, 0)
 
 
 def print_counts() -> None:

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench clean
+.PHONY: run test ui lint bench docs clean
 
 # The virtual environment, from the pinned dependencies in requirements.lock.
 $(INSTALLED): pyproject.toml requirements.lock
@@ -31,3 +31,6 @@ bench: $(INSTALLED)  ## ingest benchmarks; results in bench/results/
 
 clean:
 	rm -rf warehouse .dagster_home bench/work
+
+docs: $(INSTALLED)  ## dbt docs (models, columns, lineage) into dbt_project/target; open index.html there
+	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . && echo "open dbt_project/target/index.html"

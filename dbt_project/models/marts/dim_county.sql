@@ -1,4 +1,5 @@
 {{ config(materialized='table') }}
+-- depends_on: {{ ref('int_methodology') }}  (no mart is built under an invalid configuration)
 
 with units as (
     select * from {{ ref('units') }}

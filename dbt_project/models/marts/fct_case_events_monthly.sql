@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_methodology') }}  (no mart is built under an invalid configuration)
 -- Case records counted by the month of an event: 'filed' (立案) or 'handled' (处置), with the
 -- attributes the report counts by. `year` is the raw partition (the year of filing, or of handling
 -- when not filed), not the event's year: each

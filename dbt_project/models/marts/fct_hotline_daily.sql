@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_methodology') }}  (no mart is built under an invalid configuration)
 -- 12345 tickets per unit and day of receipt, with what the report and the warnings count.
 with tickets as (
     select * from {{ ref('stg_hotline__tickets') }} where {{ in_partition('year') }}

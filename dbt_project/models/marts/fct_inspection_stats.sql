@@ -1,4 +1,5 @@
--- Inspections ended in the year, per unit, inspection type and type of inspected unit.
+-- depends_on: {{ ref('int_methodology') }}  (no mart is built under an invalid configuration)
+-- Inspections per unit and month they ended, inspection type and type of inspected unit.
 with inspections as (
     select * from {{ ref('stg_inspections__findings') }} where {{ in_partition('year') }}
 ),
@@ -6,6 +7,7 @@ with inspections as (
 final as (
     select
         year,
+        date_trunc('month', ended_on)::date as ended_month,
         county_code,
         inspection_type,
         inspection_type_code,

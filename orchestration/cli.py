@@ -12,7 +12,6 @@ from pathlib import Path
 
 from orchestration import settings
 
-
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progress lines stay readable
 
 
@@ -34,7 +33,7 @@ def data_years(raw: Path) -> list[int]:
 
 
 def cmd_generate(args) -> int:
-    from orchestration.sample import generate
+    from orchestration.sample import generate, plan
 
     out = Path(args.out)
     if any(out.glob("*/*")) and not args.force:
@@ -43,7 +42,10 @@ def cmd_generate(args) -> int:
     for source in ("hotline", "cases", "inspections", "surveys", "development"):
         shutil.rmtree(out / source, ignore_errors=True)
     started = time.perf_counter()
-    generate(out, seed=args.seed, unit_count=args.units, hotline_scale=args.hotline_scale)
+    # --scale S: S× the units and S× the tickets (Sichuan is ~17× Leshan); explicit options win.
+    scale = args.scale or 1.0
+    units = args.units or round(len(plan.UNITS) * scale)
+    generate(out, seed=args.seed, unit_count=units, hotline_scale=args.hotline_scale or scale)
     print(f"sample data written to {out} in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -132,7 +134,7 @@ def cmd_run(args) -> int:
     if not data_years(raw):
         print(f"{raw} is empty: generating the sample data", flush=True)
         status = cmd_generate(argparse.Namespace(out=str(raw), seed=args.seed, units=None,
-                                                 hotline_scale=1.0, force=False))
+                                                 hotline_scale=None, scale=None, force=False))
         if status:
             return status
     return cmd_materialize(argparse.Namespace(years=None))
@@ -152,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--out", default=str(settings.raw_root()))
     gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
     gen.add_argument("--units", type=int, default=None, help="number of units (default: Leshan's 11)")
-    gen.add_argument("--hotline-scale", type=float, default=1.0,
+    gen.add_argument("--hotline-scale", type=float, default=None,
                      help="multiply the hotline tickets per year (1.0 ≈ 428,000 in 2018)")
+    gen.add_argument("--scale", type=float, default=None,
+                     help="shorthand: units ×S (unless --units) and hotline tickets ×S, for benchmarks")
     gen.add_argument("--force", action="store_true", help="replace existing data")
     gen.set_defaults(handler=cmd_generate)
 

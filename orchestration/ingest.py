@@ -119,7 +119,8 @@ def _text_expression(column: Column, file_format: str) -> str:
     if column.default is not None:
         v = f"coalesce({v}, '{column.default}')"
     if column.pii == "hash":
-        v = f"sha256(getvariable('jingtu_pii_salt') || regexp_replace({v}, '[^0-9]', '', 'g'))"
+        digits = f"nullif(regexp_replace({v}, '[^0-9]', '', 'g'), '')"
+        v = f"sha256(getvariable('jingtu_pii_salt') || {digits})"
     elif column.pii == "mask":
         for pattern, replacement in MASKS:
             v = f"regexp_replace({v}, '{pattern}', '{replacement}', 'g')"
@@ -139,7 +140,7 @@ def _typed_expression(column: Column) -> str:
 
 
 def _sql_list(values) -> str:
-    return "[" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + "]"
+    return "[" + ", ".join(_literal(v) for v in values) + "]"
 
 
 def _column_checks(column: Column, units_sql: str) -> list[str]:
@@ -367,8 +368,8 @@ class PartitionLoader:
                                             year)
                            for ordinal, path in enumerate(files)]
             self._mark_duplicates()
-            counts = dict(((f, ok), n) for f, ok, n in self.con.execute(
-                "select source_file, reason is null, count(*) from _checked group by all").fetchall())
+            counts = {(f, ok): n for f, ok, n in self.con.execute(
+                "select source_file, reason is null, count(*) from _checked group by all").fetchall()}
             for report in reports:
                 report.rows_loaded = counts.get((report.path, True), 0)
                 report.rows_rejected = counts.get((report.path, False), 0)

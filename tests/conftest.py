@@ -11,6 +11,7 @@ from orchestration.lib.duck import connect
 from orchestration.sample import generate
 from orchestration.settings import PROJECT_ROOT
 
+
 def pytest_configure(config):
     """The dbt manifest must exist before the Dagster definitions are imported."""
     from orchestration.dbt import prepare_manifest

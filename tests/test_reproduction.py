@@ -96,10 +96,10 @@ def test_f8_four_forms_of_supervision(full):
 
 
 def test_f11_political_checkups_of_2018(full):
-    rows = dict((r[0], r[1:]) for r in full["con"].execute("""
+    rows = {r[0]: r[1:] for r in full["con"].execute("""
         select unit_type, sum(inspections), sum(problems_found), sum(clues_transferred)
         from marts.fct_inspection_stats where year = 2018 and inspection_type = '政治体检' group by 1
-    """).fetchall())
+    """).fetchall()}
     assert {k: v[0] for k, v in rows.items()} == {"县(市、区)党委": 2, "市级部门": 5, "基层党组织": 400}
     assert sum(v[1] for v in rows.values()) == 2110 and sum(v[2] for v in rows.values()) == 341
 

@@ -8,7 +8,6 @@ unit-month hits its planned rates almost exactly, and the run is deterministic w
 import calendar
 from pathlib import Path
 
-
 import pyarrow as pa
 
 from orchestration.contracts import HOTLINE

@@ -4,7 +4,6 @@ the 2018 political check-ups whose totals the report gives (F11)."""
 from datetime import date, timedelta
 from pathlib import Path
 
-
 import numpy as np
 import pyarrow as pa
 

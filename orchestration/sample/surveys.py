@@ -6,7 +6,6 @@ what the other sources contribute to the same indicators.
 
 from pathlib import Path
 
-
 import numpy as np
 import pyarrow as pa
 

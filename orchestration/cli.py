@@ -54,6 +54,7 @@ def cmd_materialize(args) -> int:
     from dagster import materialize
 
     from orchestration.dbt import prepare_manifest
+    from orchestration.partitions import monthly, yearly
 
     prepare_manifest()
     from orchestration.definitions import defs
@@ -67,22 +68,79 @@ def cmd_materialize(args) -> int:
     for year in years:
         started = time.perf_counter()
         print(f"materialising {year} …", flush=True)
-        log = io.StringIO()  # dbt's own log lines; shown only when something fails
-        with contextlib.redirect_stdout(log):
-            result = materialize(assets, partition_key=str(year), instance=instance, resources=defs.resources,
-                                 run_config=QUIET, raise_on_error=False)
-        if not result.success:
-            print("\n".join(log.getvalue().splitlines()[-40:]), file=sys.stderr)
-            for event in result.all_events:
-                if event.is_step_failure:
-                    data = event.step_failure_data
-                    message = data.user_failure_data.description if data.user_failure_data else data.error.message
-                    print(f"  FAILED {event.step_key}: {message.strip()}", file=sys.stderr)
+        yearly_assets = [key for key in defs.resolve_all_asset_keys()
+                         if defs.resolve_assets_def(key).partitions_def == yearly]
+        with contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
+            result = materialize(assets, selection=yearly_assets, partition_key=str(year), instance=instance,
+                                 resources=defs.resources, run_config=QUIET, raise_on_error=False)
+        if not report_failure(result, log):
             return 1
         print(f"  {year} done in {time.perf_counter() - started:.1f} s", flush=True)
+    first, last = f"{min(years)}-01", f"{max(years)}-12"
+    print(f"materialising the monthly warnings {first} … {last} …", flush=True)
+    monitoring = [key for key in defs.resolve_all_asset_keys()
+                  if defs.resolve_assets_def(key).partitions_def == monthly]
+    with contextlib.redirect_stdout(log := io.StringIO()):
+        result = materialize(assets, selection=monitoring, instance=instance, resources=defs.resources,
+                             run_config=QUIET, raise_on_error=False,
+                             tags={"dagster/asset_partition_range_start": first,
+                                   "dagster/asset_partition_range_end": last})
+    if not report_failure(result, log):
+        return 1
     print_counts()
     print_grades(years)
     return 0
+
+
+def report_failure(result, log: io.StringIO) -> bool:
+    """True when the run succeeded; otherwise print the end of dbt's log and each failed step."""
+    if result.success:
+        return True
+    print("\n".join(log.getvalue().splitlines()[-40:]), file=sys.stderr)
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            message = data.user_failure_data.description if data.user_failure_data else data.error.message
+            print(f"  FAILED {event.step_key}: {message.strip()}", file=sys.stderr)
+    return False
+
+
+def cmd_alerts(args) -> int:
+    """Print a month's early warnings; exit 1 when any is red, so that it can drive a notification."""
+    from orchestration.lib.duck import connect
+
+    try:
+        month = time.strptime(args.month, "%Y-%m")
+    except ValueError:
+        print(f"--month {args.month!r} is not YYYY-MM", file=sys.stderr)
+        return 2
+    first_day = f"{month.tm_year}-{month.tm_mon:02d}-01"
+    with connect(settings.warehouse_path(), read_only=True) as con:
+        monitored = con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
+                                "and table_name = 'fct_early_warnings'").fetchone()[0]
+        if monitored:
+            (months,) = con.execute("select count(*) from marts.fct_monitoring_monthly where month = $m",
+                                    {"m": first_day}).fetchone()
+        if not monitored or not months:
+            print(f"{args.month} has not been monitored: materialise it first (jingtu materialize)",
+                  file=sys.stderr)
+            return 2
+        rows = con.execute("""
+            select w.county_code, c.county_name, w.signal_label_zh, w.severity, w.observed_value, w.threshold,
+                   w.observation_point, strftime(w.run_started_month, '%Y-%m')
+            from marts.fct_early_warnings w join marts.dim_county c using (county_code)
+            where w.month = $m and ($county is null or w.county_code = $county)
+            order by w.severity_order desc, w.county_code, w.signal
+        """, {"m": first_day, "county": args.county}).fetchall()
+    if not rows:
+        print(f"{args.month}: no alerts" + (f" for {args.county}" if args.county else ""))
+        return 0
+    print(f"{args.month}  {pad('unit', 22)} {pad('signal', 30)} {pad('level', 5)} {'observed':>9} "
+          f"{'threshold':>9}  {pad('observation point', 18)} since")
+    for code, name, signal, severity, observed, threshold, point, since in rows:
+        print(f"         {code} {pad(name, 15)} {pad(signal, 30)} {pad(severity, 5)} {observed:9.2f} "
+              f"{threshold:9.2f}  {pad(point, 18)} {since}")
+    return 1 if any(r[3] == "红" for r in rows) else 0
 
 
 def print_grades(years: list[int]) -> None:
@@ -164,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     mat = commands.add_parser("materialize", help="materialise years (default: every year with data)")
     mat.add_argument("years", nargs="*", type=int)
     mat.set_defaults(handler=cmd_materialize)
+
+    alerts = commands.add_parser("alerts", help="a month's early warnings; exit status 1 if any is red")
+    alerts.add_argument("--month", required=True, help="YYYY-MM")
+    alerts.add_argument("--county", help="a county code, e.g. 511123")
+    alerts.set_defaults(handler=cmd_alerts)
 
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -4,11 +4,11 @@ from dagster import Definitions
 from dagster_dbt import DbtCliResource
 
 from orchestration.dbt import DBT_EXECUTABLE, dbt_project
-from orchestration.defs.dbt_models import jingtu_dbt_models
+from orchestration.defs.dbt_models import jingtu_dbt_models, jingtu_monitoring_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.resources import Warehouse
 
 defs = Definitions(
-    assets=[*ingestion_assets, jingtu_dbt_models],
+    assets=[*ingestion_assets, jingtu_dbt_models, jingtu_monitoring_models],
     resources={"warehouse": Warehouse(), "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
 )

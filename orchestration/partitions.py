@@ -1,6 +1,7 @@
-"""Yearly partitions shared by every asset: 2015 to the current year (Dagster has no yearly class)."""
+"""Yearly partitions for the evaluation (2015 to the current year; Dagster has no yearly class),
+monthly ones for the early-warning monitoring."""
 
-from dagster import TimeWindowPartitionsDefinition
+from dagster import MonthlyPartitionsDefinition, TimeWindowPartitionsDefinition
 
 FIRST_YEAR = 2015
 
@@ -10,4 +11,11 @@ yearly = TimeWindowPartitionsDefinition(
     cron_schedule="0 0 1 1 *",
     timezone="Asia/Shanghai",
     end_offset=1,  # include the current, unfinished year
+)
+
+monthly = MonthlyPartitionsDefinition(
+    start_date=f"{FIRST_YEAR}-01",
+    fmt="%Y-%m",
+    timezone="Asia/Shanghai",
+    end_offset=1,  # include the current, unfinished month
 )

@@ -144,6 +144,8 @@ def test_every_model_seed_and_column_is_documented_and_docs_generate(built_wareh
     assert len(nodes) >= 20
     for key, node in nodes.items():
         assert node["description"].strip(), f"{key} has no description"
+        if node["config"]["materialized"] == "ephemeral":
+            continue  # no relation in the warehouse: its columns are documented, not catalogued
         columns = catalog["nodes"][key]["columns"]
         for column in columns:
             documented = node["columns"].get(column, {}).get("description", "").strip()

@@ -5,7 +5,7 @@ from datetime import datetime
 from dagster import AssetKey
 
 from orchestration.definitions import defs
-from orchestration.partitions import yearly
+from orchestration.partitions import monthly, yearly
 
 ASSET_GRAPH = {  # asset key → group
     "raw/hotline": "raw", "raw/cases": "raw", "raw/inspections": "raw", "raw/surveys": "raw",
@@ -15,8 +15,10 @@ ASSET_GRAPH = {  # asset key → group
     "staging/stg_hotline__tickets": "staging", "staging/stg_cases__records": "staging",
     "staging/stg_inspections__findings": "staging", "staging/stg_surveys__responses": "staging",
     "staging/stg_development__assessments": "staging",
-    "intermediate/int_methodology": "intermediate", "intermediate/int_unit_years": "intermediate",
-    "intermediate/int_component_values": "intermediate",
+    "intermediate/int_methodology": "intermediate",
+    "intermediate/int_monitoring_unit_months": "monitoring", "intermediate/int_warning_alerts": "monitoring",
+    "config/warning_rules": "config", "marts/fct_monitoring_monthly": "monitoring",
+    "marts/fct_early_warnings": "monitoring",
     "marts/dim_county": "marts", "marts/fct_components": "marts", "marts/fct_indicators": "marts",
     "marts/fct_county_evaluation": "marts", "marts/fct_case_events_monthly": "marts",
     "marts/fct_hotline_daily": "marts", "marts/fct_hotline_intake_lines": "marts",
@@ -30,10 +32,11 @@ def test_the_asset_graph_is_as_declared():
     assert graph == ASSET_GRAPH
 
 
-def test_every_asset_is_yearly_partitioned_and_in_the_warehouse_pool():
+def test_assets_are_yearly_partitioned_but_monitoring_monthly_and_all_in_the_warehouse_pool():
     for key in defs.resolve_all_asset_keys():
         node = defs.resolve_assets_def(key)
-        assert node.partitions_def == yearly, key
+        group = node.specs_by_key[key].group_name
+        assert node.partitions_def == (monthly if group == "monitoring" else yearly), key
         assert node.op.pool == "duckdb_warehouse", key
 
 

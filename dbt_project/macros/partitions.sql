@@ -9,3 +9,14 @@
 {% macro clear_partition(column='year') -%}
     {%- if is_incremental() -%} delete from {{ this }} where {{ in_partition(column) }} {%- endif -%}
 {%- endmacro %}
+
+{#- Monthly partitions of the monitoring marts: `--vars '{month_from: "2018-01", month_to: "2018-06"}'`. -#}
+{% macro in_month_partition(column='month') -%}
+    {%- if var('month_from') is not none -%}
+        {{ column }} between date '{{ var("month_from") }}-01' and date '{{ var("month_to") }}-01'
+    {%- else -%} true {%- endif -%}
+{%- endmacro %}
+
+{% macro clear_month_partition(column='month') -%}
+    {%- if is_incremental() -%} delete from {{ this }} where {{ in_month_partition(column) }} {%- endif -%}
+{%- endmacro %}

@@ -12,7 +12,7 @@ final as (
         county_code,
         category,
         {{ enum_code('hotline_category', 'category') }} as category_code,
-        category in ('干部作风', '腐败问题') as is_conduct_complaint,
+        category in {{ "('" ~ var('conduct_complaint_categories') | join("', '") ~ "')" }} as is_conduct_complaint,
         content,
         intake_line,
         due_at,

@@ -126,11 +126,11 @@ def cmd_alerts(args) -> int:
                   file=sys.stderr)
             return 2
         rows = con.execute("""
-            select w.county_code, c.county_name, w.signal_label_zh, w.severity, w.observed_value, w.threshold,
-                   w.observation_point, strftime(w.run_started_month, '%Y-%m')
-            from marts.fct_early_warnings w join marts.dim_county c using (county_code)
-            where w.month = $m and ($county is null or w.county_code = $county)
-            order by w.severity_order desc, w.county_code, w.signal
+            select county_code, county_name, signal_label_zh, severity, observed_value, threshold,
+                   observation_point, strftime(run_started_month, '%Y-%m')
+            from marts.fct_early_warnings
+            where month = $m and ($county is null or county_code = $county)
+            order by severity_order desc, county_code, signal
         """, {"m": first_day, "county": args.county}).fetchall()
     if not rows:
         print(f"{args.month}: no alerts" + (f" for {args.county}" if args.county else ""))

@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pytest
-from dbt.cli.main import dbtRunner
 
 from orchestration.contracts import SOURCES
 from orchestration.dbt import DBT_PROJECT_DIR, dbt_project
@@ -12,6 +11,7 @@ from orchestration.defs.dbt_models import dbt_build_args
 from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
 from tests.conftest import SALT, UNITS_CSV
+from tests.conftest import run_dbt as dbt
 
 YEARS = (2015, 2016, 2017, 2018)
 MARTS = ("dim_county", "fct_components", "fct_indicators", "fct_county_evaluation", "fct_case_events_monthly",
@@ -27,20 +27,6 @@ def raw_warehouse(small_raw_template, tmp_path_factory):
             for year in YEARS:
                 ingest(con, source, year, small_raw_template, UNITS_CSV, SALT)
     return path
-
-
-def dbt(warehouse, *args, project_dir=DBT_PROJECT_DIR, check=True) -> tuple[bool, str]:
-    """Invoke dbt in-process (twice as fast as a subprocess); (success, the failures' messages)."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("JINGTU_WAREHOUSE", str(warehouse))
-        result = dbtRunner().invoke([*args, "--quiet", "--project-dir", str(project_dir),
-                                     "--profiles-dir", str(project_dir)])
-    failures = [str(r.message) for r in getattr(result.result, "results", []) or []
-                if str(r.status) in ("error", "fail")]
-    messages = "\n".join(failures + ([str(result.exception)] if result.exception else []))
-    if check:
-        assert result.success, messages
-    return result.success, messages
 
 
 def copy_of(raw_warehouse, tmp_path, name: str):

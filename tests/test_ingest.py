@@ -9,7 +9,7 @@ import pytest
 from orchestration.contracts import HOTLINE, SOURCES
 from orchestration.ingest import SourceFileError
 from orchestration.lib.duck import connect
-from tests.conftest import query
+from tests.conftest import query, write_source
 
 TICKETS = [  # canonical names; the first two are valid, the others each break one rule
     {"ticket_id": "T1", "received_at": "2018-05-01 08:00:00", "caller_phone": "13912345678", "caller_name": "王伟",
@@ -36,15 +36,7 @@ def in_2030(rows: list[dict]) -> list[dict]:
 
 
 def write_hotline(path: Path, rows: list[dict], encoding: str = "utf-8-sig", headers=None) -> Path:
-    headers = headers or [c.header for c in HOTLINE.columns]
-    by_header = {c.header: c.name for c in HOTLINE.columns}
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(headers)
-    writer.writerows([[row.get(by_header.get(h, h), "") for h in headers] for row in rows])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.getvalue().encode(encoding))
-    return path
+    return write_source(path, "hotline", rows, encoding, headers)
 
 
 def decode(data: bytes) -> str:

@@ -59,10 +59,15 @@ runs as (
     from alerts
 ),
 
+units as (
+    select county_code, county_name from {{ ref('units') }}
+),
+
 final as (
     select
-        month,
-        county_code,
+        runs.month,
+        runs.county_code,
+        units.county_name,
         signal,
         signal_label_zh,
         signal_label_en,
@@ -72,9 +77,10 @@ final as (
         observed_value,
         threshold,
         observation_point,
-        min(month) over (partition by county_code, signal, run_key) as run_started_month,
+        min(runs.month) over (partition by runs.county_code, signal, run_key) as run_started_month,
         '{{ var("methodology_version") }}' as methodology_version
     from runs
+    inner join units on runs.county_code = units.county_code
 )
 
 select * from final

@@ -1,0 +1,164 @@
+"""Early warnings (监土) against a small hand-made data set whose alerts are known, thresholds at their
+boundaries; and the `jingtu alerts` command."""
+
+import shutil
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from orchestration import cli
+from orchestration.contracts import SOURCES
+from orchestration.ingest import ingest
+from orchestration.lib.duck import connect
+from tests.conftest import SALT, UNITS_CSV, run_dbt, write_source
+
+
+def tickets(county: str, month: int, count: int, category: str = "干部作风", satisfied: int | None = None,
+            rated: int = 0) -> list[dict]:
+    """`count` closed tickets of 2018-`month`; the first `rated` rated, `satisfied` of them 满意."""
+    rows = []
+    for k in range(count):
+        received = datetime(2018, month, 1 + k % 28, 9, 0, 0)
+        rating = ("满意" if k < (satisfied or 0) else "不满意") if k < rated else ""
+        rows.append({"ticket_id": f"T{county}{month:02d}{k:03d}", "received_at": f"{received:%Y-%m-%d %H:%M:%S}",
+                     "caller_phone": "13800000000", "caller_name": "测试", "county_code": county,
+                     "category": category, "content": "", "intake_line": "12345",
+                     "due_at": f"{received + timedelta(days=7):%Y-%m-%d %H:%M:%S}",
+                     "closed_at": f"{received + timedelta(days=1):%Y-%m-%d %H:%M:%S}", "status": "办结",
+                     "rating": rating})
+    return rows
+
+
+def hotline() -> list[dict]:
+    rows = []
+    for month in (2, 3, 4):  # baselines of the May surge
+        rows += tickets("511102", month, 10) + tickets("511111", month, 10) + tickets("511112", month, 5)
+        if month != 3:  # 511113 has no ticket in March: no baseline, and a month without data
+            rows += tickets("511113", month, 10)
+    rows += tickets("511102", 5, 20)  # 20 > 1.5 × 10, not > 2.0 × 10: 黄
+    rows += tickets("511111", 5, 21)  # 21 > 2.0 × 10: 橙
+    rows += tickets("511112", 5, 19)  # ratio 3.8 but fewer than 20: none
+    rows += tickets("511113", 5, 30)  # no complete baseline: none
+    rows += tickets("511102", 7, 40, "其他", satisfied=36, rated=40)  # exactly 90 %: none
+    rows += tickets("511111", 7, 40, "其他", satisfied=34, rated=40)  # exactly 85 %: 黄
+    rows += tickets("511112", 7, 40, "其他", satisfied=33, rated=40)  # 82.5 %: 红
+    rows += tickets("511113", 7, 40, "其他", satisfied=0, rated=29)  # fewer than 30 rated: none
+    return rows
+
+
+def inspection(county: str, due: str, found: int, rectified: int) -> dict:
+    return {"inspection_id": f"X{county}", "round": "2018年第一轮", "inspection_type": "常规巡察", "county_code": county,
+            "unit_name": "测试单位", "unit_type": "县级部门", "started_on": "2018-01-05", "ended_on": "2018-02-10",
+            "problems_found": found, "clues_transferred": 0, "problems_rectified": rectified,
+            "rectification_due_on": due}
+
+
+INSPECTIONS = [
+    inspection("511123", "2018-03-31", 20, 10),  # 10 overdue from April (due on March's last day): 黄
+    inspection("511124", "2018-03-15", 20, 9),  # 11 overdue from March: 橙
+    inspection("511126", "2018-03-15", 20, 20),  # all rectified: none
+]
+
+
+def cases() -> list[dict]:
+    """Cases filed in January 2018. City-wide 30 of 100 are new-occurrence: the threshold is 35 %."""
+    plan = [("511129", 10, 6),  # 60 %: 橙 all year (the trailing window holds January)
+            ("511132", 9, 9),  # 100 %, but fewer than 10 cases: none
+            ("511133", 20, 7),  # exactly 35 %: none
+            ("511100", 61, 8)]  # the municipal level counts city-wide, raises nothing
+    rows = []
+    for county, filed, new in plan:
+        for k in range(filed):
+            rows.append({"record_id": f"C{county}{k:03d}", "county_code": county, "subject_id": f"S{county}{k}",
+                         "subject_rank": "一般干部", "is_top_leader": "否", "category": "其他违纪",
+                         "last_misconduct_on": "2015-01-01" if k < new else "2010-01-01",
+                         "filed_on": "2018-01-15", "handled_on": "", "form": "", "outcome": "", "detained": "否"})
+    return rows
+
+
+EXPECTED = (
+    {(date(2018, 5, 1), "511102", "conduct_complaint_surge", "黄"),
+     (date(2018, 5, 1), "511111", "conduct_complaint_surge", "橙"),
+     (date(2018, 7, 1), "511111", "hotline_satisfaction_drop", "黄"),
+     (date(2018, 7, 1), "511112", "hotline_satisfaction_drop", "红")}
+    | {(date(2018, m, 1), "511123", "overdue_rectification", "黄") for m in range(4, 13)}
+    | {(date(2018, m, 1), "511124", "overdue_rectification", "橙") for m in range(3, 13)}
+    | {(date(2018, m, 1), "511129", "new_occurrence_rising", "橙") for m in range(1, 13)}
+)
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    root = tmp_path_factory.mktemp("warnings")
+    raw, warehouse = root / "raw", root / "warehouse.duckdb"
+    write_source(raw / "hotline" / "2018" / "tickets.csv", "hotline", hotline())
+    write_source(raw / "inspections" / "2018" / "xuncha.csv", "inspections", INSPECTIONS)
+    write_source(raw / "cases" / "2018" / "cases.csv", "cases", cases())
+    with connect(warehouse) as con:
+        for source in SOURCES.values():
+            report = ingest(con, source, 2018, raw, UNITS_CSV, SALT)
+            assert report.rows_rejected == 0
+    run_dbt(warehouse, "seed")
+    run_dbt(warehouse, "build", "--select", "+path:models/monitoring", "--exclude", "resource_type:seed")
+    return warehouse
+
+
+def rows(warehouse, sql: str) -> list[tuple]:
+    with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
+        return con.execute(sql).fetchall()
+
+
+def test_each_signal_fires_exactly_where_the_rules_say(monitored):
+    alerts = set(rows(monitored, "select month, county_code, signal, severity from marts.fct_early_warnings"))
+    assert alerts == EXPECTED
+
+
+def test_alerts_carry_observed_value_threshold_and_observation_point(monitored):
+    found = {(r[0], r[1]): r[2:] for r in rows(monitored, """
+        select county_code, signal, observed_value, threshold, observation_point from marts.fct_early_warnings
+        where month = '2018-05-01' or (month = '2018-07-01' and signal = 'hotline_satisfaction_drop')
+           or (month = '2018-06-01' and signal in ('overdue_rectification', 'new_occurrence_rising'))""")}
+    assert found[("511102", "conduct_complaint_surge")] == (20, 15, "市心连心服务中心")
+    assert found[("511111", "conduct_complaint_surge")] == (21, 20, "市心连心服务中心")
+    assert found[("511112", "hotline_satisfaction_drop")] == (82.5, 85, "市心连心服务中心")
+    assert found[("511124", "overdue_rectification")] == (11, 10, "市委巡察办")
+    assert found[("511129", "new_occurrence_rising")] == (60, 35, "市纪委信访室")
+
+
+def test_a_run_of_consecutive_alerts_remembers_its_first_month(monitored):
+    starts = set(rows(monitored, "select county_code, run_started_month from marts.fct_early_warnings "
+                                 "where signal in ('overdue_rectification', 'new_occurrence_rising')"))
+    assert starts == {("511123", date(2018, 4, 1)), ("511124", date(2018, 3, 1)), ("511129", date(2018, 1, 1))}
+
+
+def test_a_month_without_data_is_told_apart_from_a_quiet_month(monitored):
+    months = {r[0]: r[1:] for r in rows(monitored, """
+        select month, has_hotline_data, hotline_tickets, conduct_complaints, hotline_satisfaction_rate,
+               conduct_baseline
+        from marts.fct_monitoring_monthly where county_code = '511113'""")}
+    assert len(months) == 12
+    assert months[date(2018, 3, 1)] == (False, 0, 0, None, None)  # no data
+    assert months[date(2018, 4, 1)] == (True, 10, 10, None, None)  # data, no rating, no full baseline
+    assert months[date(2018, 7, 1)][:3] == (True, 40, 0)  # data, a quiet month for conduct complaints
+    assert months[date(2018, 7, 1)][3] == 0.0
+
+
+def test_the_municipal_level_raises_no_alert_but_counts_city_wide(monitored):
+    assert rows(monitored, "select count(*) from marts.fct_early_warnings where county_code = '511100'") == [(0,)]
+    (share,) = rows(monitored, "select distinct city_new_occurrence_share_12m from marts.fct_monitoring_monthly")
+    assert share == (30.0,)
+
+
+def test_jingtu_alerts_prints_a_month_and_exits_1_on_red(monitored, tmp_path, monkeypatch, capsys):
+    with connect(monitored) as con:  # a copy that the in-process dbt does not hold, as a reader would see it
+        con.execute("checkpoint")
+    shutil.copyfile(monitored, tmp_path / "reader.duckdb")
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(tmp_path / "reader.duckdb"))
+    assert cli.main(["alerts", "--month", "2018-07"]) == 1
+    out = capsys.readouterr().out
+    assert "511112" in out and "红" in out and "12345群众满意率下降" in out
+    assert cli.main(["alerts", "--month", "2018-05", "--county", "511111"]) == 0
+    out = capsys.readouterr().out
+    assert "511111" in out and "511102" not in out and "橙" in out
+    assert cli.main(["alerts", "--month", "2019-01"]) == 2
+    assert "has not been monitored" in capsys.readouterr().err

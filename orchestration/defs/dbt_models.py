@@ -11,7 +11,6 @@ from orchestration.dbt import dbt_project
 from orchestration.partitions import monthly, yearly
 from orchestration.resources import WAREHOUSE_POOL
 
-
 MONITORING = "path:models/monitoring"
 
 

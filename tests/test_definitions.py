@@ -1,6 +1,9 @@
 """The code location loads, and its asset graph is what we expect: a change to it shows here in review."""
 
+import subprocess
+import sys
 from datetime import datetime
+from pathlib import Path
 
 from dagster import AssetKey
 
@@ -60,3 +63,16 @@ def test_yearly_partitions_run_from_2015_to_the_current_year():
 def test_ingestion_assets_have_descriptions_naming_their_tables():
     node = defs.resolve_assets_def(AssetKey(["raw", "hotline"]))
     assert "raw.hotline" in node.descriptions_by_key[AssetKey(["raw", "hotline"])]
+
+
+def test_jobs_schedules_and_sensor_are_declared():
+    assert {job.name for job in defs.jobs} == {"yearly_evaluation", "monthly_warnings"}
+    assert {(s.name, s.cron_schedule) for s in defs.schedules} == {
+        ("annual_evaluation", "0 6 15 1 *"), ("monthly_warning_refresh", "0 6 2 * *")}
+    assert {s.name for s in defs.sensors} == {"raw_files_changed"}
+
+
+def test_dagster_validates_the_code_location():
+    result = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
+                             "-m", "orchestration.definitions"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -9,6 +9,7 @@ from dagster import materialize
 
 from orchestration.definitions import defs
 from orchestration.lib.duck import connect
+from orchestration.partitions import monthly, yearly
 from orchestration.sample import generate
 from tests.conftest import UNITS_CSV
 
@@ -27,8 +28,14 @@ def full(tmp_path_factory):
         env.setenv("JINGTU_RAW", str(raw))
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
         env.setenv("JINGTU_PII_SALT", "e2e-salt")
+        keys = {p: [k for k in defs.resolve_all_asset_keys() if defs.resolve_assets_def(k).partitions_def == p]
+                for p in (yearly, monthly)}
         for year in YEARS:
-            assert materialize(list(defs.assets), partition_key=str(year), resources=defs.resources).success
+            assert materialize(list(defs.assets), selection=keys[yearly], partition_key=str(year),
+                               resources=defs.resources).success
+        assert materialize(list(defs.assets), selection=keys[monthly], resources=defs.resources,
+                           tags={"dagster/asset_partition_range_start": "2015-01",
+                                 "dagster/asset_partition_range_end": "2018-12"}).success
     with connect(warehouse, read_only=True) as con:
         yield {"con": con, "raw": raw}
 
@@ -179,3 +186,13 @@ def test_an_independent_plain_sql_evaluation_of_2017_agrees_with_the_marts(full)
     for mine, theirs in zip(actual, expected):
         assert mine[0] == theirs[0] and mine[8:] == theirs[8:]
         assert mine[1:8] == pytest.approx(theirs[1:8], abs=1e-9)
+
+
+def test_every_early_warning_signal_fires_on_the_sample(full):
+    fired = dict(full["con"].execute("""select signal, count(*) from marts.fct_early_warnings group by 1""").fetchall())
+    assert set(fired) == {"conduct_complaint_surge", "hotline_satisfaction_drop", "overdue_rectification",
+                          "new_occurrence_rising"}
+    severities = {s for (s,) in full["con"].execute("select distinct severity from marts.fct_early_warnings").fetchall()}
+    assert severities == {"黄", "橙", "红"}
+    months = full["con"].execute("select min(month), max(month), count(distinct month) from marts.fct_monitoring_monthly")
+    assert months.fetchone() == (date(2015, 1, 1), date(2018, 12, 1), 48)

@@ -1,0 +1,94 @@
+"""Jobs, schedules and the raw/ sensor: the annual evaluation, the monthly warnings, and ingestion
+of a year whose files changed."""
+
+import hashlib
+import json
+from datetime import datetime
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    schedule,
+    sensor,
+)
+
+from orchestration import settings
+from orchestration.contracts import SOURCES
+from orchestration.defs.dbt_models import jingtu_dbt_models
+from orchestration.partitions import monthly, yearly
+
+TIMEZONE = "Asia/Shanghai"
+MONITORING = AssetSelection.groups("monitoring")
+
+yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all() - MONITORING,
+                              partitions_def=yearly, description="Ingest one year and build its evaluation.")
+monthly_job = define_asset_job("monthly_warnings", selection=MONITORING, partitions_def=monthly,
+                               description="Build one month's monitoring marts and early warnings.")
+
+
+def previous_year(moment: datetime) -> str:
+    return str(moment.year - 1)
+
+
+def previous_month(moment: datetime) -> str:
+    return f"{moment.year - 1}-12" if moment.month == 1 else f"{moment.year}-{moment.month - 1:02d}"
+
+
+@schedule(cron_schedule="0 6 15 1 *", job=yearly_job, execution_timezone=TIMEZONE,
+          default_status=DefaultScheduleStatus.STOPPED)
+def annual_evaluation(context: ScheduleEvaluationContext) -> RunRequest:
+    """15 January: the evaluation of the year just ended."""
+    year = previous_year(context.scheduled_execution_time)
+    return RunRequest(run_key=f"annual-{year}", partition_key=year)
+
+
+@schedule(cron_schedule="0 6 2 * *", job=monthly_job, execution_timezone=TIMEZONE,
+          default_status=DefaultScheduleStatus.STOPPED)
+def monthly_warning_refresh(context: ScheduleEvaluationContext) -> RunRequest:
+    """The 2nd of each month: the early warnings of the month just ended."""
+    month = previous_month(context.scheduled_execution_time)
+    return RunRequest(run_key=f"warnings-{month}", partition_key=month)
+
+
+def raw_fingerprints() -> dict[str, str]:
+    """'<source>/<year>' → a digest of the folder's file names, sizes and modification times."""
+    fingerprints = {}
+    for source in SOURCES:
+        for folder in sorted((settings.raw_root() / source).glob("[0-9][0-9][0-9][0-9]")):
+            files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                           for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+            fingerprints[f"{source}/{folder.name}"] = hashlib.sha256(json.dumps(files).encode()).hexdigest()
+    return fingerprints
+
+
+@sensor(job=yearly_job, minimum_interval_seconds=60)
+def raw_files_changed(context: SensorEvaluationContext):
+    """Requests the ingestion (and the year's models) of each year whose files under raw/ were
+    added, changed or removed since the last evaluation; unchanged years are left alone."""
+    before = json.loads(context.cursor) if context.cursor else {}
+    now = raw_fingerprints()
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    if not changed:
+        return SkipReason("no file under raw/ changed")
+    years: dict[str, list[str]] = {}
+    for key in changed:
+        source, year = key.split("/")
+        years.setdefault(year, []).append(source)
+    # A year's run reloads its changed sources and rebuilds the year's models, nothing else.
+    requests = [
+        RunRequest(
+            run_key="raw-" + "-".join(f"{s}:{now.get(f'{s}/{year}', 'removed')[:12]}" for s in sources) + f"-{year}",
+            partition_key=year,
+            asset_selection=[AssetKey(["raw", s]) for s in sources] + sorted(jingtu_dbt_models.keys),
+            tags={"jingtu/changed_sources": ",".join(sources)},
+        )
+        for year, sources in sorted(years.items())
+    ]
+    return SensorResult(run_requests=requests, cursor=json.dumps(now))

@@ -1,0 +1,57 @@
+"""Schedules and the raw/ sensor, evaluated with Dagster's test utilities."""
+
+import json
+import os
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from dagster import AssetKey, SkipReason, build_schedule_context, build_sensor_context
+
+from orchestration.defs.automation import annual_evaluation, monthly_warning_refresh, raw_files_changed
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_the_annual_evaluation_on_15_january_runs_the_year_just_ended():
+    context = build_schedule_context(scheduled_execution_time=datetime(2019, 1, 15, 6, tzinfo=SHANGHAI))
+    request = annual_evaluation(context)
+    assert request.partition_key == "2018" and request.run_key == "annual-2018"
+
+
+def test_the_monthly_refresh_on_the_2nd_runs_the_month_just_ended():
+    for moment, month in ((datetime(2018, 7, 2, 6), "2018-06"), (datetime(2019, 1, 2, 6), "2018-12")):
+        request = monthly_warning_refresh(build_schedule_context(scheduled_execution_time=moment.replace(tzinfo=SHANGHAI)))
+        assert request.partition_key == month
+
+
+def evaluate(cursor=None):
+    return raw_files_changed(build_sensor_context(cursor=cursor))
+
+
+def test_the_sensor_requests_each_year_with_new_files_once(raw, monkeypatch):
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    first = evaluate()
+    assert [r.partition_key for r in first.run_requests] == ["2015", "2016", "2017", "2018"]
+    request_2018 = first.run_requests[-1]
+    assert set(request_2018.tags["jingtu/changed_sources"].split(",")) == {
+        "hotline", "cases", "inspections", "surveys", "development"}
+    assert AssetKey(["raw", "hotline"]) in request_2018.asset_selection
+    assert AssetKey(["marts", "fct_county_evaluation"]) in request_2018.asset_selection
+    assert isinstance(evaluate(first.cursor), SkipReason)  # nothing changed since
+
+
+def test_the_sensor_requests_only_the_year_whose_files_changed(raw, monkeypatch):
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    cursor = evaluate().cursor
+    changed = raw / "surveys" / "2017" / "cepings_2017.csv"
+    changed.write_bytes(changed.read_bytes() + b"")
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 1_000_000_000))
+    result = evaluate(cursor)
+    assert [(r.partition_key, r.tags["jingtu/changed_sources"]) for r in result.run_requests] == [("2017", "surveys")]
+    assert AssetKey(["raw", "hotline"]) not in result.run_requests[0].asset_selection
+    (raw / "cases" / "2016" / "cases_2016.csv").unlink()  # a removed file counts as a change
+    (raw / "hotline" / "2018" / "12345_2018-13.csv").write_text("x")  # so does an added one
+    again = evaluate(result.cursor)
+    assert [(r.partition_key, r.tags["jingtu/changed_sources"]) for r in again.run_requests] == [
+        ("2016", "cases"), ("2018", "hotline")]
+    assert json.loads(again.cursor).keys() == json.loads(cursor).keys()

@@ -51,7 +51,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_materialize(args) -> int:
-    from dagster import materialize
+    from dagster import AssetKey, materialize
 
     from orchestration.dbt import prepare_manifest
     from orchestration.partitions import monthly, yearly
@@ -87,6 +87,12 @@ def cmd_materialize(args) -> int:
                                    "dagster/asset_partition_range_end": last})
     if not report_failure(result, log):
         return 1
+    with contextlib.redirect_stdout(log := io.StringIO()):
+        result = materialize(assets, selection=[AssetKey(["serving", "bi_database"])], instance=instance,
+                             resources=defs.resources, run_config=QUIET, raise_on_error=False)
+    if not report_failure(result, log):
+        return 1
+    print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
     print_counts()
     print_grades(years)
     return 0
@@ -187,6 +193,21 @@ def print_counts() -> None:
     print(f"\nwarehouse: {settings.warehouse_path()}")
 
 
+def cmd_backfill(args) -> int:
+    if args.last < args.first:
+        print(f"backfill {args.first} {args.last}: the last year comes before the first", file=sys.stderr)
+        return 2
+    return cmd_materialize(argparse.Namespace(years=list(range(args.first, args.last + 1))))
+
+
+def cmd_publish(args) -> int:
+    from orchestration.serving import publish
+
+    counts = publish(settings.warehouse_path(), settings.serving_path())
+    print(f"published {len(counts)} tables to {settings.serving_path()}")
+    return 0
+
+
 def cmd_run(args) -> int:
     raw = settings.raw_root()
     if not data_years(raw):
@@ -222,6 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     mat = commands.add_parser("materialize", help="materialise years (default: every year with data)")
     mat.add_argument("years", nargs="*", type=int)
     mat.set_defaults(handler=cmd_materialize)
+
+    backfill = commands.add_parser("backfill", help="materialise the years FIRST … LAST, with progress per year")
+    backfill.add_argument("first", type=int)
+    backfill.add_argument("last", type=int)
+    backfill.set_defaults(handler=cmd_backfill)
+
+    publish = commands.add_parser("publish", help="copy the marts to the read-only serving file for BI tools")
+    publish.set_defaults(handler=cmd_publish)
 
     alerts = commands.add_parser("alerts", help="a month's early warnings; exit status 1 if any is red")
     alerts.add_argument("--month", required=True, help="YYYY-MM")

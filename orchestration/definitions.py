@@ -13,12 +13,13 @@ from orchestration.defs.automation import (
 )
 from orchestration.defs.dbt_models import jingtu_dbt_models, jingtu_monitoring_models
 from orchestration.defs.ingestion import ingestion_assets
+from orchestration.defs.serving import bi_database, publish_after_success, publish_job
 from orchestration.resources import Warehouse
 
 defs = Definitions(
-    assets=[*ingestion_assets, jingtu_dbt_models, jingtu_monitoring_models],
-    jobs=[yearly_job, monthly_job],
+    assets=[*ingestion_assets, jingtu_dbt_models, jingtu_monitoring_models, bi_database],
+    jobs=[yearly_job, monthly_job, publish_job],
     schedules=[annual_evaluation, monthly_warning_refresh],
-    sensors=[raw_files_changed],
+    sensors=[raw_files_changed, publish_after_success],
     resources={"warehouse": Warehouse(), "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
 )

@@ -13,6 +13,11 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("JINGTU_WAREHOUSE", PROJECT_ROOT / "warehouse" / "jingtu.duckdb"))
 
 
+def serving_path() -> Path:
+    """The read-only copy of the marts for BI tools (`JINGTU_SERVING`), swapped in atomically."""
+    return Path(os.environ.get("JINGTU_SERVING", warehouse_path().parent / "serving.duckdb"))
+
+
 def raw_root() -> Path:
     """The landing zone `raw/<source>/<YYYY>/` (`JINGTU_RAW`)."""
     return Path(os.environ.get("JINGTU_RAW", PROJECT_ROOT / "raw"))

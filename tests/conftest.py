@@ -92,3 +92,14 @@ def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True) -> 
     if check:
         assert result.success, messages
     return result.success, messages
+
+
+@pytest.fixture(scope="session")
+def raw_warehouse(small_raw_template, tmp_path_factory):
+    """A warehouse file with the small sample's raw layer loaded for every year (no marts)."""
+    path = tmp_path_factory.mktemp("raw_warehouse") / "loaded.duckdb"
+    with connect(path) as con:
+        for source in SOURCES.values():
+            for year in (2015, 2016, 2017, 2018):
+                ingest(con, source, year, small_raw_template, UNITS_CSV, SALT)
+    return path

@@ -5,28 +5,14 @@ import shutil
 
 import pytest
 
-from orchestration.contracts import SOURCES
 from orchestration.dbt import DBT_PROJECT_DIR, dbt_project
 from orchestration.defs.dbt_models import dbt_build_args
-from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
-from tests.conftest import SALT, UNITS_CSV
 from tests.conftest import run_dbt as dbt
 
 YEARS = (2015, 2016, 2017, 2018)
 MARTS = ("dim_county", "fct_components", "fct_indicators", "fct_county_evaluation", "fct_case_events_monthly",
          "fct_hotline_daily", "fct_hotline_intake_lines", "fct_inspection_stats")
-
-
-@pytest.fixture(scope="module")
-def raw_warehouse(small_raw_template, tmp_path_factory):
-    """A warehouse file with the small sample's raw layer loaded for every year (no marts)."""
-    path = tmp_path_factory.mktemp("raw_warehouse") / "loaded.duckdb"
-    with connect(path) as con:
-        for source in SOURCES.values():
-            for year in YEARS:
-                ingest(con, source, year, small_raw_template, UNITS_CSV, SALT)
-    return path
 
 
 def copy_of(raw_warehouse, tmp_path, name: str):

@@ -26,8 +26,9 @@ from orchestration.partitions import monthly, yearly
 
 TIMEZONE = "Asia/Shanghai"
 MONITORING = AssetSelection.groups("monitoring")
+SERVING = AssetSelection.groups("serving")
 
-yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all() - MONITORING,
+yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all() - MONITORING - SERVING,
                               partitions_def=yearly, description="Ingest one year and build its evaluation.")
 monthly_job = define_asset_job("monthly_warnings", selection=MONITORING, partitions_def=monthly,
                                description="Build one month's monitoring marts and early warnings.")

@@ -1,0 +1,40 @@
+"""The read-only serving database for BI tools, republished after every successful run."""
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    DagsterRunStatus,
+    MaterializeResult,
+    RunRequest,
+    asset,
+    define_asset_job,
+    run_status_sensor,
+)
+
+from orchestration import settings
+from orchestration.defs.automation import monthly_job, yearly_job
+from orchestration.defs.dbt_models import jingtu_dbt_models, jingtu_monitoring_models
+from orchestration.resources import WAREHOUSE_POOL, Warehouse
+from orchestration.serving import publish
+
+MART_KEYS = sorted(k for k in (*jingtu_dbt_models.keys, *jingtu_monitoring_models.keys) if k.path[0] == "marts")
+
+
+@asset(key=AssetKey(["serving", "bi_database"]), deps=MART_KEYS, group_name="serving", pool=WAREHOUSE_POOL,
+       kinds={"duckdb"}, description="Every mart copied to the serving file (JINGTU_SERVING) by an atomic swap.")
+def bi_database(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    target = settings.serving_path()
+    counts = publish(warehouse.database_path, target)
+    context.log.info(f"published {len(counts)} tables to {target}")
+    return MaterializeResult(metadata={"path": str(target), "tables": len(counts), **counts})
+
+
+publish_job = define_asset_job("publish_serving", selection=[bi_database.key],
+                               description="Publish the marts to the serving file.")
+
+
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job, monthly_job],
+                   request_job=publish_job)
+def publish_after_success(context):
+    """After each successful evaluation or warnings run, republish the serving file."""
+    return RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")

@@ -1,0 +1,43 @@
+"""Publishing the marts to a separate, read-only DuckDB file for BI tools.
+
+DuckDB allows one writing process per file and a reader blocks the writer, so BI tools never open
+the warehouse: they read `serving.duckdb`, which is rebuilt beside it and swapped in with an
+atomic rename. A reader that has the old file open keeps reading it; the next one opens the new one.
+Neither ever sees a half-written state.
+"""
+
+import os
+from pathlib import Path
+
+from orchestration.lib.duck import connect
+
+PUBLISHED_SCHEMAS = ("marts",)
+
+
+def publish(warehouse: Path, serving: Path) -> dict[str, int]:
+    """Copy every table of the published schemas into `serving`, atomically; rows per table."""
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    for stale in serving.parent.glob(f".{serving.name}.*.tmp"):  # left by a publication that was killed
+        stale.unlink()
+    staging = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
+    counts = {}
+    with connect(warehouse) as con:
+        con.execute(f"attach '{staging}' as published")
+        try:
+            tables = con.execute(f"""
+                select table_schema, table_name from information_schema.tables
+                where table_catalog = current_database() and table_type = 'BASE TABLE'
+                  and table_schema in ({", ".join(f"'{s}'" for s in PUBLISHED_SCHEMAS)})
+                order by all""").fetchall()
+            for schema in {s for s, _ in tables}:
+                con.execute(f"create schema published.{schema}")
+            for schema, table in tables:
+                con.execute(f"create table published.{schema}.{table} as select * from {schema}.{table}")
+                counts[f"{schema}.{table}"] = con.execute(
+                    f"select count(*) from published.{schema}.{table}").fetchone()[0]
+            con.execute(f"""create table published.main.published_at as
+                            select now()::timestamp as published_at, {len(tables)} as tables""")
+        finally:
+            con.execute("detach published")  # checkpoints: the file is complete before the swap
+    os.replace(staging, serving)
+    return counts

@@ -1,0 +1,74 @@
+"""The read-only serving file for BI tools: atomic publication, and real clients reading it while
+another process materialises."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy
+
+from orchestration.lib.duck import connect
+from orchestration.serving import publish
+from tests.conftest import run_dbt
+
+JINGTU = str(Path(sys.executable).parent / "jingtu")
+DUCKDB_CLI = str(Path(sys.executable).parent / "duckdb")
+
+
+def test_publication_copies_every_mart_and_swaps_atomically(raw_warehouse, tmp_path):
+    warehouse, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    warehouse.write_bytes(raw_warehouse.read_bytes())
+    run_dbt(warehouse, "build")
+    counts = publish(warehouse, serving)
+    assert "marts.fct_county_evaluation" in counts and len(counts) >= 10
+    reader = connect(serving, read_only=True)  # a BI session opened before the next publication
+    before = reader.execute("select count(*) from marts.fct_early_warnings").fetchone()
+    with connect(warehouse) as con:
+        con.execute("delete from marts.fct_early_warnings where month < '2018-01-01'")
+    publish(warehouse, serving)
+    assert reader.execute("select count(*) from marts.fct_early_warnings").fetchone() == before
+    reader.close()
+    with connect(serving, read_only=True) as fresh:
+        after = fresh.execute("select count(*) from marts.fct_early_warnings").fetchone()
+        assert after < before
+        assert fresh.execute("select count(*) from marts.fct_county_evaluation").fetchone() == (44,)
+    assert not list(tmp_path.glob(".serving*")) and not (tmp_path / "serving.duckdb.wal").exists()
+
+
+def read_with_cli(serving: Path) -> str:
+    result = subprocess.run([DUCKDB_CLI, "-readonly", "-csv", "-noheader", str(serving), "-c",
+                             "select count(*), sum(composite)::decimal(12, 6) from marts.fct_county_evaluation"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def read_with_sqlalchemy(engine) -> str:
+    with engine.connect() as connection:
+        count, total = connection.execute(sqlalchemy.text(
+            "select count(*), sum(composite)::decimal(12, 6) from marts.fct_county_evaluation")).one()
+    return f"{count},{total}"
+
+
+def test_bi_clients_read_the_serving_file_while_a_materialisation_writes(raw, tmp_path):
+    env = {**os.environ, "JINGTU_RAW": str(raw), "JINGTU_WAREHOUSE": str(tmp_path / "w" / "jingtu.duckdb"),
+           "DAGSTER_HOME": str(tmp_path / "dagster_home"), "JINGTU_PII_SALT": "serving-test"}
+    serving = tmp_path / "w" / "serving.duckdb"
+    subprocess.run([JINGTU, "materialize", "2017"], env=env, check=True, capture_output=True)
+    expected = read_with_cli(serving)
+    engine = sqlalchemy.create_engine(f"duckdb:///{serving}", connect_args={"read_only": True})
+    assert read_with_sqlalchemy(engine) == expected
+    writer = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    reads = 0
+    while writer.poll() is None:
+        assert read_with_cli(serving) == expected  # no lock error, the same answer throughout
+        assert read_with_sqlalchemy(engine) == expected
+        reads += 1
+        time.sleep(0.2)
+    assert writer.returncode == 0, writer.stderr.read()
+    assert reads >= 5
+    assert read_with_cli(serving) == read_with_sqlalchemy(engine) == expected
+    engine.dispose()

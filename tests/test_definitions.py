@@ -26,6 +26,7 @@ ASSET_GRAPH = {  # asset key → group
     "marts/fct_county_evaluation": "marts", "marts/fct_case_events_monthly": "marts",
     "marts/fct_hotline_daily": "marts", "marts/fct_hotline_intake_lines": "marts",
     "marts/fct_inspection_stats": "marts",
+    "serving/bi_database": "serving",
 }
 
 
@@ -35,11 +36,12 @@ def test_the_asset_graph_is_as_declared():
     assert graph == ASSET_GRAPH
 
 
-def test_assets_are_yearly_partitioned_but_monitoring_monthly_and_all_in_the_warehouse_pool():
+def test_assets_are_yearly_partitioned_but_monitoring_monthly_serving_whole_and_all_in_the_warehouse_pool():
     for key in defs.resolve_all_asset_keys():
         node = defs.resolve_assets_def(key)
         group = node.specs_by_key[key].group_name
-        assert node.partitions_def == (monthly if group == "monitoring" else yearly), key
+        expected = {"monitoring": monthly, "serving": None}.get(group, yearly)
+        assert node.partitions_def == expected, key
         assert node.op.pool == "duckdb_warehouse", key
 
 
@@ -66,10 +68,10 @@ def test_ingestion_assets_have_descriptions_naming_their_tables():
 
 
 def test_jobs_schedules_and_sensor_are_declared():
-    assert {job.name for job in defs.jobs} == {"yearly_evaluation", "monthly_warnings"}
+    assert {job.name for job in defs.jobs} == {"yearly_evaluation", "monthly_warnings", "publish_serving"}
     assert {(s.name, s.cron_schedule) for s in defs.schedules} == {
         ("annual_evaluation", "0 6 15 1 *"), ("monthly_warning_refresh", "0 6 2 * *")}
-    assert {s.name for s in defs.sensors} == {"raw_files_changed"}
+    assert {s.name for s in defs.sensors} == {"raw_files_changed", "publish_after_success"}
 
 
 def test_dagster_validates_the_code_location():

@@ -13,14 +13,17 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $@
 
-run: $(INSTALLED)  ## generate the sample if raw/ is empty, materialise every year, print the counts
+# The project-local Dagster instance: its folder, with this project's dagster.yaml.
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
+
+run: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## generate the sample if raw/ is empty, materialise every year, print the counts
 	$(BIN)/jingtu run
 
-test: $(INSTALLED)  ## the test suite
+test: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the test suite
 	$(BIN)/pytest
 
-ui: $(INSTALLED)  ## the Dagster UI on http://127.0.0.1:3000
-	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -m orchestration.definitions
 
 lint: $(INSTALLED)

@@ -1,5 +1,6 @@
 """The code location loads, and its asset graph is what we expect: a change to it shows here in review."""
 
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -9,6 +10,7 @@ from dagster import AssetKey
 
 from orchestration.definitions import defs
 from orchestration.partitions import monthly, yearly
+from orchestration.settings import PROJECT_ROOT
 
 ASSET_GRAPH = {  # asset key → group
     "raw/hotline": "raw", "raw/cases": "raw", "raw/inspections": "raw", "raw/surveys": "raw",
@@ -74,7 +76,9 @@ def test_jobs_schedules_and_sensor_are_declared():
     assert {s.name for s in defs.sensors} == {"raw_files_changed", "publish_after_success"}
 
 
-def test_dagster_validates_the_code_location():
+def test_dagster_validates_the_code_location(tmp_path):
+    (tmp_path / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
     result = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
-                             "-m", "orchestration.definitions"], capture_output=True, text=True, check=False)
+                             "-m", "orchestration.definitions"], capture_output=True, text=True, check=False,
+                            env={**os.environ, "DAGSTER_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr

@@ -2,6 +2,7 @@
 another process materialises."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import sqlalchemy
 
+from orchestration.contracts import SOURCES
 from orchestration.lib.duck import connect
 from orchestration.serving import publish
 from tests.conftest import run_dbt
@@ -72,3 +74,41 @@ def test_bi_clients_read_the_serving_file_while_a_materialisation_writes(raw, tm
     assert reads >= 5
     assert read_with_cli(serving) == read_with_sqlalchemy(engine) == expected
     engine.dispose()
+
+
+def consistent_state(warehouse: Path, serving: Path) -> dict[str, int]:
+    """Open both files after a crash: every raw partition matches its load record, marts hold whole
+    years, the serving file holds a whole publication."""
+    with connect(warehouse) as con:
+        for source in SOURCES:
+            loads = con.execute(f"""
+                select l.partition_year, sum(l.rows_loaded), any_value(t.n)
+                from raw.load_files l
+                left join (select partition_year, count(*) as n from raw.{source} group by 1) t using (partition_year)
+                where l.source = '{source}' group by 1""").fetchall()
+            for year, loaded, present in loads:
+                assert (present or 0) == loaded, (source, year)
+        years = dict(con.execute("select year, count(*) from marts.fct_county_evaluation group by 1").fetchall())
+        assert set(years.values()) <= {11}
+    with connect(serving, read_only=True) as con:
+        (published,) = con.execute("select count(*) from marts.fct_county_evaluation").fetchone()
+    assert published % 11 == 0
+    return {"published": published, **{str(y): n for y, n in years.items()}}
+
+
+def test_a_run_killed_mid_write_leaves_warehouse_and_serving_readable_and_consistent(raw, tmp_path):
+    warehouse, serving = tmp_path / "w" / "jingtu.duckdb", tmp_path / "w" / "serving.duckdb"
+    env = {**os.environ, "JINGTU_RAW": str(raw), "JINGTU_WAREHOUSE": str(warehouse),
+           "DAGSTER_HOME": str(tmp_path / "dagster_home"), "JINGTU_PII_SALT": "kill-test"}
+    subprocess.run([JINGTU, "materialize", "2018"], env=env, check=True, capture_output=True)
+    assert consistent_state(warehouse, serving)["published"] == 11
+    for delay in (4, 12):  # in the ingestion, then in dbt
+        run = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        assert run.poll() is None, "the run ended before it could be killed"
+        os.killpg(run.pid, signal.SIGKILL)  # the CLI and its dbt subprocess, mid-write
+        run.wait()
+        consistent_state(warehouse, serving)
+    subprocess.run([JINGTU, "materialize", "2017"], env=env, check=True, capture_output=True)
+    assert consistent_state(warehouse, serving) == {"published": 22, "2017": 11, "2018": 11}

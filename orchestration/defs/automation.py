@@ -15,6 +15,7 @@ from dagster import (
     SensorResult,
     SkipReason,
     define_asset_job,
+    in_process_executor,
     schedule,
     sensor,
 )
@@ -28,9 +29,13 @@ TIMEZONE = "Asia/Shanghai"
 MONITORING = AssetSelection.groups("monitoring")
 SERVING = AssetSelection.groups("serving")
 
+# Every step opens the warehouse, so the pool runs them one at a time anyway: in-process execution
+# spares a Python start-up per step (~5–10 s each under the multiprocess executor).
 yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all() - MONITORING - SERVING,
-                              partitions_def=yearly, description="Ingest one year and build its evaluation.")
+                              partitions_def=yearly, executor_def=in_process_executor,
+                              description="Ingest one year and build its evaluation.")
 monthly_job = define_asset_job("monthly_warnings", selection=MONITORING, partitions_def=monthly,
+                               executor_def=in_process_executor,
                                description="Build one month's monitoring marts and early warnings.")
 
 

@@ -8,6 +8,7 @@ from dagster import (
     RunRequest,
     asset,
     define_asset_job,
+    in_process_executor,
     run_status_sensor,
 )
 
@@ -29,7 +30,7 @@ def bi_database(context: AssetExecutionContext, warehouse: Warehouse) -> Materia
     return MaterializeResult(metadata={"path": str(target), "tables": len(counts), **counts})
 
 
-publish_job = define_asset_job("publish_serving", selection=[bi_database.key],
+publish_job = define_asset_job("publish_serving", selection=[bi_database.key], executor_def=in_process_executor,
                                description="Publish the marts to the serving file.")
 
 

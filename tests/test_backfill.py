@@ -1,0 +1,49 @@
+"""A two-year backfill through the Dagster run machinery: the backfill daemon submits the runs, the
+queued run coordinator launches them, and the warehouse pool serialises their steps."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dagster import DagsterInstance, DagsterRunStatus
+
+from orchestration.lib.duck import connect
+from orchestration.settings import PROJECT_ROOT
+
+BIN = Path(sys.executable).parent
+TERMINAL = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path, monkeypatch):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    warehouse = tmp_path / "w" / "jingtu.duckdb"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "JINGTU_RAW": str(raw), "JINGTU_WAREHOUSE": str(warehouse),
+           "JINGTU_PII_SALT": "backfill-test"}
+    module = ["-m", "orchestration.definitions"]
+    subprocess.run([BIN / "dagster", "job", "backfill", *module, "-j", "yearly_evaluation",
+                    "--partitions", "2017,2018", "--noprompt"], env=env, check=True, capture_output=True)
+    daemon = subprocess.Popen([BIN / "dagster-daemon", "run", *module], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    try:
+        with DagsterInstance.get() as instance:
+            deadline = time.monotonic() + 600
+            runs = []
+            while time.monotonic() < deadline:
+                runs = instance.get_runs()
+                if len(runs) == 2 and all(run.status in TERMINAL for run in runs):
+                    break
+                time.sleep(2)
+            assert sorted((run.tags["dagster/partition"], run.status) for run in runs) == [
+                ("2017", DagsterRunStatus.SUCCESS), ("2018", DagsterRunStatus.SUCCESS)]
+            assert all(run.tags.get("dagster/backfill") for run in runs)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+    with connect(warehouse) as con:
+        assert con.execute("select year, count(*) from marts.fct_county_evaluation group by 1 order by 1"
+                           ).fetchall() == [(2017, 11), (2018, 11)]

@@ -13,6 +13,30 @@ from pathlib import Path
 from orchestration import settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progress lines stay readable
+CLI_PID_TAG = "jingtu/cli_pid"
+
+
+def _release_dead_cli_runs(instance) -> None:
+    """A `jingtu` killed mid-run leaves its run STARTED holding the warehouse pool's only slot, which
+    would block every later run forever: mark such runs failed and free their slots."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    active = RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING])
+    for run in instance.get_runs(filters=active):
+        pid = run.tags.get(CLI_PID_TAG)
+        if pid and not _is_alive(int(pid)):
+            instance.report_run_failed(run, f"the jingtu process {pid} running it is gone (killed?)")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _dagster_instance():
@@ -24,7 +48,9 @@ def _dagster_instance():
     config = home / "dagster.yaml"
     if not config.exists():
         shutil.copyfile(settings.PROJECT_ROOT / "dagster.yaml", config)
-    return DagsterInstance.get()
+    instance = DagsterInstance.get()
+    _release_dead_cli_runs(instance)
+    return instance
 
 
 def data_years(raw: Path) -> list[int]:
@@ -65,6 +91,7 @@ def cmd_materialize(args) -> int:
         return 1
     instance = _dagster_instance()
     assets = list(defs.assets)
+    ours = {CLI_PID_TAG: str(os.getpid())}
     for year in years:
         started = time.perf_counter()
         print(f"materialising {year} …", flush=True)
@@ -72,7 +99,7 @@ def cmd_materialize(args) -> int:
                          if defs.resolve_assets_def(key).partitions_def == yearly]
         with contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
             result = materialize(assets, selection=yearly_assets, partition_key=str(year), instance=instance,
-                                 resources=defs.resources, run_config=QUIET, raise_on_error=False)
+                                 resources=defs.resources, run_config=QUIET, raise_on_error=False, tags=ours)
         if not report_failure(result, log):
             return 1
         print(f"  {year} done in {time.perf_counter() - started:.1f} s", flush=True)
@@ -83,13 +110,13 @@ def cmd_materialize(args) -> int:
     with contextlib.redirect_stdout(log := io.StringIO()):
         result = materialize(assets, selection=monitoring, instance=instance, resources=defs.resources,
                              run_config=QUIET, raise_on_error=False,
-                             tags={"dagster/asset_partition_range_start": first,
+                             tags={**ours, "dagster/asset_partition_range_start": first,
                                    "dagster/asset_partition_range_end": last})
     if not report_failure(result, log):
         return 1
     with contextlib.redirect_stdout(log := io.StringIO()):
         result = materialize(assets, selection=[AssetKey(["serving", "bi_database"])], instance=instance,
-                             resources=defs.resources, run_config=QUIET, raise_on_error=False)
+                             resources=defs.resources, run_config=QUIET, raise_on_error=False, tags=ours)
     if not report_failure(result, log):
         return 1
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from orchestration import settings
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progress lines stay readable
+# Progress lines stay readable: failures are summarised by report_failure, details are in `make ui`.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 CLI_PID_TAG = "jingtu/cli_pid"
 
 
@@ -77,47 +78,38 @@ def cmd_generate(args) -> int:
 
 
 def cmd_materialize(args) -> int:
-    from dagster import AssetKey, materialize
-
     from orchestration.dbt import prepare_manifest
-    from orchestration.partitions import monthly, yearly
 
     prepare_manifest()
     from orchestration.definitions import defs
+    from orchestration.defs.automation import monthly_job, yearly_job
+    from orchestration.defs.serving import publish_job
 
     years = args.years or data_years(settings.raw_root())
     if not years:
         print(f"no data under {settings.raw_root()}: run `jingtu generate` first", file=sys.stderr)
         return 1
     instance = _dagster_instance()
-    assets = list(defs.assets)
     ours = {CLI_PID_TAG: str(os.getpid())}
+
+    def execute(job_name: str, **kwargs) -> bool:
+        with contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
+            result = defs.get_job_def(job_name).execute_in_process(
+                instance=instance, run_config=QUIET, raise_on_error=False, **kwargs)
+        return report_failure(result, log)
+
     for year in years:
         started = time.perf_counter()
         print(f"materialising {year} …", flush=True)
-        yearly_assets = [key for key in defs.resolve_all_asset_keys()
-                         if defs.resolve_assets_def(key).partitions_def == yearly]
-        with contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
-            result = materialize(assets, selection=yearly_assets, partition_key=str(year), instance=instance,
-                                 resources=defs.resources, run_config=QUIET, raise_on_error=False, tags=ours)
-        if not report_failure(result, log):
+        if not execute(yearly_job.name, partition_key=str(year), tags=ours):
             return 1
         print(f"  {year} done in {time.perf_counter() - started:.1f} s", flush=True)
     first, last = f"{min(years)}-01", f"{max(years)}-12"
     print(f"materialising the monthly warnings {first} … {last} …", flush=True)
-    monitoring = [key for key in defs.resolve_all_asset_keys()
-                  if defs.resolve_assets_def(key).partitions_def == monthly]
-    with contextlib.redirect_stdout(log := io.StringIO()):
-        result = materialize(assets, selection=monitoring, instance=instance, resources=defs.resources,
-                             run_config=QUIET, raise_on_error=False,
-                             tags={**ours, "dagster/asset_partition_range_start": first,
-                                   "dagster/asset_partition_range_end": last})
-    if not report_failure(result, log):
+    if not execute(monthly_job.name, tags={**ours, "dagster/asset_partition_range_start": first,
+                                           "dagster/asset_partition_range_end": last}):
         return 1
-    with contextlib.redirect_stdout(log := io.StringIO()):
-        result = materialize(assets, selection=[AssetKey(["serving", "bi_database"])], instance=instance,
-                             resources=defs.resources, run_config=QUIET, raise_on_error=False, tags=ours)
-    if not report_failure(result, log):
+    if not execute(publish_job.name, tags=ours):
         return 1
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
     print_counts()
@@ -126,11 +118,17 @@ def cmd_materialize(args) -> int:
 
 
 def report_failure(result, log: io.StringIO) -> bool:
-    """True when the run succeeded; otherwise print the end of dbt's log and each failed step."""
+    """True when the run succeeded; otherwise print each failed check and step (after the end of
+    dbt's log when dbt failed)."""
     if result.success:
         return True
-    print("\n".join(log.getvalue().splitlines()[-40:]), file=sys.stderr)
+    if any(e.is_step_failure and "dbt" in e.step_key for e in result.all_events):
+        print("\n".join(log.getvalue().splitlines()[-40:]), file=sys.stderr)
     for event in result.all_events:
+        evaluation = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
+        if evaluation is not None and not evaluation.passed:
+            print(f"  CHECK FAILED {evaluation.asset_check_key.to_user_string()}: {evaluation.description}",
+                  file=sys.stderr)
         if event.is_step_failure:
             data = event.step_failure_data
             message = data.user_failure_data.description if data.user_failure_data else data.error.message

@@ -75,6 +75,9 @@ class SourceContract:
     formats: tuple[str, ...] = ("csv",)
     allow_municipal: bool = False
     row_rules: tuple[RowRule, ...] = field(default_factory=tuple)
+    # The quality gate: a file rejecting a larger share of its rows blocks the year's evaluation.
+    # Small sources allow more, because one or two bad rows are a large share of a dozen.
+    max_reject_rate: float = 0.02
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -169,6 +172,7 @@ INSPECTIONS = SourceContract(
     year_expression="year(ended_on)",
     formats=("csv", "xlsx"),
     allow_municipal=True,
+    max_reject_rate=0.10,
     row_rules=(
         RowRule("结束日期 (ended_on) is before 开始日期 (started_on)", "ended_on < started_on"),
         RowRule("已整改数 (problems_rectified) exceeds 发现问题数 (problems_found)",
@@ -203,6 +207,7 @@ DEVELOPMENT = SourceContract(
     key=("year", "county_code"),
     year_expression="year",
     formats=("csv", "xlsx"),
+    max_reject_rate=0.25,
 )
 
 SOURCES: dict[str, SourceContract] = {

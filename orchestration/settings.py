@@ -29,6 +29,17 @@ def units_file() -> Path:
     return Path(os.environ.get("JINGTU_UNITS", default))
 
 
+def expectations_dir() -> Path:
+    """The Great Expectations suites, written by `jingtu suites` (`JINGTU_EXPECTATIONS`)."""
+    return Path(os.environ.get("JINGTU_EXPECTATIONS", PROJECT_ROOT / "expectations"))
+
+
+def quality_dir() -> Path:
+    """Great Expectations' working folder: validation results and the Data Docs site
+    (`JINGTU_QUALITY`, by default next to the warehouse)."""
+    return Path(os.environ.get("JINGTU_QUALITY", warehouse_path().parent / "quality"))
+
+
 def dagster_home() -> Path:
     """The project-local Dagster instance (`DAGSTER_HOME`)."""
     return Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home"))

@@ -1,0 +1,99 @@
+"""The quality gates: each Great Expectations suite of `expectations/` as a blocking asset check.
+
+A failing check stops the assets downstream of its partition (the year's dbt build after a raw
+check, the publication after a mart check); the data stays where it is, for inspection. The check
+names the expectation that failed, on how many rows, with a few of the values.
+"""
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetChecksDefinition,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
+
+from orchestration.contracts import SOURCES
+from orchestration.ingest import configured_units
+from orchestration.lib.duck import connect
+from orchestration.partitions import yearly
+from orchestration.quality.validate import SuiteResult, validate
+from orchestration.resources import WAREHOUSE_POOL, Warehouse
+
+CHECK_NAME = "expectations"
+
+
+def _failures_table(results: list[SuiteResult]) -> str:
+    lines = ["| suite | expectation | rows | examples |", "|---|---|---:|---|"]
+    for result in results:
+        for f in result.failures:
+            examples = "; ".join(f.examples).replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {result.suite} | {f.rule} | {f.unexpected if f.unexpected is not None else '—'} "
+                         f"| {examples} |")
+    return "\n".join(lines)
+
+
+def check_result(results: list[SuiteResult]) -> AssetCheckResult:
+    """One Dagster check result for the suites run together: failures first, statistics always."""
+    failures = [(r.suite, f) for r in results for f in r.failures]
+    metadata = {
+        "rows_validated": {r.suite: r.rows for r in results},
+        "expectations_evaluated": sum(r.evaluated for r in results),
+        "expectations_failed": len(failures),
+        "seconds": round(max(r.seconds for r in results), 2),
+    }
+    docs = [r.docs_url for r in results if r.docs_url]
+    if docs:
+        metadata["data_docs"] = MetadataValue.url(docs[0])
+        metadata["data_docs_pages"] = MetadataValue.md("\n".join(f"- [{r.suite}]({r.docs_url})"
+                                                                 for r in results if r.docs_url))
+    if failures:
+        metadata["failed_expectations"] = MetadataValue.md(_failures_table(results))
+        lines = [f"{suite}: {f.rule}: {f.unexpected if f.unexpected is not None else 'not met'}"
+                 f"{' rows' if f.unexpected is not None else ''} (e.g. {', '.join(f.examples[:3]) or '—'})"
+                 for suite, f in failures]
+        description = f"{len(failures)} expectation(s) failed:\n" + "\n".join(lines)
+    else:
+        metadata["observed"] = {r.suite: {rule: _plain(v) for rule, v in r.observed.items()} for r in results}
+        description = f"all {metadata['expectations_evaluated']} expectations met"
+    return AssetCheckResult(passed=not failures, severity=AssetCheckSeverity.ERROR, description=description,
+                            metadata=metadata)
+
+
+def _plain(value):
+    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+
+
+def suite_check(asset_key: AssetKey, suites: list[str], description: str) -> AssetChecksDefinition:
+    @asset_check(asset=asset_key, name=CHECK_NAME, blocking=True, partitions_def=yearly, pool=WAREHOUSE_POOL,
+                 description=f"{description} Suites: {', '.join(f'expectations/{s}.json' for s in suites)}.")
+    def _check(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
+        year = int(context.partition_key)
+        with connect() as con:
+            units = configured_units(con, warehouse.units_path)
+        results = validate(warehouse.database_path, suites, year, units,
+                           run_name=f"{'_'.join(asset_key.path)}_{year}")
+        outcome = check_result(results)
+        log = context.log.info if outcome.passed else context.log.error
+        log(f"{asset_key.to_user_string()} {year}: {outcome.description}")
+        return outcome
+
+    return _check
+
+
+raw_checks = [
+    suite_check(AssetKey(["raw", name]), [f"raw_{name}", f"raw_{name}_files"],
+                f"The loaded {name} rows of the year meet the contract, and no file rejects too many rows.")
+    for name in SOURCES
+]
+mart_checks = [
+    suite_check(AssetKey(["marts", "fct_county_evaluation"]), ["marts_fct_county_evaluation"],
+                "One row per unit, indicators in [0, 100], grades consistent with the thresholds and the cap."),
+    suite_check(AssetKey(["marts", "fct_indicators"]), ["marts_fct_indicators"],
+                "One row per unit and indicator, values in [0, 100]."),
+    suite_check(AssetKey(["config", "methodology_indicators"]), ["config_methodology"],
+                "The configured weights sum to 1."),
+]
+quality_checks = [*raw_checks, *mart_checks]

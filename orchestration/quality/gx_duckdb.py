@@ -1,0 +1,80 @@
+"""A SQLAlchemy dialect that lets Great Expectations' SQL datasource read the DuckDB warehouse.
+
+duckdb-engine's own dialect loses query results under GX: SQLAlchemy rolls back its implicit
+transaction when GX closes the connection, and the rollback wipes DuckDB's pending result, so every
+metric comes back empty. DuckDB commits each statement on its own, so this dialect makes
+begin/commit/rollback no-ops. It also opens the file the one way the project does
+(`orchestration.lib.duck.connect`), so a GX connection and a loader connection in the same process
+have the same configuration, as DuckDB requires.
+"""
+
+from typing import Any
+
+from duckdb_engine import ConnectionWrapper
+from duckdb_engine import Dialect as DuckDBDialect
+from sqlalchemy.dialects import registry
+from sqlalchemy.sql.compiler import OPERATORS
+from sqlalchemy.sql.elements import BindParameter
+
+from orchestration.lib.duck import connect
+
+NAME = "jingtu_duckdb"
+
+
+class LiteralCompiler(DuckDBDialect.statement_compiler):
+    """Writes values into the SQL instead of binding them: DuckDB runs a parameterised scan many
+    times slower (an IN list of 98 bound unit codes took 6 s over ten million rows, 0.2 s inlined)."""
+
+    def visit_bindparam(self, bindparam, within_columns_clause=False, literal_binds=False, **kw):
+        return super().visit_bindparam(bindparam, within_columns_clause, literal_binds=True, **kw)
+
+    def visit_in_op_binary(self, binary, operator, **kw):
+        """`x IN ('a', …)` as `list_contains(['a', …], x)`: 100× faster over a long list here."""
+        if not _is_value_list(binary.right):
+            return self._generate_generic_binary(binary, OPERATORS[operator], **kw)
+        return f"list_contains([{self.process(binary.right, **kw).strip()[1:-1]}], {self.process(binary.left, **kw)})"
+
+    def visit_not_in_op_binary(self, binary, operator, **kw):
+        if not _is_value_list(binary.right):
+            return super().visit_not_in_op_binary(binary, operator, **kw)
+        return f"(NOT {self.visit_in_op_binary(binary, operator, **kw)})"
+
+
+def _is_value_list(element) -> bool:
+    return isinstance(element, BindParameter) and element.expanding and bool(element.value)
+
+
+class Dialect(DuckDBDialect):
+    supports_statement_cache = False
+    statement_compiler = LiteralCompiler
+
+    def connect(self, *cargs: Any, **cparams: Any) -> ConnectionWrapper:
+        database = cargs[0] if cargs else cparams.get("database", ":memory:")
+        con = connect(database, read_only=bool(cparams.get("read_only", False)))
+        _opened.append(con)
+        return ConnectionWrapper(con)
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        pass
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        pass
+
+    def do_rollback(self, dbapi_connection: Any) -> None:
+        pass
+
+
+registry.register(NAME, __name__, "Dialect")
+
+# GX builds several engines of its own and keeps their pools; the connections are tracked here so
+# that they can all be closed when a validation ends (an open one locks the file against dbt).
+_opened: list = []
+
+
+def close_connections() -> None:
+    while _opened:
+        _opened.pop().close()
+
+
+def connection_string(database) -> str:
+    return f"{NAME}:///{database}"

@@ -1,0 +1,210 @@
+"""The Great Expectations suites, written from the source contracts and the methodology.
+
+`jingtu suites` writes them to `expectations/<suite>.json`; the checks read them from there, and a
+test fails when the files drift from what this module writes. Each suite says which rows it
+validates (`meta.batch`, SQL with a `{year}` placeholder) and each expectation says in words what
+it guards (`meta.rule`), which is what a failing check reports.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestration import settings
+from orchestration.contracts import SOURCES, Column, SourceContract
+from orchestration.ingest import MASKS
+
+# Parameters filled in at validation time (`validate.suite_parameters`), so the suites do not
+# hard-code the unit list.
+UNITS = {"$PARAMETER": "configured_units"}
+UNITS_AND_CITY = {"$PARAMETER": "configured_units_and_city"}
+GRADES = ("好", "较好", "一般", "差", "未评定")
+INDICATORS = ("development", "clean_governance", "government_conduct", "cadre_selection", "public_safety",
+              "committee_evaluation")
+WEIGHT_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    batch: str  # the rows validated, SQL with a {year} placeholder
+    expectations: list[dict]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "meta": {"batch": self.batch, "generated_by": "jingtu suites"},
+                "expectations": self.expectations}
+
+
+def expectation(type_: str, rule: str, **kwargs) -> dict:
+    return {"type": type_, "kwargs": kwargs, "meta": {"rule": rule}}
+
+
+def unexpected_rows(rule: str, query: str) -> dict:
+    """A rule as SQL returning the rows that break it, reading the validated rows as `batch` (regex
+    expectations do not run on DuckDB). GX formats the query, so literal braces are doubled."""
+    query = query.replace("{", "{{").replace("}", "}}")
+    return expectation("unexpected_rows_expectation", rule, description=rule,
+                       unexpected_rows_query=f"with batch as (select * from {{batch}}) {query}")
+
+
+def rows_where(condition: str) -> str:
+    return f"select * from batch where {condition}"
+
+
+def _column_expectations(column: Column, contract: SourceContract) -> list[dict]:
+    name, label = column.warehouse_name, column.label()
+    out = []
+    if column.required:
+        out.append(expectation("expect_column_values_to_not_be_null", f"{label} is never empty", column=name))
+    if column.county:
+        units = UNITS_AND_CITY if contract.allow_municipal else UNITS
+        out.append(expectation("expect_column_values_to_be_in_set", f"{label} is a configured unit",
+                               column=name, value_set=units))
+    if column.codes and not isinstance(next(iter(column.codes.values())), bool):
+        out.append(expectation("expect_column_values_to_be_in_set", f"{label} is one of its codes",
+                               column=name, value_set=list(column.codes.values())))
+    elif column.values:
+        out.append(expectation("expect_column_values_to_be_in_set",
+                               f"{label} is one of {'/'.join(column.values)}", column=name,
+                               value_set=list(column.values)))
+    bounds = {}
+    if column.minimum is not None:
+        bounds["min_value"] = column.minimum
+    if column.maximum is not None:
+        bounds["max_value"] = column.maximum
+    if column.above is not None:
+        bounds.update(min_value=column.above, strict_min=True)
+    if bounds:
+        words = " and ".join(f"{'above' if k == 'min_value' and column.above is not None else k[:3]} {v:g}"
+                             for k, v in bounds.items() if k != "strict_min")
+        out.append(expectation("expect_column_values_to_be_between", f"{label} is {words}", column=name, **bounds))
+    if column.pii == "hash":
+        out.append(unexpected_rows(f"{label} is stored only as a SHA-256 hash",
+                                   rows_where(f"not regexp_full_match({name}, '[0-9a-f]{{64}}')")))
+    elif column.pii == "mask":
+        patterns = " or ".join(f"regexp_matches({name}, '{p}')" for p, _ in MASKS)
+        out.append(unexpected_rows(f"{label} holds no mobile or ID number in clear", rows_where(patterns)))
+    return out
+
+
+def raw_suite(contract: SourceContract) -> Suite:
+    """What every loaded row of a source must satisfy: the contract, checked again on the table."""
+    stored = contract.stored_columns
+    columns = ["partition_year", *(c.warehouse_name for c in stored), "source_file", "line_number", "load_id",
+               "loaded_at"]
+    expectations = [expectation("expect_table_columns_to_match_set",
+                                "the table has exactly the contract's columns (no personal data in clear)",
+                                column_set=columns, exact_match=True)]
+    for column in stored:
+        expectations += _column_expectations(column, contract)
+    key_label = " + ".join(contract.column(k).label() for k in contract.key)
+    if len(contract.key) == 1:
+        expectations.append(expectation("expect_column_values_to_be_unique", f"{key_label} is unique in the year",
+                                        column=contract.key[0]))
+    else:
+        expectations.append(expectation("expect_compound_columns_to_be_unique",
+                                        f"{key_label} is unique in the year", column_list=list(contract.key)))
+    expectations.append(unexpected_rows("every row belongs to its partition's year",
+                                        rows_where(f"({contract.year_expression}) is distinct from partition_year")))
+    for rule in contract.row_rules:
+        expectations.append(unexpected_rows(f"no row where {rule.description}",
+                                            rows_where(rule.violated)))
+    return Suite(f"raw_{contract.name}", f"select * from {contract.table} where partition_year = {{year}}",
+                 expectations)
+
+
+def files_suite(contract: SourceContract) -> Suite:
+    """The partition's files: every row accounted for, and no more rejected than the contract allows."""
+    limit = contract.max_reject_rate
+    expectations = [
+        expectation("expect_column_values_to_be_between",
+                    f"no file has more than {limit:.0%} of its rows rejected", column="reject_rate",
+                    min_value=0, max_value=limit),
+        unexpected_rows("every row read is loaded or rejected, and the tables hold exactly those rows",
+                        rows_where("rows_loaded + rows_rejected <> rows_read"
+                                   f" or rows_loaded <> (select count(*) from {contract.table} as t"
+                                   " where t.partition_year = batch.partition_year"
+                                   " and t.source_file = batch.source_file)"
+                                   " or rows_rejected <> (select count(*) from raw.rejects as r"
+                                   " where r.source = batch.source and r.partition_year = batch.partition_year"
+                                   " and r.source_file = batch.source_file)")),
+    ]
+    return Suite(f"raw_{contract.name}_files",
+                 "select *, rows_rejected / rows_read as reject_rate from raw.load_files"
+                 f" where source = '{contract.name}' and partition_year = {{year}}", expectations)
+
+
+def evaluation_suite() -> Suite:
+    indicators = [expectation("expect_column_values_to_be_between", f"{name} is in [0, 100]", column=name,
+                              min_value=0, max_value=100) for name in (*INDICATORS, "composite")]
+    return Suite("marts_fct_county_evaluation",
+                 "select * from marts.fct_county_evaluation where year = {year}", [
+        expectation("expect_compound_columns_to_be_unique", "one row per unit and year",
+                    column_list=["year", "county_code"]),
+        expectation("expect_column_values_to_be_in_set", "county_code is a configured unit",
+                    column="county_code", value_set=UNITS),
+        unexpected_rows("every configured unit has a row",
+                        "select * from config.units where county_code not in (select county_code from batch)"),
+        *indicators,
+        expectation("expect_column_values_to_be_in_set", f"grade is one of {'/'.join(GRADES)}", column="grade",
+                    value_set=list(GRADES)),
+        unexpected_rows(
+            "grade is the highest threshold reached by the composite, lowered only by the veto cap",
+            "select judged.* from (select e.*, (select arg_max(g.grade, g.min_composite)"
+            " from config.methodology_grades as g where e.composite >= g.min_composite) as threshold_grade"
+            " from batch as e) as judged"
+            " left join config.methodology_grades as given on given.grade = judged.grade"
+            " left join config.methodology_grades as earned on earned.grade = judged.threshold_grade"
+            " where case when judged.composite is null then judged.grade <> '未评定'"
+            " when judged.is_veto_cap_applied"
+            " then not judged.is_veto_triggered or given.grade_order <= earned.grade_order"
+            " else judged.grade is distinct from judged.threshold_grade end"),
+    ])
+
+
+def indicators_suite() -> Suite:
+    return Suite("marts_fct_indicators", "select * from marts.fct_indicators where year = {year}", [
+        expectation("expect_compound_columns_to_be_unique", "one row per unit, year and indicator",
+                    column_list=["year", "county_code", "indicator"]),
+        expectation("expect_column_values_to_be_in_set", "indicator is one of the six",
+                    column="indicator", value_set=list(INDICATORS)),
+        expectation("expect_column_values_to_be_between", "value is in [0, 100]", column="value",
+                    min_value=0, max_value=100),
+    ])
+
+
+def methodology_suite() -> Suite:
+    return Suite("config_methodology", "select * from config.methodology_indicators", [
+        expectation("expect_column_values_to_be_in_set", "the indicators are the six",
+                    column="indicator", value_set=list(INDICATORS)),
+        expectation("expect_column_sum_to_be_between", "the indicator weights sum to 1", column="weight",
+                    min_value=1 - WEIGHT_TOLERANCE, max_value=1 + WEIGHT_TOLERANCE),
+        unexpected_rows("inside each indicator the component weights sum to 1",
+                        "select c.indicator, sum(c.weight) as weight_sum from config.methodology_components as c"
+                        " inner join batch as i on i.indicator = c.indicator group by c.indicator"
+                        f" having abs(sum(c.weight) - 1) > {WEIGHT_TOLERANCE}"),
+    ])
+
+
+def all_suites() -> list[Suite]:
+    raw = [s for contract in SOURCES.values() for s in (raw_suite(contract), files_suite(contract))]
+    return [*raw, evaluation_suite(), indicators_suite(), methodology_suite()]
+
+
+def suite_path(name: str, folder: Path | None = None) -> Path:
+    return (folder or settings.expectations_dir()) / f"{name}.json"
+
+
+def write_suites(folder: Path | None = None) -> list[Path]:
+    paths = []
+    for suite in all_suites():
+        path = suite_path(suite.name, folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(suite.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def read_suite(name: str, folder: Path | None = None) -> Suite:
+    data = json.loads(suite_path(name, folder).read_text(encoding="utf-8"))
+    return Suite(data["name"], data["meta"]["batch"], data["expectations"])

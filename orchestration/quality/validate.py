@@ -1,0 +1,178 @@
+"""Running the suites of `expectations/` against the warehouse with Great Expectations.
+
+GX works in its own folder (`settings.quality_dir()`): validation results accumulate there and the
+Data Docs site is rebuilt after every validation. Every expectation runs as SQL inside DuckDB over
+the whole partition (see `gx_duckdb`), so a ten-million-ticket year is never loaded into Python.
+"""
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration import settings
+from orchestration.contracts import MUNICIPAL_CODE
+from orchestration.quality import gx_duckdb
+from orchestration.lib.duck import connect
+from orchestration.quality.suites import Suite, read_suite
+
+EXAMPLES = 5  # unexpected values shown per failed expectation
+DATASOURCE = "warehouse"
+DOCS_SITE = "jingtu"
+
+
+@dataclass
+class Failure:
+    rule: str  # the suite's words for what broke
+    expectation: str
+    column: str | None
+    unexpected: int | None  # rows breaking it, when GX counts them
+    examples: list[str]
+    query: str | None = None  # an unexpected-rows expectation's SQL
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    success: bool
+    rows: int | None  # rows in the batch (None when no expectation counted them)
+    evaluated: int
+    failures: list[Failure] = field(default_factory=list)
+    observed: dict[str, object] = field(default_factory=dict)  # rule -> observed value, for the record
+    docs_url: str | None = None
+    seconds: float = 0.0
+
+
+def suite_parameters(units: list[str]) -> dict:
+    return {"configured_units": list(units), "configured_units_and_city": [*units, MUNICIPAL_CODE]}
+
+
+def _context():
+    """An ephemeral GX context whose validation results and Data Docs live on disk. Suites,
+    validation definitions and checkpoints stay in memory: they are rebuilt from `expectations/` on
+    every run, so no stale GX object ever refers to a batch that is gone."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no telemetry: nothing outside is reachable
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    root = settings.quality_dir()
+    defaults = InMemoryStoreBackendDefaults()
+    defaults.stores[defaults.validation_results_store_name]["store_backend"] = {
+        "class_name": "TupleFilesystemStoreBackend", "base_directory": str(root / "validations")}
+    config = DataContextConfig(store_backend_defaults=defaults, analytics_enabled=False,
+                               progress_bars=ProgressBarsConfig(globally=False))
+    config.data_docs_sites = {DOCS_SITE: {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(root / "data_docs")},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }}
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _examples(result: dict) -> list[str]:
+    if "partial_unexpected_list" in result:
+        values = result["partial_unexpected_list"]
+    elif "details" in result and "mismatched" in (result["details"] or {}):
+        values = [result["details"]["mismatched"]]
+    else:
+        values = [result.get("observed_value")] if result.get("observed_value") is not None else []
+    return [str(v)[:200] for v in values[:EXAMPLES]]
+
+
+def _error_message(info: dict | None) -> str | None:
+    """The first error GX caught while computing the expectation (its info is flat or per metric)."""
+    infos = [info] if info and "raised_exception" in info else list((info or {}).values())
+    for item in infos:
+        if isinstance(item, dict) and item.get("raised_exception"):
+            return (item.get("exception_message") or "the expectation raised an error").strip().splitlines()[0][:300]
+    return None
+
+
+def _unexpected(result: dict) -> int | None:
+    if "unexpected_count" in result:
+        return result["unexpected_count"]
+    observed = result.get("observed_value")
+    return observed if isinstance(observed, int) else None
+
+
+def _summarise(validation, docs_url: str | None, seconds: float) -> SuiteResult:
+    outcome = SuiteResult(validation.suite_name, bool(validation.success), None, len(validation.results), docs_url=docs_url,
+                          seconds=seconds)
+    for evaluated in validation.results:  # in GX's order, not the suite's
+        rule = evaluated.expectation_config.meta["rule"]
+        result = evaluated.result or {}
+        if result.get("element_count") is not None:
+            outcome.rows = result["element_count"]
+        kwargs = evaluated.expectation_config.kwargs
+        error = _error_message(evaluated.exception_info)
+        if error:
+            outcome.failures.append(Failure(rule, evaluated.expectation_config.type, kwargs.get("column"), None,
+                                            [f"error: {error}"]))
+        elif not evaluated.success:
+            query = kwargs.get("unexpected_rows_query")
+            outcome.failures.append(Failure(rule, evaluated.expectation_config.type, kwargs.get("column"),
+                                            _unexpected(result), [] if query else _examples(result), query))
+        else:
+            outcome.observed[rule] = result.get("observed_value", result.get("unexpected_count", 0))
+    return outcome
+
+
+def validate(database: Path, suite_names: list[str], year: int | None, units: list[str],
+             run_name: str, data_docs: bool = True) -> list[SuiteResult]:
+    """Validate each suite's batch (for `year`) in `database`; results, and unless `data_docs` is
+    false the Data Docs pages, in the quality folder."""
+    import great_expectations as gx
+
+    context = _context()
+    suites = [read_suite(name) for name in suite_names]
+    datasource = context.data_sources.add_sql(DATASOURCE, connection_string=gx_duckdb.connection_string(database))
+    definitions = []
+    for suite in suites:
+        batch = datasource.add_query_asset(suite.name, query=suite.batch.format(year=year)) \
+            .add_batch_definition_whole_table("partition")
+        gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name, expectations=suite.expectations))
+        definitions.append(context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{suite.name}", data=batch, suite=gx_suite)))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=run_name, validation_definitions=definitions,
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}))
+    started = time.perf_counter()
+    try:
+        result = checkpoint.run(expectation_parameters=suite_parameters(units),
+                                run_id=gx.RunIdentifier(run_name=run_name))
+    finally:
+        gx_duckdb.close_connections()
+    seconds = time.perf_counter() - started
+    if data_docs:  # one build for all the suites (GX's UpdateDataDocsAction rebuilds the index per suite)
+        context.build_data_docs(resource_identifiers=list(result.run_results))
+    by_suite = {}
+    for identifier, validation in result.run_results.items():
+        urls = context.get_docs_sites_urls(resource_identifier=identifier) if data_docs else []
+        by_suite[validation.suite_name] = (validation, urls[0]["site_url"] if urls else None)
+    outcomes = [_summarise(*by_suite[suite.name], seconds) for suite in suites]
+    _add_example_rows(database, suites, year, outcomes)
+    return outcomes
+
+
+def _add_example_rows(database: Path, suites: list[Suite], year: int | None, outcomes: list[SuiteResult]) -> None:
+    """GX reports only a count for an unexpected-rows expectation unless asked for every row; fetch
+    a few of the rows for the report instead."""
+    failing = [(suite, failure) for suite, outcome in zip(suites, outcomes, strict=True)
+               for failure in outcome.failures if failure.query and not failure.examples]
+    if not failing:
+        return
+    with connect(database, read_only=False) as con:
+        for suite, failure in failing:
+            query = failure.query.format(batch=f"({suite.batch.format(year=year)})")
+            cursor = con.execute(f"select * from ({query}) limit {EXAMPLES}")
+            names = [d[0] for d in cursor.description]
+            failure.examples = [str(dict(zip(names, row, strict=True)))[:300] for row in cursor.fetchall()]
+
+
+def docs_index() -> Path:
+    """The Data Docs site's front page (it exists once a validation has run)."""
+    return settings.quality_dir() / "data_docs" / "index.html"

@@ -29,11 +29,12 @@ ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0
 lint: $(INSTALLED)
 	$(BIN)/ruff check orchestration tests bench
 
-bench: $(INSTALLED)  ## ingest benchmarks; results in bench/results/
+bench: $(INSTALLED)  ## ingest and validation benchmarks; results in bench/results/
 	$(BIN)/python bench/ingest_bench.py
 
 clean:
 	rm -rf warehouse .dagster_home bench/work
 
-docs: $(INSTALLED)  ## dbt docs (models, columns, lineage) into dbt_project/target; open index.html there
-	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . && echo "open dbt_project/target/index.html"
+docs: $(INSTALLED)  ## dbt docs into dbt_project/target; GX Data Docs are rebuilt by every check run
+	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . && echo "dbt docs: open dbt_project/target/index.html"
+	@echo "Great Expectations Data Docs (built by the checks of \`make run\`): open warehouse/quality/data_docs/index.html"

@@ -233,6 +233,14 @@ def cmd_publish(args) -> int:
     return 0
 
 
+def cmd_suites(args) -> int:
+    from orchestration.quality.suites import write_suites
+
+    paths = write_suites()
+    print(f"wrote {len(paths)} Great Expectations suites to {paths[0].parent}")
+    return 0
+
+
 def cmd_run(args) -> int:
     raw = settings.raw_root()
     if not data_years(raw):
@@ -276,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
 
     publish = commands.add_parser("publish", help="copy the marts to the read-only serving file for BI tools")
     publish.set_defaults(handler=cmd_publish)
+
+    suites = commands.add_parser("suites", help="write expectations/*.json (the quality suites) from the contracts")
+    suites.set_defaults(handler=cmd_suites)
 
     alerts = commands.add_parser("alerts", help="a month's early warnings; exit status 1 if any is red")
     alerts.add_argument("--month", required=True, help="YYYY-MM")

@@ -82,3 +82,18 @@ def test_dagster_validates_the_code_location(tmp_path):
                              "-m", "orchestration.definitions"], capture_output=True, text=True, check=False,
                             env={**os.environ, "DAGSTER_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_suite_runs_as_a_blocking_pooled_check_in_the_yearly_job():
+    from orchestration.defs.automation import yearly_job
+    from orchestration.defs.quality import CHECK_NAME, quality_checks
+
+    guarded = {key.asset_key.to_user_string() for check in quality_checks for key in check.check_keys}
+    assert guarded == {"raw/hotline", "raw/cases", "raw/inspections", "raw/surveys", "raw/development",
+                       "marts/fct_county_evaluation", "marts/fct_indicators", "config/methodology_indicators"}
+    for check in quality_checks:
+        (spec,) = check.check_specs
+        assert spec.blocking and spec.name == CHECK_NAME and check.partitions_def == yearly
+        assert check.op.pool == "duckdb_warehouse"
+    in_job = defs.resolve_job_def(yearly_job.name).asset_layer.asset_graph.asset_check_keys
+    assert {key for check in quality_checks for key in check.check_keys} <= set(in_job)

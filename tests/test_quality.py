@@ -3,9 +3,11 @@ expectation caught by it, every row checked at scale, and a failing check blocki
 
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
+from orchestration.contracts import SOURCES
 from orchestration.ingest import configured_units
 from orchestration.lib.duck import connect
 from orchestration.quality.suites import all_suites, read_suite, write_suites
@@ -117,7 +119,7 @@ def test_clean_data_meets_every_suite_with_data_docs(evaluated_warehouse, tmp_pa
     assert rows["marts_fct_county_evaluation"] == len(UNITS)
     for result in results:
         page = result.docs_url.removeprefix("file://")
-        assert page.startswith(str(tmp_path / "quality" / "data_docs")) and open(page).read()
+        assert page.startswith(str(tmp_path / "quality" / "data_docs")) and Path(page).read_text()
     assert (tmp_path / "quality" / "data_docs" / "index.html").exists()
 
 
@@ -134,3 +136,81 @@ def test_a_planted_defect_fails_its_expectation(evaluated_warehouse, tmp_path, m
     failures = {f.rule: f for f in result.failures}
     assert rule in failures, f"planted against {rule!r}, but only these failed: {list(failures)}"
     assert all(not f.examples[0].startswith("error:") for f in result.failures if f.examples), result.failures
+
+
+def test_one_bad_ticket_among_a_million_is_caught(evaluated_warehouse, tmp_path, monkeypatch):
+    """Every row is checked, inside DuckDB: a million tickets, one of them from an unknown unit."""
+    path = _copy(evaluated_warehouse, tmp_path, monkeypatch)
+    categories = str(list(SOURCES["hotline"].column("category").values))
+    with connect(path) as con:
+        con.execute(f"""
+            delete from raw.hotline;
+            insert into raw.hotline by name
+            select 2018 as partition_year, 'T' || i as ticket_id,
+                timestamp '2018-01-01' + to_seconds(i * 31) as received_at, sha256(i::varchar) as caller_key,
+                {UNITS}[i % {len(UNITS)} + 1] as county_code, {categories}[i % 11 + 1] as category,
+                '路灯不亮' as content, '12345' as intake_line,
+                timestamp '2018-01-04' + to_seconds(i * 31) as due_at,
+                timestamp '2018-01-02' + to_seconds(i * 31) as closed_at, '办结' as status, '满意' as rating,
+                'hotline/2018/12345.csv' as source_file, i + 2 as line_number, 'million' as load_id,
+                now()::timestamp as loaded_at
+            from range(1000000) as t(i);
+            update raw.hotline set county_code = '519999' where ticket_id = 'T777777';
+        """)
+    (result,) = validate(path, ["raw_hotline"], YEAR, UNITS, "million", data_docs=False)
+    assert result.rows == 1_000_000
+    assert [(f.rule, f.unexpected, f.examples) for f in result.failures] == [
+        ("区县代码 (county_code) is a configured unit", 1, ["519999"])]
+
+
+def test_a_failing_check_blocks_the_years_evaluation_and_keeps_the_data(raw, warehouse, tmp_path, monkeypatch):
+    """Most of a development file out of range: the rows are rejected and kept, the reject-rate
+    expectation fails, the year's dbt build does not run, and the run says why."""
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import defs
+    from orchestration.defs.automation import yearly_job
+    from tests.conftest import write_source
+
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    rows = [{"year": "2016", "county_code": code, "score": "150" if i < 6 else "80"} for i, code in enumerate(UNITS)]
+    (raw / "development" / "2016" / "kaoping_2016.csv").unlink()
+    write_source(raw / "development" / "2016" / "kaoping_2016.csv", "development", rows)
+
+    result = defs.get_job_def(yearly_job.name).execute_in_process(
+        partition_key="2016", instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    evaluations = {e.asset_check_key.asset_key.to_user_string(): e for e in
+                   (ev.event_specific_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")}
+    failed = evaluations["raw/development"]
+    assert not failed.passed
+    assert "raw_development_files: no file has more than 25% of its rows rejected" in failed.description
+    assert "0.545" in failed.metadata["failed_expectations"].value  # 6 of 11 rows, the observed rate
+    assert failed.metadata["data_docs"].value.startswith("file://")
+    assert all(evaluations[k].passed for k in ("raw/cases", "raw/hotline", "raw/surveys", "raw/inspections"))
+    failed_steps = [e.step_key for e in result.all_events if e.is_step_failure]
+    assert failed_steps == ["raw__development_expectations"]
+    assert "jingtu_dbt_models" not in {e.step_key for e in result.all_events if e.is_step_success}
+    assert query(warehouse, "select count(*) from information_schema.tables where table_schema = 'marts'") == [(0,)]
+    assert query(warehouse, "select count(*) from raw.rejects where source = 'development' and partition_year = 2016"
+                            " and reason like '%above 100%'") == [(6,)]
+    assert query(warehouse, "select count(*) from raw.development where partition_year = 2016") == [(5,)]
+
+
+def test_the_gx_dialect_keeps_results_and_rewrites_in_lists_faithfully(tmp_path):
+    import sqlalchemy as sa
+
+    from orchestration.quality import gx_duckdb
+
+    engine = sa.create_engine(gx_duckdb.connection_string(tmp_path / "t.duckdb"))
+    with engine.connect() as con:
+        con.execute(sa.text("create table t as select * from (values ('a'), ('b'), (null)) as v(x)"))
+    t = sa.table("t", sa.column("x"))
+    cases = {t.c.x.in_(["a", "c"]): ["a"], t.c.x.not_in(["a", "c"]): ["b"], t.c.x.in_([]): [],
+             t.c.x.not_in([]): ["a", "b", None], t.c.x.in_(sa.select(t.c.x).where(t.c.x == "b")): ["b"]}
+    for condition, expected in cases.items():
+        with engine.connect() as con:  # results read after the connection is closed, as GX does
+            result = con.execute(sa.select(t.c.x).where(condition).order_by(t.c.x))
+        assert [r[0] for r in result] == expected, str(condition)
+    assert "list_contains(['a', 'c'], t.x)" in str(sa.select(t.c.x).where(t.c.x.in_(["a", "c"])).compile(engine))
+    gx_duckdb.close_connections()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from orchestration import settings
 from orchestration.contracts import MUNICIPAL_CODE
-from orchestration.quality import gx_duckdb
 from orchestration.lib.duck import connect
+from orchestration.quality import gx_duckdb
 from orchestration.quality.suites import Suite, read_suite
 
 EXAMPLES = 5  # unexpected values shown per failed expectation

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench docs clean
+.PHONY: run test ui lint bench bench-national docs clean
 
 # The virtual environment, from the pinned dependencies in requirements.lock.
 $(INSTALLED): pyproject.toml requirements.lock
@@ -29,8 +29,12 @@ ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0
 lint: $(INSTALLED)
 	$(BIN)/ruff check orchestration tests bench
 
-bench: $(INSTALLED)  ## ingest and validation benchmarks; results in bench/results/
+bench: $(INSTALLED)  ## ingest, validation and pipeline benchmarks (1× and 17×); results in bench/results/
 	$(BIN)/python bench/ingest_bench.py
+	$(BIN)/python bench/pipeline_bench.py --scales 1,17
+
+bench-national: $(INSTALLED)  ## 100 million tickets, 2,800 units: hours and ~20 GB of disk; not part of the tests
+	$(BIN)/python bench/pipeline_bench.py --scales national
 
 clean:
 	rm -rf warehouse .dagster_home bench/work

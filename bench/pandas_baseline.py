@@ -2,7 +2,7 @@
 written the straightforward pandas way a user would otherwise write — every file read whole into a
 DataFrame, the same row rules, the same methodology.
 
-    python bench/pandas_baseline.py RAW UNITS_CSV OUT.parquet-prefix
+    python bench/pandas_baseline.py RAW UNITS_CSV OUT.parquet-prefix [MEMORY_CAP_BYTES]
 
 Prints one JSON line: tickets kept and the peak RSS. Results are written as Parquet so that the
 benchmark can compare them with the pipeline's marts.
@@ -209,4 +209,6 @@ def main(raw: Path, units_csv: Path, out: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 4:  # an address-space cap: a MemoryError rather than the OOM killer
+        resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[4]), int(sys.argv[4])))
     main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])

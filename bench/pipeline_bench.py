@@ -2,7 +2,8 @@
 scale (1×) and the Sichuan scale (17×: 183 units, about ten million hotline tickets), then the cost of
 adding one month of hotline tickets and re-running.
 
-    python bench/pipeline_bench.py [--scales 1,17]
+    python bench/pipeline_bench.py [--scales 1,17]     (make bench)
+    python bench/pipeline_bench.py --scales national   (make bench-national: 2,800 units, 100 M tickets)
 
 Each run is a child process (`jingtu materialize` in-process, dbt as its grandchild); its peak RSS
 is the larger of its own and its children's. Stage times come from Dagster's step statistics.
@@ -24,9 +25,11 @@ from ingest_bench import BASE_TICKETS, machine
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-SICHUAN_UNITS = 183
-SICHUAN_TICKETS = 10_000_000
-HELD_BACK = "12345_2018-12.csv"  # the month added for the incremental run
+# scale name -> (units, hotline tickets in 2018); None keeps the sample's
+SCALES = {"1": (None, None), "17": (183, 10_000_000), "national": (2_800, 100_000_000)}
+PANDAS_MEMORY_CAP = 20 * 2**30  # past it pandas fails with MemoryError instead of starving the machine
+NEW_MONTH = "12345_2018-12.csv"  # the month whose arrival the incremental run handles
+UNITS_DEFAULT = HERE.parent / "dbt_project" / "seeds" / "units.csv"
 
 
 def stage_of(step_key: str) -> str:
@@ -121,22 +124,14 @@ class _redirect_stdout:
         os.close(self.saved)
 
 
-def run_child(env: dict, *years: str) -> dict:
-    child_process = subprocess.run([sys.executable, __file__, "--child", *years], env=env, capture_output=True,
-                                   text=True, check=False)
-    if child_process.returncode != 0:
-        raise SystemExit(f"pipeline child failed:\n{child_process.stdout[-3000:]}\n{child_process.stderr[-3000:]}")
-    return json.loads(child_process.stdout.strip().splitlines()[-1])
-
-
-def prepare(scale: int) -> tuple[Path, dict]:
+def prepare(scale: str) -> tuple[Path, dict]:
     """Generate the scale's raw data once; return its folder and the environment of a fresh run."""
     from orchestration.sample import generate
 
     folder = WORK / f"scale_{scale}"
     raw = folder / "raw"
-    units = None if scale == 1 else SICHUAN_UNITS
-    hotline_scale = 1.0 if scale == 1 else SICHUAN_TICKETS / BASE_TICKETS
+    units, tickets = SCALES[scale]
+    hotline_scale = tickets / BASE_TICKETS if tickets else 1.0
     if not any(raw.glob("*/*")):
         generate(raw, unit_count=units, hotline_scale=hotline_scale, progress=lambda _: None)
     env = {**os.environ, "JINGTU_RAW": str(raw), "JINGTU_PII_SALT": "bench-salt",
@@ -151,52 +146,118 @@ def fresh(folder: Path) -> None:
         shutil.rmtree(folder / name, ignore_errors=True)
 
 
-def bench_scale(scale: int) -> list[tuple[str, dict]]:
+def measure(command: list[str], env: dict | None = None) -> dict:
+    """Run a child; its JSON answer plus wall time and the peak RSS of it and its descendants."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:4])} failed:\n{out[-3000:]}\n{err[-3000:]}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def compare(warehouse: Path, reference: Path, pandas_prefix: Path | None) -> list[str]:
+    """The marts the three computed must agree; returns the disagreements."""
+    from orchestration.lib.duck import connect
+
+    problems = []
+    with connect(reference) as con:
+        con.execute(f"attach '{warehouse}' as pipeline (read_only)")
+        evaluation = "select year, county_code, round(composite, 9) as composite, grade from {}"
+        daily = ("select year, received_on, county_code, tickets_received, tickets_closed, tickets_closed_on_time,"
+                 " tickets_rated, tickets_satisfied, conduct_complaints from {}")
+        pairs = {
+            "evaluation: pipeline vs reference": (evaluation.format("pipeline.marts.fct_county_evaluation"),
+                                                  evaluation.format("evaluation_result")),
+            "evaluation: pandas vs reference": (evaluation.format(f"'{pandas_prefix}_evaluation.parquet'"),
+                                                evaluation.format("evaluation_result")),
+            "hotline_daily: pipeline vs reference": (daily.format("pipeline.marts.fct_hotline_daily"),
+                                                     daily.format("hotline_daily_result")),
+            "hotline_daily: pandas vs reference": (daily.format(f"'{pandas_prefix}_hotline_daily.parquet'"),
+                                                   daily.format("hotline_daily_result")),
+        }
+        for name, (left, right) in pairs.items():
+            if "pandas" in name and pandas_prefix is None:
+                continue
+            (differences,) = con.execute(f"select count(*) from (({left} except all {right}) union all "
+                                         f"({right} except all {left}))").fetchone()
+            if differences:
+                problems.append(f"{name}: {differences} rows differ")
+    return problems
+
+
+def bench_scale(scale: str) -> dict:
     folder, env = prepare(scale)
-    month = folder / "raw" / "hotline" / "2018" / HELD_BACK
-    held = folder / HELD_BACK
-    shutil.move(month, held)  # the full run is of everything but the last month
+    raw, units = Path(env["JINGTU_RAW"]), Path(env.get("JINGTU_UNITS", UNITS_DEFAULT))
+    fresh(folder)
+    full = measure([sys.executable, __file__, "--child"], env)
+    # A month lands in its year's folder; the yearly partition is then reloaded whole.
+    (raw / "hotline" / "2018" / NEW_MONTH).touch()
+    shutil.rmtree(folder / "dagster", ignore_errors=True)  # so that the stage sums are this run's
+    incremental = measure([sys.executable, __file__, "--child", "2018"], env)
+    reference = measure([sys.executable, __file__, "--child", "reference", str(raw), str(units),
+                         str(folder / "reference.duckdb")])
     try:
-        fresh(folder)
-        full = run_child(env)
-    finally:
-        shutil.move(held, month)
-    shutil.rmtree(folder / "dagster", ignore_errors=True)  # time the incremental run's steps only
-    incremental = run_child(env, "2018")
-    return [(f"{scale}× full pipeline (all years, without 2018-12)", full),
-            (f"{scale}× add the month 2018-12 and re-run 2018", incremental)]
+        pandas = measure([sys.executable, str(HERE / "pandas_baseline.py"), str(raw), str(units),
+                          str(folder / "pandas"), str(PANDAS_MEMORY_CAP)])
+    except SystemExit as failure:  # reported, not fatal: what pandas does at that size is the finding
+        pandas = {"failed": str(failure).splitlines()[-1][:200]}
+    problems = compare(Path(env["JINGTU_WAREHOUSE"]), folder / "reference.duckdb",
+                       folder / "pandas" if "failed" not in pandas else None)
+    return {"scale": scale, "full": full, "incremental": incremental, "reference": reference, "pandas": pandas,
+            "problems": problems}
 
 
-def report(results: list[tuple[str, dict]]) -> str:
+def report(results: list[dict]) -> str:
     lines = ["# Pipeline benchmark", "", f"Machine: {machine()}.", f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC.",
-             "", "Stage seconds are the sums of Dagster's step durations; the rest of the wall time is",
-             "process start-up, imports and run bookkeeping. Peak RSS is the larger of the `jingtu`",
-             "process and its dbt subprocess.", "",
-             ("| run | wall (s) | ingest (s) | checks (s) | dbt (s) | publish (s) | raw rows | rows/s (ingest) "
-             "| peak RSS (MiB) |"),
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, r in results:
-        s = r["stages"]
-        rate = r["rows"] / s["ingest"] if s.get("ingest") else 0
-        lines.append(f"| {name} | {r['seconds']:.1f} | {s.get('ingest', 0):.1f} | {s.get('checks', 0):.1f} "
-                     f"| {s.get('dbt', 0):.1f} | {s.get('publish', 0):.1f} | {r['rows']:,} | {rate:,.0f} "
-                     f"| {r['peak_rss_mib']:.0f} |")
-    for (name, full), (_, incremental) in zip(results[::2], results[1::2], strict=True):
-        lines.append("")
-        lines.append(f"{name.split()[0]}: the one-month incremental run took "
-                     f"{incremental['seconds'] / full['seconds']:.0%} of the full run.")
+             "", "- (a) pipeline: `jingtu materialize` through Dagster: ingest, quality checks, dbt (every",
+             "  mart and the monthly warnings), publication. Stage seconds are sums of Dagster step durations.",
+             "- (b) reference: `bench/reference.sql`, one DuckDB script from the raw files to the evaluation",
+             "  and the daily hotline counts (GB18030 files transcoded first, timed).",
+             "- (c) pandas: `bench/pandas_baseline.py`, the same two results the straightforward pandas way.",
+             "- Peak RSS is the largest resident set of the process and of any of its children (dbt).",
+             "- Rows: raw rows read (all sources, all years); rows/s = rows / wall.", ""]
+    lines += ["| scale | run | wall (s) | ingest (s) | checks (s) | dbt (s) | publish (s) | rows/s | peak RSS (MiB) |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        rows = r["full"]["rows"]
+        for name in ("full", "incremental"):
+            run, s = r[name], r[name]["stages"]
+            label = "(a) pipeline, all years" if name == "full" else "add 2018-12, re-run 2018"
+            lines.append(f"| {r['scale']}× | {label} | {run['seconds']:.1f} | {s.get('ingest', 0):.1f} "
+                         f"| {s.get('checks', 0):.1f} | {s.get('dbt', 0):.1f} | {s.get('publish', 0):.1f} "
+                         f"| {run['rows'] / run['seconds']:,.0f} | {run['peak_rss_mib']:.0f} |")
+        for name, label in (("reference", "(b) DuckDB reference script"), ("pandas", "(c) pandas")):
+            run = r[name]
+            if "failed" in run:
+                lines.append(f"| {r['scale']}× | {label} | failed: {run['failed']} | | | | | | |")
+                continue
+            lines.append(f"| {r['scale']}× | {label} | {run['seconds']:.1f} | | | | | {rows / run['seconds']:,.0f} "
+                         f"| {run['peak_rss_mib']:.0f} |")
+    lines += ["", ("| scale | tickets | a / b (time) | c / a (time) | c / a (peak memory) | incremental / full "
+              "| results agree |"), "|---|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        a, b, c = r["full"], r["reference"], r["pandas"]
+        c_time = f"{c['seconds'] / a['seconds']:.2f}" if "failed" not in c else "pandas failed"
+        c_memory = f"{c['peak_rss_mib'] / a['peak_rss_mib']:.2f}" if "failed" not in c else "pandas failed"
+        lines.append(f"| {r['scale']}× | {a['tickets']:,} | {a['seconds'] / b['seconds']:.1f} | {c_time} | {c_memory} "
+                     f"| {r['incremental']['seconds'] / a['seconds']:.0%} "
+                     f"| {'yes' if not r['problems'] else '; '.join(r['problems'])} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--scales", default="1,17")
+    parser.add_argument("--scales", default="1,17", help=f"comma-separated, of {', '.join(SCALES)}")
     args = parser.parse_args()
     results = []
-    for scale in (int(s) for s in args.scales.split(",")):
-        results += bench_scale(scale)
+    for scale in args.scales.split(","):
+        results.append(bench_scale(scale))
         print(report(results), flush=True)
-    (HERE / "results" / "pipeline.md").write_text(report(results))
+    name = "pipeline.md" if "national" not in args.scales else "national.md"
+    (HERE / "results" / name).write_text(report(results))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -84,6 +85,8 @@ def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True) -> 
     Afterwards open the warehouse read-write: dbt keeps its connection, and DuckDB wants one config."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
+        if "JINGTU_UNITS" not in os.environ:  # in-process dbt runs from here, not from dbt_project/
+            env.setenv("JINGTU_UNITS", str(UNITS_CSV))
         result = dbtRunner().invoke([*args, "--quiet", "--project-dir", str(project_dir),
                                      "--profiles-dir", str(project_dir)])
     failures = [str(r.message) for r in getattr(result.result, "results", []) or []

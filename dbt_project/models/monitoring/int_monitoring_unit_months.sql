@@ -21,14 +21,15 @@ grid as (
 ),
 
 hotline as (
-    select county_code, received_month as month,
-        count(*) as hotline_tickets,
-        count(*) filter (where is_conduct_complaint) as conduct_complaints,
-        count(*) filter (where is_rated) as hotline_rated,
-        count(*) filter (where is_satisfied) as hotline_satisfied,
-        count(*) filter (where is_closed) as hotline_closed,
-        count(*) filter (where is_closed_on_time) as hotline_closed_on_time
-    from {{ ref('stg_hotline__tickets') }}
+    -- the daily mart summed by month: counting ten million staged tickets again cost ~30 s a run
+    select county_code, date_trunc('month', received_on)::date as month,
+        sum(tickets_received)::bigint as hotline_tickets,
+        sum(conduct_complaints)::bigint as conduct_complaints,
+        sum(tickets_rated)::bigint as hotline_rated,
+        sum(tickets_satisfied)::bigint as hotline_satisfied,
+        sum(tickets_closed)::bigint as hotline_closed,
+        sum(tickets_closed_on_time)::bigint as hotline_closed_on_time
+    from {{ ref('fct_hotline_daily') }}
     group by all
 ),
 

@@ -22,7 +22,7 @@ DOCS_SITE = "jingtu"
 
 
 @dataclass
-class Failure:
+class FailedExpectation:
     rule: str  # the suite's words for what broke
     expectation: str
     column: str | None
@@ -37,7 +37,7 @@ class SuiteResult:
     success: bool
     rows: int | None  # rows in the batch (None when no expectation counted them)
     evaluated: int
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[FailedExpectation] = field(default_factory=list)
     observed: dict[str, object] = field(default_factory=dict)  # rule -> observed value, for the record
     docs_url: str | None = None
     seconds: float = 0.0
@@ -110,11 +110,11 @@ def _summarise(validation, docs_url: str | None, seconds: float) -> SuiteResult:
         kwargs = evaluated.expectation_config.kwargs
         error = _error_message(evaluated.exception_info)
         if error:
-            outcome.failures.append(Failure(rule, evaluated.expectation_config.type, kwargs.get("column"), None,
+            outcome.failures.append(FailedExpectation(rule, evaluated.expectation_config.type, kwargs.get("column"), None,
                                             [f"error: {error}"]))
         elif not evaluated.success:
             query = kwargs.get("unexpected_rows_query")
-            outcome.failures.append(Failure(rule, evaluated.expectation_config.type, kwargs.get("column"),
+            outcome.failures.append(FailedExpectation(rule, evaluated.expectation_config.type, kwargs.get("column"),
                                             _unexpected(result), [] if query else _examples(result), query))
         else:
             outcome.observed[rule] = result.get("observed_value", result.get("unexpected_count", 0))

@@ -90,6 +90,10 @@ class SourceContract:
     def table(self) -> str:
         return f"raw.{self.name}"
 
+    @property
+    def key_label(self) -> str:
+        return " + ".join(self.column(k).label() for k in self.key)
+
 
 HOTLINE_CATEGORIES = ("城乡建设", "环境保护", "劳动社保", "教育医疗", "交通运输", "市场监管",
                       "农业农村", "公共安全", "干部作风", "腐败问题", "其他")

@@ -264,7 +264,6 @@ class PartitionLoader:
         """Among the rows that pass every other rule, the first occurrence of a key (files in path
         order, then line order) is loaded and later ones are rejected (methodology §6)."""
         contract = self.contract
-        key_label = " + ".join(contract.column(k).label() for k in contract.key)
         position = "struct_pack(o := file_ordinal, l := line_number)"
         typed = ", ".join(f"'{c.warehouse_name}': _checked.{c.warehouse_name}::varchar" for c in contract.stored_columns)
         keys = ", ".join(contract.key)
@@ -278,7 +277,7 @@ class PartitionLoader:
         matches = " and ".join(f"c.{k} = d.{k}" for k in contract.key)
         self.con.execute(f"""
             update _checked set
-                reason = 'duplicate {key_label} (first at line ' || firsts.first_position.l
+                reason = 'duplicate {contract.key_label} (first at line ' || firsts.first_position.l
                     || ' of ' || firsts.first_file || ')',
                 record = to_json({{{typed}}})
             from (

@@ -60,7 +60,7 @@ def _column_expectations(column: Column, contract: SourceContract) -> list[dict]
         units = UNITS_AND_CITY if contract.allow_municipal else UNITS
         out.append(expectation("expect_column_values_to_be_in_set", f"{label} is a configured unit",
                                column=name, value_set=units))
-    if column.codes and not isinstance(next(iter(column.codes.values())), bool):
+    if column.codes and column.sql_type != "boolean":  # a yes/no code is checked by its type
         out.append(expectation("expect_column_values_to_be_in_set", f"{label} is one of its codes",
                                column=name, value_set=list(column.codes.values())))
     elif column.values:
@@ -97,13 +97,12 @@ def raw_suite(contract: SourceContract) -> Suite:
                                 column_set=columns, exact_match=True)]
     for column in stored:
         expectations += _column_expectations(column, contract)
-    key_label = " + ".join(contract.column(k).label() for k in contract.key)
     if len(contract.key) == 1:
-        expectations.append(expectation("expect_column_values_to_be_unique", f"{key_label} is unique in the year",
+        expectations.append(expectation("expect_column_values_to_be_unique", f"{contract.key_label} is unique in the year",
                                         column=contract.key[0]))
     else:
         expectations.append(expectation("expect_compound_columns_to_be_unique",
-                                        f"{key_label} is unique in the year", column_list=list(contract.key)))
+                                        f"{contract.key_label} is unique in the year", column_list=list(contract.key)))
     expectations.append(unexpected_rows("every row belongs to its partition's year",
                                         rows_where(f"({contract.year_expression}) is distinct from partition_year")))
     for rule in contract.row_rules:

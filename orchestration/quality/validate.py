@@ -110,12 +110,13 @@ def _summarise(validation, docs_url: str | None, seconds: float) -> SuiteResult:
         kwargs = evaluated.expectation_config.kwargs
         error = _error_message(evaluated.exception_info)
         if error:
-            outcome.failures.append(FailedExpectation(rule, evaluated.expectation_config.type, kwargs.get("column"), None,
-                                            [f"error: {error}"]))
+            outcome.failures.append(FailedExpectation(rule, evaluated.expectation_config.type,
+                                                      kwargs.get("column"), None, [f"error: {error}"]))
         elif not evaluated.success:
             query = kwargs.get("unexpected_rows_query")
             outcome.failures.append(FailedExpectation(rule, evaluated.expectation_config.type, kwargs.get("column"),
-                                            _unexpected(result), [] if query else _examples(result), query))
+                                                      _unexpected(result), [] if query else _examples(result),
+                                                      query))
         else:
             outcome.observed[rule] = result.get("observed_value", result.get("unexpected_count", 0))
     return outcome
@@ -136,7 +137,7 @@ def validate(database: Path, suite_names: list[str], year: int | None, units: li
             .add_batch_definition_whole_table("partition")
         gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name, expectations=suite.expectations))
         definitions.append(context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{suite.name}", data=batch, suite=gx_suite)))
+            gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name=run_name, validation_definitions=definitions,
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}))
@@ -172,7 +173,3 @@ def _add_example_rows(database: Path, suites: list[Suite], year: int | None, out
             names = [d[0] for d in cursor.description]
             failure.examples = [str(dict(zip(names, row, strict=True)))[:300] for row in cursor.fetchall()]
 
-
-def docs_index() -> Path:
-    """The Data Docs site's front page (it exists once a validation has run)."""
-    return settings.quality_dir() / "data_docs" / "index.html"

@@ -2,11 +2,17 @@
 
 Every input row ends in exactly one place: `raw.<source>` or `raw.rejects` (with file, line and
 reason). A file that cannot be read fails the whole partition and the warehouse keeps its previous
-state; a readable partition replaces the previous one in a single transaction.
+state; each load is a single transaction.
+
+A load costs what changed. Files already loaded are recognised by size and modification time
+(recorded in `raw.load_files`): new files sorting after them (the next month's export) are read and
+appended; nothing new means nothing to do; anything else (a file changed, removed or arriving out of
+order, or different rules, units or salt) reloads the partition whole.
 """
 
 import codecs
 import csv
+import hashlib
 import io
 import tempfile
 import uuid
@@ -41,14 +47,17 @@ class FileReport:
     rows_loaded: int = 0
     rows_rejected: int = 0
     ignored_headers: list[str] = field(default_factory=list)
+    fingerprint: tuple[int, int] = (0, 0)  # (bytes, modification time in ns) when read
 
 
 @dataclass
 class LoadReport:
     source: str
     year: int
-    load_id: str
-    files: list[FileReport]
+    load_id: str | None  # None when nothing changed
+    files: list[FileReport]  # the files read by this load
+    mode: str = "full"  # full (the partition replaced), append (new files added) or unchanged
+    files_kept: int = 0  # files loaded earlier and left as they are
 
     @property
     def rows_loaded(self) -> int:
@@ -182,6 +191,11 @@ class PartitionLoader:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def rules_digest(self) -> str:
+        """What the stored rows depend on besides the files: a change reloads every partition."""
+        rules = repr((self.contract, sorted(self.units), MASKS, self.salt))
+        return hashlib.sha256(rules.encode()).hexdigest()
+
     def files(self, folder: Path) -> list[Path]:
         if not folder.is_dir():
             return []
@@ -219,6 +233,7 @@ class PartitionLoader:
     def _stage_file(self, ordinal: int, path: Path, name: str, scratch: Path, year: int) -> FileReport:
         """Read `path` into `_checked`: typed values, and the reason a row is rejected (duplicates
         aside). Recorded under `name`, its path under raw/."""
+        fingerprint = _fingerprint(path)  # before reading: a file rewritten meanwhile is read again next time
         file_format, encoding, call, headers = self._reader(path, scratch)
         contract = self.contract
         required = [c for c in contract.columns if c.pii != "drop"]
@@ -258,7 +273,7 @@ class PartitionLoader:
             raise SourceFileError(path, "the file has a header but no data rows")
         known = {c.header for c in contract.columns}
         return FileReport(name, file_format, encoding, rows_read,
-                          ignored_headers=[h for h in headers if h not in known])
+                          ignored_headers=[h for h in headers if h not in known], fingerprint=fingerprint)
 
     def _mark_duplicates(self) -> None:
         """Among the rows that pass every other rule, the first occurrence of a key (files in path
@@ -292,6 +307,20 @@ class PartitionLoader:
                 and struct_pack(o := _checked.file_ordinal, l := _checked.line_number) <> firsts.first_position
         """)
 
+    def _mark_duplicates_of_loaded(self, year: int) -> None:
+        """Appending: a key already loaded from an earlier file keeps that first occurrence."""
+        contract = self.contract
+        typed = ", ".join(f"'{c.warehouse_name}': _checked.{c.warehouse_name}::varchar" for c in contract.stored_columns)
+        self.con.execute(f"""
+            update _checked set
+                reason = 'duplicate {contract.key_label} (first at line ' || loaded.line_number
+                    || ' of ' || loaded.source_file || ')',
+                record = to_json({{{typed}}})
+            from {contract.table} as loaded
+            where loaded.partition_year = {year} and _checked.reason is null
+                and {" and ".join(f"_checked.{k} = loaded.{k}" for k in contract.key)}
+        """)
+
     def _check_year_folder(self, year: int, raw_root: Path) -> None:
         """A file most of whose rows belong to another year sits in the wrong folder."""
         rows = self.con.execute(f"""
@@ -320,33 +349,52 @@ class PartitionLoader:
                 source varchar, partition_year integer, source_file varchar, file_format varchar,
                 encoding varchar, rows_read bigint, rows_loaded bigint, rows_rejected bigint,
                 load_id varchar, loaded_at timestamp);
+            -- how a file and the rules were when it was loaded (added after the first release)
+            alter table raw.load_files add column if not exists file_bytes bigint;
+            alter table raw.load_files add column if not exists file_modified_ns bigint;
+            alter table raw.load_files add column if not exists rules_digest varchar;
         """)
 
-    def _replace_partition(self, year: int, load_id: str, reports: list[FileReport]) -> None:
-        """Swap the partition in one transaction: a failure leaves the previous state."""
+    def _plan(self, year: int, files: dict[str, Path]) -> tuple[str, list[str]]:
+        """(mode, names of the files to read): see the module's docstring."""
+        loaded = {name: (size, modified, digest) for name, size, modified, digest in self.con.execute(
+            "select source_file, file_bytes, file_modified_ns, rules_digest from raw.load_files"
+            " where source = $source and partition_year = $year",
+            {"source": self.contract.name, "year": year}).fetchall()}
+        digest = self.rules_digest()
+        kept = [name for name, path in files.items() if loaded.get(name) == (*_fingerprint(path), digest)]
+        new = sorted(set(files) - set(loaded))
+        if not files or not loaded or len(kept) != len(loaded) or (new and new[0] < max(loaded)):
+            return "full", sorted(files)
+        return ("append", new) if new else ("unchanged", [])
+
+    def _write(self, year: int, load_id: str, reports: list[FileReport], replace: bool) -> None:
+        """Replace the partition (or append to it) in one transaction: a failure leaves the previous state."""
         contract = self.contract
         names = [c.warehouse_name for c in contract.stored_columns]
         source, loaded = _literal(contract.name), f"{_literal(load_id)}, now()::timestamp"
         self.con.execute("begin transaction")
         try:
-            self.con.execute(f"delete from {contract.table} where partition_year = {year}")
+            if replace:
+                self.con.execute(f"delete from {contract.table} where partition_year = {year}")
+                for table in ("raw.rejects", "raw.load_files"):
+                    self.con.execute(f"delete from {table} where source = {source} and partition_year = {year}")
             self.con.execute(f"""
                 insert into {contract.table}
                 select {year}, {", ".join(names)}, source_file, line_number, {loaded}
                 from _checked where reason is null
             """)
-            for table in ("raw.rejects", "raw.load_files"):
-                self.con.execute(f"delete from {table} where source = {source} and partition_year = {year}")
             self.con.execute(f"""
                 insert into raw.rejects
                 select {source}, {year}, source_file, line_number, reason, record, {loaded}
                 from _checked where reason is not null
             """)
             if reports:
+                digest = self.rules_digest()
                 self.con.executemany(
-                    "insert into raw.load_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
+                    "insert into raw.load_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?, ?)",
                     [(contract.name, year, r.path, r.file_format, r.encoding, r.rows_read, r.rows_loaded,
-                      r.rows_rejected, load_id) for r in reports],
+                      r.rows_rejected, load_id, *r.fingerprint, digest) for r in reports],
                 )
             self.con.execute("commit")
         except BaseException:
@@ -355,17 +403,24 @@ class PartitionLoader:
 
     def load(self, folder: Path, year: int) -> LoadReport:
         """Load `folder` (raw/<source>/<year>) as partition `year`; raise SourceFileError if unreadable."""
-        files = self.files(folder)
+        raw_root = folder.parent.parent
+        files = {path.relative_to(raw_root).as_posix(): path for path in self.files(folder)}
+        self._ensure_tables()
+        mode, to_read = self._plan(year, files)
+        kept = len(files) - len(to_read) if mode != "full" else 0
+        if mode == "unchanged":
+            return LoadReport(self.contract.name, year, None, [], mode, kept)
+        ordinals = {name: ordinal for ordinal, name in enumerate(sorted(files))}  # path order decides duplicates
         typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns)
         self.con.execute("set variable jingtu_pii_salt = $salt", {"salt": self.salt})
         self.con.execute(f"create or replace temp table _checked (file_ordinal integer, source_file varchar, "
                          f"line_number bigint, {typed}, row_year bigint, reason varchar, record json)")
         try:
-            raw_root = folder.parent.parent
             with tempfile.TemporaryDirectory(prefix="jingtu-ingest-") as scratch:
-                reports = [self._stage_file(ordinal, path, path.relative_to(raw_root).as_posix(), Path(scratch),
-                                            year)
-                           for ordinal, path in enumerate(files)]
+                reports = [self._stage_file(ordinals[name], files[name], name, Path(scratch), year)
+                           for name in to_read]
+            if mode == "append":
+                self._mark_duplicates_of_loaded(year)
             self._mark_duplicates()
             counts = {(f, ok): n for f, ok, n in self.con.execute(
                 "select source_file, reason is null, count(*) from _checked group by all").fetchall()}
@@ -376,13 +431,18 @@ class PartitionLoader:
                     raise RuntimeError(f"{report.path}: {report.rows_read} rows read but {report.rows_loaded}"
                                        f" loaded + {report.rows_rejected} rejected")
             self._check_year_folder(year, raw_root)
-            self._ensure_tables()
             load_id = uuid.uuid4().hex
-            self._replace_partition(year, load_id, reports)
+            self._write(year, load_id, reports, replace=mode == "full")
         finally:
             self.con.execute("drop table if exists _checked; drop table if exists _duplicate_keys;"
                              " reset variable jingtu_pii_salt")
-        return LoadReport(self.contract.name, year, load_id, reports)
+        return LoadReport(self.contract.name, year, load_id, reports, mode, kept)
+
+
+def _fingerprint(path: Path) -> tuple[int, int]:
+    """(bytes, modification time in ns): how a loaded file is recognised, as make and rsync do."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def configured_units(con: duckdb.DuckDBPyConnection, units_csv: Path) -> list[str]:

@@ -2,14 +2,16 @@
 
 import csv
 import io
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from orchestration.contracts import HOTLINE, SOURCES
-from orchestration.ingest import SourceFileError
+from orchestration.ingest import SourceFileError, ingest
 from orchestration.lib.duck import connect
-from tests.conftest import query, write_source
+from tests.conftest import SALT, UNITS_CSV, query, write_source
 
 TICKETS = [  # canonical names; the first two are valid, the others each break one rule
     {"ticket_id": "T1", "received_at": "2018-05-01 08:00:00", "caller_phone": "13912345678", "caller_name": "王伟",
@@ -127,6 +129,82 @@ def test_reingesting_a_year_replaces_it_without_duplicates(raw, load, warehouse)
     assert query(warehouse, "select * exclude (load_id, loaded_at) from raw.cases order by record_id") == first
     assert query(warehouse, "select source_file, line_number, reason from raw.rejects order by all") == first_rejects
     assert query(warehouse, "select count(distinct load_id) from raw.cases") == [(1,)]
+
+
+def raw_state(warehouse, source: str = "hotline") -> tuple[list, list, list]:
+    """What a load leaves, without the load's identity: rows, rejects, files."""
+    return (query(warehouse, f"select * exclude (load_id, loaded_at) from raw.{source} order by all"),
+            query(warehouse, "select * exclude (load_id, loaded_at) from raw.rejects order by all"),
+            query(warehouse, "select * exclude (load_id, loaded_at) from raw.load_files order by all"))
+
+
+def test_a_new_month_is_appended_and_leaves_what_a_full_reload_would(raw, load, warehouse, tmp_path):
+    december = raw / "hotline" / "2018" / "12345_2018-12.csv"
+    aside = december.rename(tmp_path / december.name)
+    first = load("hotline", 2018)
+    aside.rename(december)
+    report = load("hotline", 2018)
+    assert (report.mode, [f.path for f in report.files]) == ("append", ["hotline/2018/12345_2018-12.csv"])
+    assert report.files_kept == len(first.files) > 1 and report.rows_loaded > 0
+    assert query(warehouse, "select count(distinct load_id) from raw.hotline") == [(2,)]
+    reloaded = tmp_path / "reloaded.duckdb"
+    with connect(reloaded) as con:
+        assert ingest(con, HOTLINE, 2018, raw, UNITS_CSV, SALT).mode == "full"
+    assert raw_state(warehouse) == raw_state(reloaded)
+
+
+def test_nothing_new_is_nothing_to_do(raw, load, warehouse):
+    load("hotline", 2018)
+    before = query(warehouse, "select load_id, count(*) from raw.hotline group by all")
+    report = load("hotline", 2018)
+    assert (report.mode, report.files, report.load_id, report.files_kept) == ("unchanged", [], None, 10)
+    assert query(warehouse, "select load_id, count(*) from raw.hotline group by all") == before
+
+
+def test_an_appended_file_repeating_a_loaded_key_rejects_the_repeat(raw, load, warehouse):
+    folder = raw / "hotline" / "2030"
+    write_hotline(folder / "a.csv", in_2030(TICKETS))
+    load("hotline", 2030)
+    write_hotline(folder / "b.csv", in_2030([{**TICKETS[1], "ticket_id": "T9"}, TICKETS[0]]))
+    assert load("hotline", 2030).mode == "append"
+    assert query(warehouse, "select ticket_id, source_file from raw.hotline order by 1") == [
+        ("T1", "hotline/2030/a.csv"), ("T2", "hotline/2030/a.csv"), ("T9", "hotline/2030/b.csv")]
+    assert query(warehouse, "select source_file, line_number, reason from raw.rejects") == [
+        ("hotline/2030/b.csv", 3, "duplicate 工单编号 (ticket_id) (first at line 2 of hotline/2030/a.csv)")]
+
+
+CHANGES = {
+    "a file rewritten": lambda folder: (write_hotline(folder / "a.csv", in_2030(TICKETS[:1])),
+                                        os.utime(folder / "a.csv", ns=(1, 1))),
+    "a file removed": lambda folder: (folder / "c.csv").unlink(),
+    "a file sorting before a loaded one": lambda folder: shutil.copy(folder / "c.csv", folder / "b.csv"),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_any_other_change_reloads_the_partition_whole(raw, load, warehouse, tmp_path, change):
+    folder = raw / "hotline" / "2030"
+    write_hotline(folder / "a.csv", in_2030(TICKETS))
+    write_hotline(folder / "c.csv", in_2030([{**TICKETS[1], "ticket_id": "T9"}]))
+    load("hotline", 2030)
+    CHANGES[change](folder)
+    report = load("hotline", 2030)
+    assert (report.mode, report.files_kept) == ("full", 0)
+    assert sorted(f.path.split("/")[-1] for f in report.files) == sorted(p.name for p in folder.iterdir())
+    reloaded = tmp_path / "reloaded.duckdb"
+    with connect(reloaded) as con:
+        ingest(con, HOTLINE, 2030, raw, UNITS_CSV, SALT)
+    assert raw_state(warehouse) == raw_state(reloaded)
+
+
+def test_another_salt_or_unit_list_reloads_the_partition(raw, warehouse, tmp_path):
+    units = tmp_path / "units.csv"
+    units.write_text(UNITS_CSV.read_text() + "519999,新区,county\n", encoding="utf-8")
+    modes = []
+    with connect(warehouse) as con:
+        for units_csv, salt in ((UNITS_CSV, SALT), (UNITS_CSV, SALT), (UNITS_CSV, "another salt"), (units, "another salt")):
+            modes.append(ingest(con, SOURCES["cases"], 2017, raw, units_csv, salt).mode)
+    assert modes == ["full", "unchanged", "full", "full"]
 
 
 def test_a_year_in_another_folder_is_a_separate_partition(raw, load, warehouse):

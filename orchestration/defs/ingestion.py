@@ -38,14 +38,17 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
                 description=f"{contract.name} {year} was not loaded, the warehouse is unchanged: {error}",
                 metadata={"file": str(error.path), "problem": error.problem},
             ) from error
-        context.log.info(f"{contract.name} {year}: {report.rows_loaded} rows loaded, "
-                         f"{report.rows_rejected} rejected, from {len(report.files)} file(s)")
+        context.log.info(f"{contract.name} {year} ({report.mode}): {report.rows_loaded} rows loaded, "
+                         f"{report.rows_rejected} rejected, from {len(report.files)} file(s) read; "
+                         f"{report.files_kept} file(s) loaded earlier kept")
         return MaterializeResult(metadata={
+            "mode": report.mode,
+            "files_kept": report.files_kept,
             "rows_read": report.rows_read,
             "rows_loaded": report.rows_loaded,
             "rows_rejected": report.rows_rejected,
-            "files": MetadataValue.md(_files_table(report) if report.files else "no files for this year"),
-            "load_id": report.load_id,
+            "files": MetadataValue.md(_files_table(report) if report.files else "no files read"),
+            "load_id": report.load_id or "",
         })
 
     return _ingest

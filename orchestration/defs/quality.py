@@ -19,7 +19,7 @@ from orchestration.contracts import SOURCES
 from orchestration.ingest import configured_units
 from orchestration.lib.duck import connect
 from orchestration.partitions import yearly
-from orchestration.quality.validate import SuiteResult, validate
+from orchestration.quality.validate import SuiteResult, pending_loads, record_validated, validate
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
 CHECK_NAME = "expectations"
@@ -35,10 +35,11 @@ def _failures_table(results: list[SuiteResult]) -> str:
     return "\n".join(lines)
 
 
-def check_result(results: list[SuiteResult]) -> AssetCheckResult:
+def check_result(results: list[SuiteResult], loads: list[str] | None = None) -> AssetCheckResult:
     """One Dagster check result for the suites run together: failures first, statistics always."""
     failures = [(r.suite, f) for r in results for f in r.failures]
-    metadata = {
+    metadata = {} if loads is None else {"loads_validated": len(loads)}
+    metadata |= {
         "rows_validated": {r.suite: r.rows for r in results},
         "expectations_evaluated": sum(r.evaluated for r in results),
         "expectations_failed": len(failures),
@@ -58,6 +59,8 @@ def check_result(results: list[SuiteResult]) -> AssetCheckResult:
     else:
         metadata["observed"] = {r.suite: {rule: _plain(v) for rule, v in r.observed.items()} for r in results}
         description = f"all {metadata['expectations_evaluated']} expectations met"
+        if loads == []:
+            description += " (no load since the last passing check: nothing new to validate)"
     return AssetCheckResult(passed=not failures, severity=AssetCheckSeverity.ERROR, description=description,
                             metadata=metadata)
 
@@ -66,16 +69,22 @@ def _plain(value):
     return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
 
 
-def suite_check(asset_key: AssetKey, suites: list[str], description: str) -> AssetChecksDefinition:
+def suite_check(asset_key: AssetKey, suites: list[str], description: str,
+                source: str | None = None) -> AssetChecksDefinition:
+    """A blocking check running `suites`; for a raw `source`, over the loads not yet validated
+    (every load when a previous check failed, none when nothing was loaded since it passed)."""
     @asset_check(asset=asset_key, name=CHECK_NAME, blocking=True, partitions_def=yearly, pool=WAREHOUSE_POOL,
                  description=f"{description} Suites: {', '.join(f'expectations/{s}.json' for s in suites)}.")
     def _check(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         year = int(context.partition_key)
         with connect() as con:
             units = configured_units(con, warehouse.units_path)
+        loads = pending_loads(warehouse.database_path, source, year) if source else None
         results = validate(warehouse.database_path, suites, year, units,
-                           run_name=f"{'_'.join(asset_key.path)}_{year}")
-        outcome = check_result(results)
+                           run_name=f"{'_'.join(asset_key.path)}_{year}", loads=loads)
+        outcome = check_result(results, loads)
+        if source and outcome.passed:
+            record_validated(warehouse.database_path, source, year)
         log = context.log.info if outcome.passed else context.log.error
         log(f"{asset_key.to_user_string()} {year}: {outcome.description}")
         return outcome
@@ -85,7 +94,8 @@ def suite_check(asset_key: AssetKey, suites: list[str], description: str) -> Ass
 
 raw_checks = [
     suite_check(AssetKey(["raw", name]), [f"raw_{name}", f"raw_{name}_files"],
-                f"The loaded {name} rows of the year meet the contract, and no file rejects too many rows.")
+                f"The loaded {name} rows of the year meet the contract, and no file rejects too many rows.",
+                source=name)
     for name in SOURCES
 ]
 mart_checks = [

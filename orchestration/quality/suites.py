@@ -3,7 +3,8 @@
 `jingtu suites` writes them to `expectations/<suite>.json`; the checks read them from there, and a
 test fails when the files drift from what this module writes. Each suite says which rows it
 validates (`meta.batch`, SQL with a `{year}` placeholder) and each expectation says in words what
-it guards (`meta.rule`), which is what a failing check reports.
+it guards (`meta.rule`), which is what a failing check reports. Raw suites (`meta.by_load`) may be
+narrowed to the loads not validated yet, so that appending a month re-checks only that month.
 """
 
 import json
@@ -29,9 +30,11 @@ class Suite:
     name: str
     batch: str  # the rows validated, SQL with a {year} placeholder
     expectations: list[dict]
+    by_load: bool = False  # the rows carry `load_id`: a check may validate only the loads not yet validated
 
     def to_json(self) -> dict:
-        return {"name": self.name, "meta": {"batch": self.batch, "generated_by": "jingtu suites"},
+        return {"name": self.name, "meta": {"batch": self.batch, "by_load": self.by_load,
+                                            "generated_by": "jingtu suites"},
                 "expectations": self.expectations}
 
 
@@ -97,19 +100,19 @@ def raw_suite(contract: SourceContract) -> Suite:
                                 column_set=columns, exact_match=True)]
     for column in stored:
         expectations += _column_expectations(column, contract)
-    if len(contract.key) == 1:
-        expectations.append(expectation("expect_column_values_to_be_unique", f"{contract.key_label} is unique in the year",
-                                        column=contract.key[0]))
-    else:
-        expectations.append(expectation("expect_compound_columns_to_be_unique",
-                                        f"{contract.key_label} is unique in the year", column_list=list(contract.key)))
+    # Over the whole partition, not only the rows validated: an appended file must not repeat a key.
+    keys = ", ".join(contract.key)
+    expectations.append(unexpected_rows(
+        f"{contract.key_label} is unique in the year",
+        f"select {keys}, count(*) as occurrences from {contract.table}"
+        f" semi join batch using (partition_year, {keys}) group by all having count(*) > 1"))
     expectations.append(unexpected_rows("every row belongs to its partition's year",
                                         rows_where(f"({contract.year_expression}) is distinct from partition_year")))
     for rule in contract.row_rules:
         expectations.append(unexpected_rows(f"no row where {rule.description}",
                                             rows_where(rule.violated)))
     return Suite(f"raw_{contract.name}", f"select * from {contract.table} where partition_year = {{year}}",
-                 expectations)
+                 expectations, by_load=True)
 
 
 def files_suite(contract: SourceContract) -> Suite:
@@ -130,7 +133,7 @@ def files_suite(contract: SourceContract) -> Suite:
     ]
     return Suite(f"raw_{contract.name}_files",
                  "select *, rows_rejected / rows_read as reject_rate from raw.load_files"
-                 f" where source = '{contract.name}' and partition_year = {{year}}", expectations)
+                 f" where source = '{contract.name}' and partition_year = {{year}}", expectations, by_load=True)
 
 
 def evaluation_suite() -> Suite:
@@ -206,4 +209,4 @@ def write_suites(folder: Path | None = None) -> list[Path]:
 
 def read_suite(name: str, folder: Path | None = None) -> Suite:
     data = json.loads(suite_path(name, folder).read_text(encoding="utf-8"))
-    return Suite(data["name"], data["meta"]["batch"], data["expectations"])
+    return Suite(data["name"], data["meta"]["batch"], data["expectations"], data["meta"].get("by_load", False))

@@ -122,10 +122,51 @@ def _summarise(validation, docs_url: str | None, seconds: float) -> SuiteResult:
     return outcome
 
 
+VALIDATED_LOADS = "quality.validated_loads"
+
+
+def pending_loads(database: Path, source: str, year: int) -> list[str]:
+    """The loads of a raw partition that no passing check has validated yet."""
+    with connect(database, read_only=False) as con:
+        _ensure_validated_loads(con)
+        return [load_id for (load_id,) in con.execute(
+            f"""select distinct load_id from raw.load_files where source = $source and partition_year = $year
+                and load_id not in (select load_id from {VALIDATED_LOADS}
+                                    where source = $source and partition_year = $year)
+                order by 1""", {"source": source, "year": year}).fetchall()]
+
+
+def record_validated(database: Path, source: str, year: int) -> None:
+    """After a passing check: every load the partition now holds is validated."""
+    with connect(database, read_only=False) as con:
+        _ensure_validated_loads(con)
+        con.execute("begin transaction")
+        con.execute(f"delete from {VALIDATED_LOADS} where source = $source and partition_year = $year",
+                    {"source": source, "year": year})
+        con.execute(f"""insert into {VALIDATED_LOADS} select distinct source, partition_year, load_id, now()::timestamp
+                        from raw.load_files where source = $source and partition_year = $year""",
+                    {"source": source, "year": year})
+        con.execute("commit")
+
+
+def _ensure_validated_loads(con) -> None:
+    con.execute(f"create schema if not exists quality; create table if not exists {VALIDATED_LOADS} ("
+                "source varchar, partition_year integer, load_id varchar, validated_at timestamp)")
+
+
+def batch_query(suite: Suite, year: int | None, loads: list[str] | None) -> str:
+    """The suite's rows for `year`; for a by-load suite given `loads`, only those loads' rows."""
+    query = suite.batch.format(year=year)
+    if loads is None or not suite.by_load:
+        return query
+    wanted = ", ".join("'" + load.replace("'", "''") + "'" for load in loads)
+    return f"select * from ({query}) where {f'load_id in ({wanted})' if loads else 'false'}"
+
+
 def validate(database: Path, suite_names: list[str], year: int | None, units: list[str],
-             run_name: str, data_docs: bool = True) -> list[SuiteResult]:
-    """Validate each suite's batch (for `year`) in `database`; results, and unless `data_docs` is
-    false the Data Docs pages, in the quality folder."""
+             run_name: str, data_docs: bool = True, loads: list[str] | None = None) -> list[SuiteResult]:
+    """Validate each suite's batch (for `year`; for raw suites given `loads`, only their rows) in
+    `database`; results, and unless `data_docs` is false the Data Docs pages, in the quality folder."""
     import great_expectations as gx
 
     context = _context()
@@ -133,7 +174,7 @@ def validate(database: Path, suite_names: list[str], year: int | None, units: li
     datasource = context.data_sources.add_sql(DATASOURCE, connection_string=gx_duckdb.connection_string(database))
     definitions = []
     for suite in suites:
-        batch = datasource.add_query_asset(suite.name, query=suite.batch.format(year=year)) \
+        batch = datasource.add_query_asset(suite.name, query=batch_query(suite, year, loads)) \
             .add_batch_definition_whole_table("partition")
         gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name, expectations=suite.expectations))
         definitions.append(context.validation_definitions.add(
@@ -155,11 +196,12 @@ def validate(database: Path, suite_names: list[str], year: int | None, units: li
         urls = context.get_docs_sites_urls(resource_identifier=identifier) if data_docs else []
         by_suite[validation.suite_name] = (validation, urls[0]["site_url"] if urls else None)
     outcomes = [_summarise(*by_suite[suite.name], seconds) for suite in suites]
-    _add_example_rows(database, suites, year, outcomes)
+    _add_example_rows(database, suites, year, loads, outcomes)
     return outcomes
 
 
-def _add_example_rows(database: Path, suites: list[Suite], year: int | None, outcomes: list[SuiteResult]) -> None:
+def _add_example_rows(database: Path, suites: list[Suite], year: int | None, loads: list[str] | None,
+                      outcomes: list[SuiteResult]) -> None:
     """GX reports only a count for an unexpected-rows expectation unless asked for every row; fetch
     a few of the rows for the report instead."""
     failing = [(suite, failure) for suite, outcome in zip(suites, outcomes, strict=True)
@@ -168,7 +210,7 @@ def _add_example_rows(database: Path, suites: list[Suite], year: int | None, out
         return
     with connect(database, read_only=False) as con:
         for suite, failure in failing:
-            query = failure.query.format(batch=f"({suite.batch.format(year=year)})")
+            query = failure.query.format(batch=f"({batch_query(suite, year, loads)})")
             cursor = con.execute(f"select * from ({query}) limit {EXAMPLES}")
             names = [d[0] for d in cursor.description]
             failure.examples = [str(dict(zip(names, row, strict=True)))[:300] for row in cursor.fetchall()]

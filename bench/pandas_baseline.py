@@ -211,4 +211,10 @@ def main(raw: Path, units_csv: Path, out: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 4:  # an address-space cap: a MemoryError rather than the OOM killer
         resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[4]), int(sys.argv[4])))
-    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+    try:
+        main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+    except MemoryError:  # the finding at national scale: say how far it got
+        cap = f" under the {int(sys.argv[4]) / 2**30:.0f} GiB cap" if len(sys.argv) > 4 else ""
+        print(json.dumps({"failed": f"MemoryError{cap}",
+                          "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        raise SystemExit(1) from None

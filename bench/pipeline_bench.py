@@ -3,11 +3,15 @@ scale (1×) and the Sichuan scale (17×: 183 units, about ten million hotline ti
 adding one month of hotline tickets and re-running.
 
     python bench/pipeline_bench.py [--scales 1,17]     (make bench)
-    python bench/pipeline_bench.py --scales national   (make bench-national: 2,800 units, 100 M tickets)
+    python bench/pipeline_bench.py --scales national --skip reference,incremental
+                                                       (make bench-national: 2,800 units, 100 M tickets)
 
-Each run is a child process (`jingtu materialize` in-process, dbt as its grandchild); its peak RSS
-is the larger of its own and its children's. Stage times come from Dagster's step statistics.
-Writes bench/results/pipeline.md; data goes to bench/work/scale_<S>/ (not committed).
+The full run materialises every year with December 2018's export held back; the incremental run
+then adds it and re-runs 2018 (without an incremental run, the full run has every file). Each run
+is a child process (`jingtu materialize` in-process, dbt as its grandchild); its peak RSS is the
+larger of its own and its children's, and the warehouse folder (DuckDB's spill files included) is
+sampled for the peak disk use. Stage times come from Dagster's step statistics. Writes
+bench/results/pipeline.md (national.md); data goes to bench/work/scale_<S>/ (not committed).
 """
 
 import argparse
@@ -17,6 +21,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +33,7 @@ WORK = HERE / "work"
 # scale name -> (units, hotline tickets in 2018); None keeps the sample's
 SCALES = {"1": (None, None), "17": (183, 10_000_000), "national": (2_800, 100_000_000)}
 PANDAS_MEMORY_CAP = 20 * 2**30  # past it pandas fails with MemoryError instead of starving the machine
-NEW_MONTH = "12345_2018-12.csv"  # the month whose arrival the incremental run handles
+NEW_MONTH = "12345_2018-12.csv"  # held back from the full run; its arrival is the incremental run
 UNITS_DEFAULT = HERE.parent / "dbt_project" / "seeds" / "units.csv"
 
 
@@ -149,25 +154,46 @@ def fresh(folder: Path) -> None:
         shutil.rmtree(folder / name, ignore_errors=True)
 
 
-def measure(command: list[str], env: dict | None = None) -> dict:
-    """Run a child; its JSON answer plus wall time and the peak RSS of it and its descendants."""
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+
+
+class DiskPeak(threading.Thread):
+    """The largest size `folder` reaches while a child runs (sampled every second)."""
+
+    def __init__(self, folder: Path | None):
+        super().__init__(daemon=True)
+        self.folder, self.peak, self.done = folder, 0, threading.Event()
+
+    def run(self):
+        while self.folder and not self.done.wait(1.0):
+            try:
+                self.peak = max(self.peak, folder_bytes(self.folder))
+            except FileNotFoundError:  # a spill file removed while listed
+                pass
+
+
+def measure(command: list[str], env: dict | None = None, disk: Path | None = None) -> dict:
+    """Run a child; its JSON answer plus wall time, the peak RSS of it and its descendants, and the
+    peak size of `disk`. A child that fails (out of memory, say) is a finding to report: its answer
+    is {"failed": …} and whatever it said before failing."""
     started = time.perf_counter()
+    sampler = DiskPeak(disk)
+    sampler.start()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = process.communicate()
+    sampler.done.set()
+    sampler.join()
+    lines = [line for line in out.strip().splitlines() if line.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {}
     if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:4])} failed:\n{out[-3000:]}\n{err[-3000:]}")
-    result = json.loads(out.strip().splitlines()[-1])
+        last = [line for line in (err or out).splitlines() if line.strip()] or [f"exit status {process.returncode}"]
+        result.setdefault("failed", last[-1][:200])
+        print(f"{' '.join(command[:4])} failed:\n{out[-2000:]}\n{err[-2000:]}", file=sys.stderr)
     result["seconds"] = time.perf_counter() - started
+    if disk:
+        result["peak_disk_gib"] = max(sampler.peak, folder_bytes(disk)) / 2**30
     return result
-
-
-def measure_or_failure(command: list[str]) -> dict:
-    """A baseline that fails (out of memory, say) is a finding to report, not the end of the run."""
-    try:
-        return measure(command)
-    except SystemExit as failure:
-        last = [line for line in str(failure).splitlines() if line.strip()][-1]
-        return {"failed": last[:200]}
 
 
 def compare(warehouse: Path, reference: Path, pandas_prefix: Path | None) -> list[str]:
@@ -200,75 +226,104 @@ def compare(warehouse: Path, reference: Path, pandas_prefix: Path | None) -> lis
     return problems
 
 
-def bench_scale(scale: str) -> dict:
+def bench_scale(scale: str, skip: set[str]) -> dict:
     folder, env = prepare(scale)
     raw, units = Path(env["JINGTU_RAW"]), Path(env.get("JINGTU_UNITS", UNITS_DEFAULT))
+    warehouse = Path(env["JINGTU_WAREHOUSE"]).parent
     fresh(folder)
-    full = measure([sys.executable, __file__, "--child"], env)
-    # A month lands in its year's folder; the yearly partition is then reloaded whole.
-    (raw / "hotline" / "2018" / NEW_MONTH).touch()
-    shutil.rmtree(folder / "dagster", ignore_errors=True)  # so that the stage sums are this run's
-    incremental = measure([sys.executable, __file__, "--child", "2018"], env)
-    reference = measure_or_failure([sys.executable, __file__, "--child", "reference", str(raw), str(units),
-                                    str(folder / "reference.duckdb")])
-    pandas = measure_or_failure([sys.executable, str(HERE / "pandas_baseline.py"), str(raw), str(units),
-                                 str(folder / "pandas"), str(PANDAS_MEMORY_CAP)])
-    problems = ["the reference failed"] if "failed" in reference else compare(
-        Path(env["JINGTU_WAREHOUSE"]), folder / "reference.duckdb", folder / "pandas" if "failed" not in pandas else None)
-    return {"scale": scale, "full": full, "incremental": incremental, "reference": reference, "pandas": pandas,
-            "problems": problems}
+    month, held_back = raw / "hotline" / "2018" / NEW_MONTH, folder / NEW_MONTH
+    if "incremental" not in skip:
+        month.rename(held_back)
+    try:
+        full = measure([sys.executable, __file__, "--child"], env, disk=warehouse)
+    finally:
+        if held_back.exists():
+            held_back.rename(month)
+    if "failed" in full:
+        raise SystemExit(f"the pipeline failed at scale {scale}: {full['failed']}")
+    result = {"scale": scale, "full": full, "raw_gib": folder_bytes(raw) / 2**30}
+    if "incremental" not in skip:  # December arrives: appended, checked and aggregated alone
+        shutil.rmtree(folder / "dagster", ignore_errors=True)  # so that the stage sums are this run's
+        result["incremental"] = measure([sys.executable, __file__, "--child", "2018"], env, disk=warehouse)
+    if "reference" not in skip:
+        result["reference"] = measure([sys.executable, __file__, "--child", "reference", str(raw), str(units),
+                                       str(folder / "reference.duckdb")])
+    if "pandas" not in skip:
+        result["pandas"] = measure([sys.executable, str(HERE / "pandas_baseline.py"), str(raw), str(units),
+                                    str(folder / "pandas"), str(PANDAS_MEMORY_CAP)])
+    if "reference" in result and "failed" not in result["reference"]:
+        pandas_ok = "pandas" in result and "failed" not in result["pandas"]
+        result["problems"] = compare(Path(env["JINGTU_WAREHOUSE"]), folder / "reference.duckdb",
+                                     folder / "pandas" if pandas_ok else None)
+    return result
+
+
+def _ratio(numerator: dict | None, denominator: dict | None, key: str, fmt: str) -> str:
+    if not numerator or not denominator:
+        return "not run"
+    if "failed" in numerator or "failed" in denominator:
+        return "failed"
+    return format(numerator[key] / denominator[key], fmt)
 
 
 def report(results: list[dict]) -> str:
     lines = ["# Pipeline benchmark", "", f"Machine: {machine()}.", f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC.",
              "", "- (a) pipeline: `jingtu materialize` through Dagster: ingest, quality checks, dbt (every",
              "  mart and the monthly warnings), publication. Stage seconds are sums of Dagster step durations.",
+             "  The full run has every year but December 2018's hotline export; the incremental run adds it",
+             "  and re-runs 2018 (where no incremental run is listed, the full run has every file).",
              "- (b) reference: `bench/reference.sql`, one DuckDB script from the raw files to the evaluation",
              "  and the daily hotline counts (GB18030 files transcoded first, timed).",
-             "- (c) pandas: `bench/pandas_baseline.py`, the same two results the straightforward pandas way.",
+             "- (c) pandas: `bench/pandas_baseline.py`, the same two results the straightforward pandas way,",
+             f"  under a {PANDAS_MEMORY_CAP / 2**30:.0f} GiB address-space cap.",
              "- Peak RSS is the largest resident set of the process and of any of its children (dbt). A",
              "  forked child starts with its parent's count, so for (a) this is an upper bound of either.",
+             "- Peak disk: the warehouse folder (database, DuckDB's spill files, serving copy, GX results),",
+             "  sampled every second.",
              "- Rows: raw rows read (all sources, all years); rows/s = rows / wall.", ""]
     lines += [("| scale | run | wall (s) | ingest (s) | checks (s) | dbt (s) | publish (s) | rows/s "
-              "| peak RSS (MiB) |"),
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| peak RSS (MiB) | peak disk (GiB) |"),
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    labels = {"full": "(a) pipeline, all years", "incremental": "add 2018-12, re-run 2018",
+              "reference": "(b) DuckDB reference script", "pandas": "(c) pandas"}
     for r in results:
-        rows = r["full"]["rows"]
-        for name in ("full", "incremental"):
-            run, s = r[name], r[name]["stages"]
-            label = "(a) pipeline, all years" if name == "full" else "add 2018-12, re-run 2018"
-            lines.append(f"| {r['scale']}× | {label} | {run['seconds']:.1f} | {s.get('ingest', 0):.1f} "
-                         f"| {s.get('checks', 0):.1f} | {s.get('dbt', 0):.1f} | {s.get('publish', 0):.1f} "
-                         f"| {run['rows'] / run['seconds']:,.0f} | {run['peak_rss_mib']:.0f} |")
-        for name, label in (("reference", "(b) DuckDB reference script"), ("pandas", "(c) pandas")):
-            run = r[name]
-            if "failed" in run:
-                lines.append(f"| {r['scale']}× | {label} | failed: {run['failed']} | | | | | | |")
+        for name, label in labels.items():
+            run = r.get(name)
+            if run is None:
                 continue
-            lines.append(f"| {r['scale']}× | {label} | {run['seconds']:.1f} | | | | | {rows / run['seconds']:,.0f} "
-                         f"| {run['peak_rss_mib']:.0f} |")
+            if "failed" in run:
+                peak = f"{run['peak_rss_mib']:.0f}" if "peak_rss_mib" in run else ""
+                lines.append(f"| {r['scale']}× | {label} | failed after {run['seconds']:.0f} s: {run['failed']} "
+                             f"| | | | | | {peak} | |")
+                continue
+            s = run.get("stages", {})
+            stages = " | ".join(f"{s[k]:.1f}" if k in s else "" for k in ("ingest", "checks", "dbt", "publish"))
+            disk = f"{run['peak_disk_gib']:.2f}" if "peak_disk_gib" in run else ""
+            lines.append(f"| {r['scale']}× | {label} | {run['seconds']:.1f} | {stages} "
+                         f"| {run.get('rows', r['full']['rows']) / run['seconds']:,.0f} "
+                         f"| {run['peak_rss_mib']:.0f} | {disk} |")
     lines += ["", "Rows per second per stage of (a), the raw rows over the stage's seconds:", "",
               "| scale | ingest | checks | dbt | publish |", "|---|---:|---:|---:|---:|"]
     for r in results:
         s, rows = r["full"]["stages"], r["full"]["rows"]
         lines.append(f"| {r['scale']}× | " + " | ".join(f"{rows / s[k]:,.0f}" if s.get(k) else "—"
                                                      for k in ("ingest", "checks", "dbt", "publish")) + " |")
-    lines += ["", ("| scale | tickets | a / b (time) | c / a (time) | c / a (peak memory) | incremental / full "
-              "| results agree |"), "|---|---:|---:|---:|---:|---:|---|"]
+    lines += ["", ("| scale | raw data (GiB) | tickets | a / b (time) | c / a (time) | c / a (peak memory) "
+                   "| incremental / full | results agree |"), "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
-        a, b, c = r["full"], r["reference"], r["pandas"]
-        a_b = f"{a['seconds'] / b['seconds']:.1f}" if "failed" not in b else "reference failed"
-        c_time = f"{c['seconds'] / a['seconds']:.2f}" if "failed" not in c else "pandas failed"
-        c_memory = f"{c['peak_rss_mib'] / a['peak_rss_mib']:.2f}" if "failed" not in c else "pandas failed"
-        lines.append(f"| {r['scale']}× | {a['tickets']:,} | {a_b} | {c_time} | {c_memory} "
-                     f"| {r['incremental']['seconds'] / a['seconds']:.0%} "
-                     f"| {'yes' if not r['problems'] else '; '.join(r['problems'])} |")
+        a, b, c, inc = r["full"], r.get("reference"), r.get("pandas"), r.get("incremental")
+        tickets = (inc or a)["tickets"]
+        agree = "not compared" if "problems" not in r else "yes" if not r["problems"] else "; ".join(r["problems"])
+        lines.append(f"| {r['scale']}× | {r.get('raw_gib', 0):.1f} | {tickets:,} | {_ratio(a, b, 'seconds', '.1f')} "
+                     f"| {_ratio(c, a, 'seconds', '.2f')} | {_ratio(c, a, 'peak_rss_mib', '.2f')} "
+                     f"| {_ratio(inc, a, 'seconds', '.0%')} | {agree} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="1,17", help=f"comma-separated, of {', '.join(SCALES)}")
+    parser.add_argument("--skip", default="", help="comma-separated runs to leave out: incremental, reference, pandas")
     parser.add_argument("--report-only", action="store_true", help="rewrite the Markdown from the saved JSON")
     args = parser.parse_args()
     name = "pipeline" if "national" not in args.scales else "national"
@@ -278,7 +333,7 @@ def main() -> None:
         return
     results = []
     for scale in args.scales.split(","):
-        results.append(bench_scale(scale))
+        results.append(bench_scale(scale, set(filter(None, args.skip.split(",")))))
         (HERE / "results" / f"{name}.json").write_text(json.dumps(results, indent=1))  # kept if a later scale fails
         (HERE / "results" / f"{name}.md").write_text(report(results))
         print(report(results), flush=True)

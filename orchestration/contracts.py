@@ -7,6 +7,8 @@ type or enum is typed here and nowhere else.
 from dataclasses import dataclass, field
 
 MUNICIPAL_CODE = "511100"  # 乐山市本级: valid in cases and inspections only, never graded
+# Where each loaded row came from: appended to every raw table after the contract's columns.
+LINEAGE_COLUMNS = {"source_file": "varchar", "line_number": "bigint", "load_id": "varchar", "loaded_at": "timestamp"}
 
 # How a text value from a file becomes a typed value: (SQL guard, SQL cast). The guards keep the
 # formats strict — '2018-2-3' is not a date, '12.5' not an integer — and are cheaper than regexes

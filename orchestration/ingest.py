@@ -21,7 +21,14 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.contracts import MUNICIPAL_CODE, PARSERS, TYPE_HINTS, Column, SourceContract
+from orchestration.contracts import (
+    LINEAGE_COLUMNS,
+    MUNICIPAL_CODE,
+    PARSERS,
+    TYPE_HINTS,
+    Column,
+    SourceContract,
+)
 
 SNIFF_BYTES = 1 << 20
 TRANSCODE_CHUNK = 1 << 24
@@ -336,12 +343,11 @@ class PartitionLoader:
     # -- writing ---------------------------------------------------------------------------------
 
     def _ensure_tables(self) -> None:
-        columns = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns)
+        columns = ", ".join([*(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns),
+                             *(f"{name} {sql_type}" for name, sql_type in LINEAGE_COLUMNS.items())])
         self.con.execute(f"""
             create schema if not exists raw;
-            create table if not exists {self.contract.table} (
-                partition_year integer, {columns},
-                source_file varchar, line_number bigint, load_id varchar, loaded_at timestamp);
+            create table if not exists {self.contract.table} (partition_year integer, {columns});
             create table if not exists raw.rejects (
                 source varchar, partition_year integer, source_file varchar, line_number bigint,
                 reason varchar, record json, load_id varchar, loaded_at timestamp);

@@ -47,7 +47,7 @@ def dagster_home() -> Path:
 
 def duckdb_memory_limit() -> str:
     """DuckDB's memory limit (`JINGTU_DUCKDB_MEMORY_LIMIT`); past it, DuckDB spills to disk."""
-    return os.environ.get("JINGTU_DUCKDB_MEMORY_LIMIT", "2GB")
+    return os.environ.get("JINGTU_DUCKDB_MEMORY_LIMIT", "1.5GB")
 
 
 def pii_salt() -> str:

@@ -123,3 +123,39 @@ def test_every_model_seed_and_column_is_documented_and_docs_generate(built_wareh
             documented = node["columns"].get(column, {}).get("description", "").strip()
             assert documented, f"{key}.{column} is not documented"
     assert (tmp_path / "target" / "index.html").exists()
+
+
+def test_the_hotline_aggregate_rebuilds_only_the_months_loaded_since(raw, warehouse, load, tmp_path):
+    """December appended: only December is computed (a marked month stays as it was); a file
+    removed: the partition is reloaded and every month rebuilt, the removed one dropped."""
+    def query(warehouse, sql):  # read-write, like the in-process dbt that still holds the file
+        with connect(warehouse) as con:
+            return con.execute(sql).fetchall()
+
+    build = ("build", "--select", "+int_hotline_unit_days", "--vars", json.dumps({"year": 2018}))
+    aggregate = ("select received_on, county_code, intake_line, tickets_received, conduct_complaints"
+                 " from intermediate.int_hotline_unit_days order by all")
+    from_tickets = ("select received_at::date, county_code, intake_line, count(*),"
+                    " count(*) filter (where category in ('干部作风', '腐败问题')) from raw.hotline group by all order by all")
+    folder = raw / "hotline" / "2018"
+    december = (folder / "12345_2018-12.csv").rename(tmp_path / "12345_2018-12.csv")
+    load("hotline", 2018)
+    dbt(warehouse, *build)
+    with connect(warehouse) as con:  # a mark that a rebuild of May would erase
+        con.execute("update intermediate.int_hotline_unit_days set conduct_complaints = -1"
+                    " where received_month = date '2018-05-01'")
+    december.rename(folder / december.name)
+    assert load("hotline", 2018).mode == "append"
+    dbt(warehouse, *build)
+    built, expected = query(warehouse, aggregate), query(warehouse, from_tickets)
+    may = [row for row in built if row[0].month == 5]
+    assert may and all(row[4] == -1 for row in may)
+    assert [r for r in built if r[0].month != 5] == [r for r in expected if r[0].month != 5]
+    assert any(r[0].month == 12 for r in built)
+
+    (folder / "12345_2018-11.csv").unlink()
+    assert load("hotline", 2018).mode == "full"
+    dbt(warehouse, *build)
+    built = query(warehouse, aggregate)
+    assert built == query(warehouse, from_tickets)
+    assert not any(r[0].month == 11 for r in built) and any(r[0].month == 5 for r in built)

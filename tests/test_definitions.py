@@ -20,7 +20,7 @@ ASSET_GRAPH = {  # asset key → group
     "staging/stg_hotline__tickets": "staging", "staging/stg_cases__records": "staging",
     "staging/stg_inspections__findings": "staging", "staging/stg_surveys__responses": "staging",
     "staging/stg_development__assessments": "staging",
-    "intermediate/int_methodology": "intermediate",
+    "intermediate/int_methodology": "intermediate", "intermediate/int_hotline_unit_days": "intermediate",
     "intermediate/int_monitoring_unit_months": "monitoring", "intermediate/int_warning_alerts": "monitoring",
     "config/warning_rules": "config", "marts/fct_monitoring_monthly": "monitoring",
     "marts/fct_early_warnings": "monitoring",

@@ -20,3 +20,21 @@
 {% macro clear_month_partition(column='month') -%}
     {%- if is_incremental() -%} delete from {{ this }} where {{ in_month_partition(column) }} {%- endif -%}
 {%- endmacro %}
+
+{#- Pre-hook of a month-grained incremental model over staged rows carrying `loaded_at`: delete the
+    months (in the year partition) whose latest load differs from the one they were built from —
+    months with new rows, months reloaded, months whose rows are gone. The model then builds the
+    months it lacks. -#}
+{% macro clear_reloaded_months(staged, month_column) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where {{ in_partition('year') }} and {{ month_column }} in (
+        select {{ month_column }}
+        from (select {{ month_column }}, max(loaded_through) as loaded_through from {{ this }}
+              where {{ in_partition('year') }} group by all) as built
+        full outer join (select {{ month_column }}, max(loaded_at) as loaded_through from {{ ref(staged) }}
+                         where {{ in_partition('year') }} group by all) as loaded
+            using ({{ month_column }})
+        where built.loaded_through is distinct from loaded.loaded_through
+    )
+    {%- endif -%}
+{%- endmacro %}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration import settings
-from orchestration.contracts import SOURCES, Column, SourceContract
+from orchestration.contracts import LINEAGE_COLUMNS, SOURCES, Column, SourceContract
 from orchestration.ingest import MASKS
 
 # Parameters filled in at validation time (`validate.suite_parameters`), so the suites do not
@@ -93,8 +93,7 @@ def _column_expectations(column: Column, contract: SourceContract) -> list[dict]
 def raw_suite(contract: SourceContract) -> Suite:
     """What every loaded row of a source must satisfy: the contract, checked again on the table."""
     stored = contract.stored_columns
-    columns = ["partition_year", *(c.warehouse_name for c in stored), "source_file", "line_number", "load_id",
-               "loaded_at"]
+    columns = ["partition_year", *(c.warehouse_name for c in stored), *LINEAGE_COLUMNS]
     expectations = [expectation("expect_table_columns_to_match_set",
                                 "the table has exactly the contract's columns (no personal data in clear)",
                                 column_set=columns, exact_match=True)]

@@ -45,11 +45,11 @@ surveys as (
 
 hotline_counts as (
     select year, county_code,
-        count(*) filter (where is_satisfied) as satisfied,
-        count(*) filter (where is_rated) as rated,
-        count(*) filter (where is_closed_on_time) as closed_on_time,
-        count(*) filter (where is_closed) as closed
-    from {{ ref('stg_hotline__tickets') }}
+        sum(tickets_satisfied)::bigint as satisfied,
+        sum(tickets_rated)::bigint as rated,
+        sum(tickets_closed_on_time)::bigint as closed_on_time,
+        sum(tickets_closed)::bigint as closed
+    from {{ ref('int_hotline_unit_days') }}
     where {{ in_partition('year') }}
     group by all
 ),

@@ -5,7 +5,7 @@ with units as (
 ),
 
 years as (
-    select distinct year from {{ ref('stg_hotline__tickets') }} where {{ in_partition('year') }}
+    select distinct year from {{ ref('int_hotline_unit_days') }} where {{ in_partition('year') }}
     union
     select distinct year from {{ ref('stg_cases__records') }} where {{ in_partition('year') }}
     union

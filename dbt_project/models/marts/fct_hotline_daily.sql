@@ -1,7 +1,7 @@
 -- depends_on: {{ ref('int_methodology') }}  (no mart is built under an invalid configuration)
 -- 12345 tickets per unit and day of receipt, with what the report and the warnings count.
-with tickets as (
-    select * from {{ ref('stg_hotline__tickets') }} where {{ in_partition('year') }}
+with unit_days as (
+    select * from {{ ref('int_hotline_unit_days') }} where {{ in_partition('year') }}
 ),
 
 final as (
@@ -9,13 +9,13 @@ final as (
         year,
         received_on,
         county_code,
-        count(*) as tickets_received,
-        count(*) filter (where is_closed) as tickets_closed,
-        count(*) filter (where is_closed_on_time) as tickets_closed_on_time,
-        count(*) filter (where is_rated) as tickets_rated,
-        count(*) filter (where is_satisfied) as tickets_satisfied,
-        count(*) filter (where is_conduct_complaint) as conduct_complaints
-    from tickets
+        sum(tickets_received)::bigint as tickets_received,
+        sum(tickets_closed)::bigint as tickets_closed,
+        sum(tickets_closed_on_time)::bigint as tickets_closed_on_time,
+        sum(tickets_rated)::bigint as tickets_rated,
+        sum(tickets_satisfied)::bigint as tickets_satisfied,
+        sum(conduct_complaints)::bigint as conduct_complaints
+    from unit_days
     group by all
 )
 

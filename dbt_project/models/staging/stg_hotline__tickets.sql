@@ -27,7 +27,8 @@ final as (
         coalesce(rating in ('满意', '基本满意'), false) as is_satisfied,
         caller_key,
         source_file,
-        line_number
+        line_number,
+        loaded_at
     from tickets
 )
 

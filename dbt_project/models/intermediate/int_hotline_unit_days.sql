@@ -1,7 +1,7 @@
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
           pre_hook="{{ clear_reloaded_months('stg_hotline__tickets', 'received_month') }}") }}
--- 12345 tickets per unit, day of receipt and intake line: the one pass over the tickets that the
--- hotline marts and components share. A run rebuilds only the months whose tickets were loaded
+-- 12345 tickets per unit and day of receipt: the one pass over the tickets that the hotline marts
+-- and components share. A run rebuilds only the months whose tickets were loaded
 -- since the last one (the pre-hook drops them), so an appended month costs that month.
 with tickets as (
     select * from {{ ref('stg_hotline__tickets') }}
@@ -17,7 +17,6 @@ final as (
         received_month,
         received_on,
         county_code,
-        intake_line,
         count(*) as tickets_received,
         count(*) filter (where is_closed) as tickets_closed,
         count(*) filter (where is_closed_on_time) as tickets_closed_on_time,

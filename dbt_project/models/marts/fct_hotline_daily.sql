@@ -9,14 +9,13 @@ final as (
         year,
         received_on,
         county_code,
-        sum(tickets_received)::bigint as tickets_received,
-        sum(tickets_closed)::bigint as tickets_closed,
-        sum(tickets_closed_on_time)::bigint as tickets_closed_on_time,
-        sum(tickets_rated)::bigint as tickets_rated,
-        sum(tickets_satisfied)::bigint as tickets_satisfied,
-        sum(conduct_complaints)::bigint as conduct_complaints
+        tickets_received,
+        tickets_closed,
+        tickets_closed_on_time,
+        tickets_rated,
+        tickets_satisfied,
+        conduct_complaints
     from unit_days
-    group by all
 )
 
 select * from final

@@ -33,7 +33,7 @@ bench: $(INSTALLED)  ## ingest, validation and pipeline benchmarks (1× and 17×
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/pipeline_bench.py --scales 1,17
 
-bench-national: $(INSTALLED)  ## 100 million tickets, 2,800 units: about an hour and ~60 GB of disk; not part of the tests
+bench-national: $(INSTALLED)  ## 100 million tickets, 2,800 units; not part of the tests; needs > 60 GiB of free disk (bench/results/national.md)
 	$(BIN)/python bench/pipeline_bench.py --scales national --skip reference,incremental
 
 clean:

@@ -195,13 +195,11 @@ class PartitionLoader:
         self.contract = contract
         self.units = list(units) + ([MUNICIPAL_CODE] if contract.allow_municipal else [])
         self.salt = salt
+        # What the stored rows depend on besides the files: a change reloads every partition.
+        rules = repr((contract, sorted(self.units), MASKS, salt))
+        self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
 
     # -- reading ---------------------------------------------------------------------------------
-
-    def rules_digest(self) -> str:
-        """What the stored rows depend on besides the files: a change reloads every partition."""
-        rules = repr((self.contract, sorted(self.units), MASKS, self.salt))
-        return hashlib.sha256(rules.encode()).hexdigest()
 
     def files(self, folder: Path) -> list[Path]:
         if not folder.is_dir():
@@ -282,12 +280,19 @@ class PartitionLoader:
         return FileReport(name, file_format, encoding, rows_read,
                           ignored_headers=[h for h in headers if h not in known], fingerprint=fingerprint)
 
+    def _rejected_as_duplicate(self, first_line: str, first_file: str) -> str:
+        """The SET clause rejecting a `_checked` row whose key first appeared at `first_line` of
+        `first_file` (SQL expressions)."""
+        typed = ", ".join(f"'{c.warehouse_name}': _checked.{c.warehouse_name}::varchar"
+                          for c in self.contract.stored_columns)
+        return (f"reason = 'duplicate {self.contract.key_label} (first at line ' || {first_line} || ' of ' || "
+                f"{first_file} || ')', record = to_json({{{typed}}})")
+
     def _mark_duplicates(self) -> None:
         """Among the rows that pass every other rule, the first occurrence of a key (files in path
         order, then line order) is loaded and later ones are rejected (methodology §6)."""
         contract = self.contract
         position = "struct_pack(o := file_ordinal, l := line_number)"
-        typed = ", ".join(f"'{c.warehouse_name}': _checked.{c.warehouse_name}::varchar" for c in contract.stored_columns)
         keys = ", ".join(contract.key)
         # Counting first keeps the common case (no duplicates) to one hash aggregate.
         self.con.execute(f"""
@@ -298,10 +303,7 @@ class PartitionLoader:
             return
         matches = " and ".join(f"c.{k} = d.{k}" for k in contract.key)
         self.con.execute(f"""
-            update _checked set
-                reason = 'duplicate {contract.key_label} (first at line ' || firsts.first_position.l
-                    || ' of ' || firsts.first_file || ')',
-                record = to_json({{{typed}}})
+            update _checked set {self._rejected_as_duplicate("firsts.first_position.l", "firsts.first_file")}
             from (
                 select {", ".join(f"c.{k}" for k in contract.key)}, min({position}) as first_position,
                     arg_min(source_file, {position}) as first_file
@@ -317,12 +319,8 @@ class PartitionLoader:
     def _mark_duplicates_of_loaded(self, year: int) -> None:
         """Appending: a key already loaded from an earlier file keeps that first occurrence."""
         contract = self.contract
-        typed = ", ".join(f"'{c.warehouse_name}': _checked.{c.warehouse_name}::varchar" for c in contract.stored_columns)
         self.con.execute(f"""
-            update _checked set
-                reason = 'duplicate {contract.key_label} (first at line ' || loaded.line_number
-                    || ' of ' || loaded.source_file || ')',
-                record = to_json({{{typed}}})
+            update _checked set {self._rejected_as_duplicate("loaded.line_number", "loaded.source_file")}
             from {contract.table} as loaded
             where loaded.partition_year = {year} and _checked.reason is null
                 and {" and ".join(f"_checked.{k} = loaded.{k}" for k in contract.key)}
@@ -367,8 +365,8 @@ class PartitionLoader:
             "select source_file, file_bytes, file_modified_ns, rules_digest from raw.load_files"
             " where source = $source and partition_year = $year",
             {"source": self.contract.name, "year": year}).fetchall()}
-        digest = self.rules_digest()
-        kept = [name for name, path in files.items() if loaded.get(name) == (*_fingerprint(path), digest)]
+        kept = [name for name, path in files.items()
+                if loaded.get(name) == (*_fingerprint(path), self.rules_digest)]
         new = sorted(set(files) - set(loaded))
         if not files or not loaded or len(kept) != len(loaded) or (new and new[0] < max(loaded)):
             return "full", sorted(files)
@@ -396,11 +394,10 @@ class PartitionLoader:
                 from _checked where reason is not null
             """)
             if reports:
-                digest = self.rules_digest()
                 self.con.executemany(
                     "insert into raw.load_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?, ?)",
                     [(contract.name, year, r.path, r.file_format, r.encoding, r.rows_read, r.rows_loaded,
-                      r.rows_rejected, load_id, *r.fingerprint, digest) for r in reports],
+                      r.rows_rejected, load_id, *r.fingerprint, self.rules_digest) for r in reports],
                 )
             self.con.execute("commit")
         except BaseException:

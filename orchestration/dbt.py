@@ -2,11 +2,14 @@
 prepare the manifest before the definitions are imported (`prepare_if_dev` only acts under
 `dagster dev`)."""
 
+import importlib.metadata
 import subprocess
 import sys
+from functools import cached_property
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
 
 from orchestration.settings import PROJECT_ROOT
 
@@ -34,3 +37,18 @@ def prepare_manifest() -> Path:
     if result.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{result.stdout}\n{result.stderr}")
     return manifest
+
+
+class DbtCli(DbtCliResource):
+    """dagster-dbt's resource without two steps it takes before every dbt invocation, which we do not
+    need: running `dbt --version` in a subprocess, and building a dbt adapter in this process (used
+    only to fetch column metadata and row counts, which we do not). Together about 5 s per dbt step
+    (bench/results/pipeline.md). Both override private members of dagster-dbt 0.29;
+    tests/test_definitions.py fails if they disappear."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))  # DBT_EXECUTABLE's own package
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None

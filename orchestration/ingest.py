@@ -34,6 +34,8 @@ SNIFF_BYTES = 1 << 20
 TRANSCODE_CHUNK = 1 << 24
 # Mobile numbers and 18-character ID numbers inside free text; IDs first, they contain 11 digits.
 MASKS = ((r"[0-9]{17}[0-9Xx]", "[身份证号]"), (r"1[3-9][0-9]{9}", "[手机号]"))
+# A staged row's line in its file (the header is line 1), from table `t`: see _stage_file.
+LINE = "{t}.rowid + {t}.line_offset"
 
 
 class SourceFileError(Exception):
@@ -198,6 +200,7 @@ class PartitionLoader:
         # What the stored rows depend on besides the files: a change reloads every partition.
         rules = repr((contract, sorted(self.units), MASKS, salt))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
+        self.staged = f"scratch.{contract.name}_checked"  # the files read, with each row's verdict
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -235,8 +238,8 @@ class PartitionLoader:
                 f" auto_detect = false, columns = {{{columns}}})")
         return "csv", encoding, call, header
 
-    def _stage_file(self, ordinal: int, path: Path, name: str, scratch: Path, year: int) -> FileReport:
-        """Read `path` into `_checked`: typed values, and the reason a row is rejected (duplicates
+    def _stage_file(self, path: Path, name: str, scratch: Path, year: int) -> FileReport:
+        """Read `path` into the staging table: typed values, and the reason a row is rejected (duplicates
         aside). Recorded under `name`, its path under raw/."""
         fingerprint = _fingerprint(path)  # before reading: a file rewritten meanwhile is read again next time
         file_format, encoding, call, headers = self._reader(path, scratch)
@@ -252,13 +255,16 @@ class PartitionLoader:
         checks.append(f"case when ({contract.year_expression}) <> {year} then 'row year ' ||"
                       f" ({contract.year_expression}) || ' is not the folder year {year}' end")
         texts = ", ".join(f"'{c.warehouse_name}': {c.warehouse_name}__text" for c in stored)
+        # The staged rows keep the file's order, so a row's line is its rowid past the file's first
+        # row (line 2). `row_number() over ()` would say the same but confines the whole statement
+        # to one thread: it took twice as long.
+        (first_row,) = self.con.execute(f"select count(*) from {self.staged}").fetchone()
         try:
             # Literals, not parameters: a parameterised INSERT … SELECT ran 30× slower here.
             (rows_read,) = self.con.execute(f"""
-                insert into _checked
+                insert into {self.staged}
                 with incoming as (
-                    select row_number() over () + 1 as line_number,
-                        {", ".join(_text_expression(c, file_format) for c in stored)}
+                    select {", ".join(_text_expression(c, file_format) for c in stored)}
                     from {call}
                 ),
                 parsed as (
@@ -268,7 +274,7 @@ class PartitionLoader:
                 ruled as (
                     select *, nullif(concat_ws('; ', {", ".join(checks)}), '') as reason from parsed
                 )
-                select {ordinal}, {_literal(name)}, line_number, {", ".join(c.warehouse_name for c in stored)},
+                select {_literal(name)}, {2 - first_row}, {", ".join(c.warehouse_name for c in stored)},
                     {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
                 from ruled
             """).fetchone()
@@ -281,7 +287,7 @@ class PartitionLoader:
                           ignored_headers=[h for h in headers if h not in known], fingerprint=fingerprint)
 
     def _rejected_as_duplicate(self, first_line: str, first_file: str) -> str:
-        """The SET clause rejecting a `_checked` row whose key first appeared at `first_line` of
+        """The SET clause rejecting a staged row (aliased `_checked`) whose key first appeared at `first_line` of
         `first_file` (SQL expressions)."""
         typed = ", ".join(f"'{c.warehouse_name}': _checked.{c.warehouse_name}::varchar"
                           for c in self.contract.stored_columns)
@@ -292,35 +298,43 @@ class PartitionLoader:
         """Among the rows that pass every other rule, the first occurrence of a key (files in path
         order, then line order) is loaded and later ones are rejected (methodology §6)."""
         contract = self.contract
-        position = "struct_pack(o := file_ordinal, l := line_number)"
         keys = ", ".join(contract.key)
-        # Counting first keeps the common case (no duplicates) to one hash aggregate.
+        # Repeated keys are found among 64-bit hashes first: an aggregate of 100 M text keys ran out
+        # of memory at 1.5GB, one of their hashes does not. Rare collisions are settled by the keys.
         self.con.execute(f"""
             create or replace temp table _duplicate_keys as
-            select {keys} from _checked where reason is null group by all having count(*) > 1
+            with repeated_hashes as (
+                select hash({keys}) as key_hash from {self.staged} where reason is null
+                group by key_hash having count(*) > 1
+            )
+            select {keys} from {self.staged}
+            where reason is null and hash({keys}) in (select key_hash from repeated_hashes)
+            group by all having count(*) > 1
         """)
         if self.con.execute("select count(*) from _duplicate_keys").fetchone()[0] == 0:
             return
         matches = " and ".join(f"c.{k} = d.{k}" for k in contract.key)
         self.con.execute(f"""
-            update _checked set {self._rejected_as_duplicate("firsts.first_position.l", "firsts.first_file")}
+            update {self.staged} as _checked
+            set {self._rejected_as_duplicate("firsts.first_line", "firsts.first_file")}
             from (
-                select {", ".join(f"c.{k}" for k in contract.key)}, min({position}) as first_position,
-                    arg_min(source_file, {position}) as first_file
-                from _checked as c inner join _duplicate_keys as d on {matches}
+                select {", ".join(f"c.{k}" for k in contract.key)}, min(c.rowid) as first_row,
+                    arg_min(c.source_file, c.rowid) as first_file, arg_min({LINE.format(t="c")}, c.rowid) as first_line
+                from {self.staged} as c inner join _duplicate_keys as d on {matches}
                 where c.reason is null
                 group by all
             ) as firsts
             where _checked.reason is null
                 and {" and ".join(f"_checked.{k} = firsts.{k}" for k in contract.key)}
-                and struct_pack(o := _checked.file_ordinal, l := _checked.line_number) <> firsts.first_position
+                and _checked.rowid <> firsts.first_row
         """)
 
     def _mark_duplicates_of_loaded(self, year: int) -> None:
         """Appending: a key already loaded from an earlier file keeps that first occurrence."""
         contract = self.contract
         self.con.execute(f"""
-            update _checked set {self._rejected_as_duplicate("loaded.line_number", "loaded.source_file")}
+            update {self.staged} as _checked
+            set {self._rejected_as_duplicate("loaded.line_number", "loaded.source_file")}
             from {contract.table} as loaded
             where loaded.partition_year = {year} and _checked.reason is null
                 and {" and ".join(f"_checked.{k} = loaded.{k}" for k in contract.key)}
@@ -331,7 +345,7 @@ class PartitionLoader:
         rows = self.con.execute(f"""
             select source_file, count(row_year) as dated,
                    count(*) filter (where row_year <> {year}) as elsewhere, mode(row_year) as usual_year
-            from _checked group by source_file
+            from {self.staged} group by source_file
         """).fetchall()
         for source_file, dated, elsewhere, usual_year in rows:
             if dated and elsewhere * 2 > dated:
@@ -385,13 +399,13 @@ class PartitionLoader:
                     self.con.execute(f"delete from {table} where source = {source} and partition_year = {year}")
             self.con.execute(f"""
                 insert into {contract.table}
-                select {year}, {", ".join(names)}, source_file, line_number, {loaded}
-                from _checked where reason is null
+                select {year}, {", ".join(names)}, source_file, {LINE.format(t=self.staged)}, {loaded}
+                from {self.staged} where reason is null
             """)
             self.con.execute(f"""
                 insert into raw.rejects
-                select {source}, {year}, source_file, line_number, reason, record, {loaded}
-                from _checked where reason is not null
+                select {source}, {year}, source_file, {LINE.format(t=self.staged)}, reason, record, {loaded}
+                from {self.staged} where reason is not null
             """)
             if reports:
                 self.con.executemany(
@@ -413,20 +427,22 @@ class PartitionLoader:
         kept = len(files) - len(to_read) if mode != "full" else 0
         if mode == "unchanged":
             return LoadReport(self.contract.name, year, None, [], mode, kept)
-        ordinals = {name: ordinal for ordinal, name in enumerate(sorted(files))}  # path order decides duplicates
         typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns)
         self.con.execute("set variable jingtu_pii_salt = $salt", {"salt": self.salt})
-        self.con.execute(f"create or replace temp table _checked (file_ordinal integer, source_file varchar, "
-                         f"line_number bigint, {typed}, row_year bigint, reason varchar, record json)")
+        # A table in the warehouse, not a temp table: it is stored compressed. A temp table of 100 M
+        # tickets spilled more than 46 GiB (bench/results/national.md).
+        self.con.execute(f"create schema if not exists scratch; create or replace table {self.staged} ("
+                         f"source_file varchar, line_offset bigint, {typed},"
+                         f" row_year bigint, reason varchar, record json)")
         try:
             with tempfile.TemporaryDirectory(prefix="jingtu-ingest-") as scratch:
-                reports = [self._stage_file(ordinals[name], files[name], name, Path(scratch), year)
-                           for name in to_read]
+                # In path order: the staging order decides which of two duplicates is the first.
+                reports = [self._stage_file(files[name], name, Path(scratch), year) for name in to_read]
             if mode == "append":
                 self._mark_duplicates_of_loaded(year)
             self._mark_duplicates()
             counts = {(f, ok): n for f, ok, n in self.con.execute(
-                "select source_file, reason is null, count(*) from _checked group by all").fetchall()}
+                f"select source_file, reason is null, count(*) from {self.staged} group by all").fetchall()}
             for report in reports:
                 report.rows_loaded = counts.get((report.path, True), 0)
                 report.rows_rejected = counts.get((report.path, False), 0)
@@ -437,7 +453,7 @@ class PartitionLoader:
             load_id = uuid.uuid4().hex
             self._write(year, load_id, reports, replace=mode == "full")
         finally:
-            self.con.execute("drop table if exists _checked; drop table if exists _duplicate_keys;"
+            self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicate_keys;"
                              " reset variable jingtu_pii_salt")
         return LoadReport(self.contract.name, year, load_id, reports, mode, kept)
 

@@ -102,6 +102,22 @@ def test_each_broken_row_is_rejected_with_file_line_and_reason(raw, load, wareho
         assert ticket == change["ticket_id"], name
 
 
+def test_line_numbers_stay_exact_in_files_read_in_parallel_chunks(raw, load, warehouse):
+    # 300,000 rows (about 30 MB): DuckDB reads them in several chunks on both cores.
+    count = 300_000
+    rows = [{**TICKETS[1], "ticket_id": f"T{i:07d}"} for i in range(count)]
+    rows[150_000]["county_code"] = "999999"
+    rows[count - 1]["ticket_id"] = rows[7]["ticket_id"]
+    write_hotline(raw / "hotline" / "2030" / "a.csv", in_2030(rows))
+    load("hotline", 2030)
+    misplaced = query(warehouse, "select count(*) from raw.hotline where partition_year = 2030"
+                                 " and line_number <> ticket_id[2:]::integer + 2")
+    assert misplaced == [(0,)]
+    assert query(warehouse, "select line_number, reason from raw.rejects where partition_year = 2030 order by 1") == [
+        (150_002, '区县代码 (county_code) "999999" is not a configured unit'),
+        (count + 1, "duplicate 工单编号 (ticket_id) (first at line 9 of hotline/2030/a.csv)")]
+
+
 def test_counts_reconcile_per_file_with_the_lines_in_each_file(raw, load, warehouse):
     for source in SOURCES:
         for year in (2015, 2016, 2017, 2018):

@@ -90,8 +90,9 @@ def _month_query(year: int, month: int) -> str:
             from tickets
         )
         select
-            'LS' || strftime(received_at, '%Y%m') || lpad((row_number() over (order by received_at,
-                county_code, i))::varchar, 7, '0') as ticket_id,
+            -- printf, not lpad: lpad cuts a number longer than 7 digits (past 10 M tickets a month)
+            'LS' || strftime(received_at, '%Y%m') || printf('%07d', row_number() over (order by received_at,
+                county_code, i)) as ticket_id,
             received_at,
             '1' || (3 + h % 7)::varchar || lpad(((h // 7) % 1000000000)::varchar, 9, '0') as caller_phone,
             {SURNAMES}[1 + (h % {len(SURNAMES)})::int] || {GIVEN}[1 + ((h // 101) % {len(GIVEN)})::int]

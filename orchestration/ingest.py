@@ -29,6 +29,7 @@ from orchestration.contracts import (
     Column,
     SourceContract,
 )
+from orchestration.lib.duck import sql_literal
 
 SNIFF_BYTES = 1 << 20
 TRANSCODE_CHUNK = 1 << 24
@@ -113,10 +114,6 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
-def _literal(value) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -158,7 +155,7 @@ def _typed_expression(column: Column) -> str:
 
 
 def _sql_list(values) -> str:
-    return "[" + ", ".join(_literal(v) for v in values) + "]"
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]"
 
 
 def _column_checks(column: Column, units_sql: str) -> list[str]:
@@ -219,7 +216,7 @@ class PartitionLoader:
         if path.stat().st_size == 0:
             raise SourceFileError(path, "the file is empty")
         if path.suffix.lower() == ".xlsx":
-            call = f"read_xlsx({_literal(path)}, header = true, all_varchar = true)"
+            call = f"read_xlsx({sql_literal(path)}, header = true, all_varchar = true)"
             try:
                 header = [d[0].strip() for d in self.con.execute(f"describe select * from {call}").fetchall()]
             except duckdb.Error as error:
@@ -233,8 +230,8 @@ class PartitionLoader:
                 transcode_to_utf8(path, encoding, readable)
             except UnicodeDecodeError as error:
                 raise SourceFileError(path, f"unknown encoding: not valid {encoding} past the first MiB ({error})")
-        columns = ", ".join(f"{_literal(h)}: 'varchar'" for h in header)
-        call = (f"read_csv({_literal(readable)}, header = true, delim = ',', quote = '\"', escape = '\"',"
+        columns = ", ".join(f"{sql_literal(h)}: 'varchar'" for h in header)
+        call = (f"read_csv({sql_literal(readable)}, header = true, delim = ',', quote = '\"', escape = '\"',"
                 f" auto_detect = false, columns = {{{columns}}})")
         return "csv", encoding, call, header
 
@@ -274,7 +271,7 @@ class PartitionLoader:
                 ruled as (
                     select *, nullif(concat_ws('; ', {", ".join(checks)}), '') as reason from parsed
                 )
-                select {_literal(name)}, {2 - first_row}, {", ".join(c.warehouse_name for c in stored)},
+                select {sql_literal(name)}, {2 - first_row}, {", ".join(c.warehouse_name for c in stored)},
                     {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
                 from ruled
             """).fetchone()
@@ -390,7 +387,7 @@ class PartitionLoader:
         """Replace the partition (or append to it) in one transaction: a failure leaves the previous state."""
         contract = self.contract
         names = [c.warehouse_name for c in contract.stored_columns]
-        source, loaded = _literal(contract.name), f"{_literal(load_id)}, now()::timestamp"
+        source, loaded = sql_literal(contract.name), f"{sql_literal(load_id)}, now()::timestamp"
         self.con.execute("begin transaction")
         try:
             if replace:

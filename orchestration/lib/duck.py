@@ -12,6 +12,12 @@ from orchestration import settings
 _EXTENSION_DIR = Path(next(iter(duckdb_ext.__path__))) / "extensions" / f"v{duckdb.__version__}"
 
 
+def sql_literal(value) -> str:
+    """`value` as a SQL string literal, for the statements that run faster with literals than with
+    parameters (an INSERT … SELECT ran 30× slower parameterised)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def load_excel_extension(con: duckdb.DuckDBPyConnection) -> None:
     """Load the extension that reads and writes .xlsx into `con`."""
     (path,) = _EXTENSION_DIR.glob("*/excel.duckdb_extension")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orchestration import settings
 from orchestration.contracts import MUNICIPAL_CODE
-from orchestration.lib.duck import connect
+from orchestration.lib.duck import connect, sql_literal
 from orchestration.quality import gx_duckdb
 from orchestration.quality.suites import Suite, read_suite
 
@@ -159,7 +159,7 @@ def batch_query(suite: Suite, year: int | None, loads: list[str] | None) -> str:
     query = suite.batch.format(year=year)
     if loads is None or not suite.by_load:
         return query
-    wanted = ", ".join("'" + load.replace("'", "''") + "'" for load in loads)
+    wanted = ", ".join(sql_literal(load) for load in loads)
     return f"select * from ({query}) where {f'load_id in ({wanted})' if loads else 'false'}"
 
 

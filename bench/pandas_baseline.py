@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow
+
+REACHED = ["nothing read yet"]  # how far it got, for the report when memory runs out
 
 HOTLINE_CATEGORIES = {"城乡建设", "环境保护", "劳动社保", "教育医疗", "交通运输", "市场监管", "农业农村", "公共安全",
                       "干部作风", "腐败问题", "其他"}
@@ -46,6 +49,7 @@ def read(raw: Path, source: str) -> pd.DataFrame:
         frame["file"] = str(path)
         frame["line"] = range(len(frame))
         frames.append(frame)
+        REACHED[0] = f"{sum(map(len, frames)):,} rows of {source} read, up to {path.name}"
     return pd.concat(frames, ignore_index=True)
 
 
@@ -213,8 +217,10 @@ if __name__ == "__main__":
         resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[4]), int(sys.argv[4])))
     try:
         main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
-    except MemoryError:  # the finding at national scale: say how far it got
+    # The finding at national scale: say how far it got. Under the cap pandas' Arrow strings fail to
+    # allocate with an ArrowException ("Unknown error: Wrapping 满意 failed") as often as a MemoryError.
+    except (MemoryError, pyarrow.ArrowException) as error:
         cap = f" under the {int(sys.argv[4]) / 2**30:.0f} GiB cap" if len(sys.argv) > 4 else ""
-        print(json.dumps({"failed": f"MemoryError{cap}",
+        print(json.dumps({"failed": f"{type(error).__name__}{cap} ({str(error)[:60]}) with {REACHED[0]}",
                           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
         raise SystemExit(1) from None

@@ -264,6 +264,10 @@ def bench_scale(scale: str, skip: set[str]) -> dict:
     return result
 
 
+def scale_label(scale: str) -> str:
+    return f"{scale}×" if scale.isdigit() else scale
+
+
 def _ratio(numerator: dict | None, denominator: dict | None, key: str, fmt: str) -> str:
     if not numerator or not denominator:
         return "not run"
@@ -286,7 +290,7 @@ def report(results: list[dict]) -> str:
              "  forked child starts with its parent's count, so for (a) this is an upper bound of either.",
              "- Peak disk: the warehouse folder (database, DuckDB's spill files, serving copy, GX results),",
              "  sampled every second; the transcoded copy of the GB18030 file being read (in /tmp) is not counted.",
-             "- DuckDB memory limit: " + "; ".join(f"{scale}×: {limit or '1.5GB (the default)'}"
+             "- DuckDB memory limit: " + "; ".join(f"{scale_label(scale)}: {limit or '1.5GB (the default)'}"
                                                    for scale, (_, _, limit) in SCALES.items()) + ".",
              "- rows/s: the raw rows the run read (all sources, all years; for the incremental run, the",
              "  new month's) over its wall time.", ""]
@@ -303,20 +307,20 @@ def report(results: list[dict]) -> str:
                 continue
             if "failed" in run:
                 peak = f"{run['peak_rss_mib']:.0f}" if "peak_rss_mib" in run else ""
-                lines.append(f"| {r['scale']}× | {label} | failed after {run['seconds']:.0f} s: {run['failed']} "
+                lines.append(f"| {scale_label(r['scale'])} | {label} | failed after {run['seconds']:.0f} s: {run['failed']} "
                              f"| | | | | | {peak} | |")
                 continue
             s = run.get("stages", {})
             stages = " | ".join(f"{s[k]:.1f}" if k in s else "" for k in ("ingest", "checks", "dbt", "publish"))
             disk = f"{run['peak_disk_gib']:.2f}" if "peak_disk_gib" in run else ""
-            lines.append(f"| {r['scale']}× | {label} | {run['seconds']:.1f} | {stages} "
+            lines.append(f"| {scale_label(r['scale'])} | {label} | {run['seconds']:.1f} | {stages} "
                          f"| {run.get('rows_read_by_run', every_row) / run['seconds']:,.0f} "
                          f"| {run['peak_rss_mib']:.0f} | {disk} |")
     lines += ["", "Rows per second per stage of (a), the raw rows over the stage's seconds:", "",
               "| scale | ingest | checks | dbt | publish |", "|---|---:|---:|---:|---:|"]
     for r in results:
         s, rows = r["full"]["stages"], r["full"]["rows"]
-        lines.append(f"| {r['scale']}× | " + " | ".join(f"{rows / s[k]:,.0f}" if s.get(k) else "—"
+        lines.append(f"| {scale_label(r['scale'])} | " + " | ".join(f"{rows / s[k]:,.0f}" if s.get(k) else "—"
                                                      for k in ("ingest", "checks", "dbt", "publish")) + " |")
     lines += ["", ("| scale | raw data (GiB) | tickets | a / b (time) | c / a (time) | c / a (peak memory) "
                    "| incremental / full | results agree |"), "|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -324,7 +328,7 @@ def report(results: list[dict]) -> str:
         a, b, c, inc = r["full"], r.get("reference"), r.get("pandas"), r.get("incremental")
         tickets = (inc or a)["tickets"]
         agree = "not compared" if "problems" not in r else "yes" if not r["problems"] else "; ".join(r["problems"])
-        lines.append(f"| {r['scale']}× | {r.get('raw_gib', 0):.1f} | {tickets:,} | {_ratio(a, b, 'seconds', '.1f')} "
+        lines.append(f"| {scale_label(r['scale'])} | {r.get('raw_gib', 0):.1f} | {tickets:,} | {_ratio(a, b, 'seconds', '.1f')} "
                      f"| {_ratio(c, a, 'seconds', '.2f')} | {_ratio(c, a, 'peak_rss_mib', '.2f')} "
                      f"| {_ratio(inc, a, 'seconds', '.0%')} | {agree} |")
     return "\n".join(lines) + "\n"

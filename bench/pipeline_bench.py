@@ -245,9 +245,9 @@ def bench_scale(scale: str, skip: set[str]) -> dict:
     finally:
         if held_back.exists():
             held_back.rename(month)
-    if "failed" in full:
-        raise SystemExit(f"the pipeline failed at scale {scale}: {full['failed']}")
     result = {"scale": scale, "run_at": started_at, "full": full, "raw_gib": folder_bytes(raw) / 2**30}
+    if "failed" in full:  # a finding as well: reported with its time and peaks; nothing else to compare
+        return result
     if "incremental" not in skip:  # December arrives: appended, checked and aggregated alone
         shutil.rmtree(folder / "dagster", ignore_errors=True)  # so that the stage sums are this run's
         result["incremental"] = measure([sys.executable, __file__, "--child", "2018"], env, disk=warehouse)
@@ -300,7 +300,7 @@ def report(results: list[dict]) -> str:
     labels = {"full": "(a) pipeline, all years", "incremental": "add 2018-12, re-run 2018",
               "reference": "(b) DuckDB reference script", "pandas": "(c) pandas"}
     for r in results:
-        every_row = (r.get("incremental") or r["full"])["rows"]  # all raw rows, December's included
+        every_row = (r.get("incremental") or r["full"]).get("rows", 0)  # all raw rows, December's included
         for name, label in labels.items():
             run = r.get(name)
             if run is None:
@@ -319,14 +319,14 @@ def report(results: list[dict]) -> str:
     lines += ["", "Rows per second per stage of (a), the raw rows over the stage's seconds:", "",
               "| scale | ingest | checks | dbt | publish |", "|---|---:|---:|---:|---:|"]
     for r in results:
-        s, rows = r["full"]["stages"], r["full"]["rows"]
+        s, rows = r["full"].get("stages", {}), r["full"].get("rows", 0)
         lines.append(f"| {scale_label(r['scale'])} | " + " | ".join(f"{rows / s[k]:,.0f}" if s.get(k) else "—"
                                                      for k in ("ingest", "checks", "dbt", "publish")) + " |")
     lines += ["", ("| scale | raw data (GiB) | tickets | a / b (time) | c / a (time) | c / a (peak memory) "
                    "| incremental / full | results agree |"), "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         a, b, c, inc = r["full"], r.get("reference"), r.get("pandas"), r.get("incremental")
-        tickets = (inc or a)["tickets"]
+        tickets = (inc or a).get("tickets", 0)
         agree = "not compared" if "problems" not in r else "yes" if not r["problems"] else "; ".join(r["problems"])
         lines.append(f"| {scale_label(r['scale'])} | {r.get('raw_gib', 0):.1f} | {tickets:,} | {_ratio(a, b, 'seconds', '.1f')} "
                      f"| {_ratio(c, a, 'seconds', '.2f')} | {_ratio(c, a, 'peak_rss_mib', '.2f')} "
@@ -351,6 +351,8 @@ def main() -> None:
         (HERE / "results" / f"{name}.json").write_text(json.dumps(results, indent=1))  # kept if a later scale fails
         (HERE / "results" / f"{name}.md").write_text(report(results))
         print(report(results), flush=True)
+        if "failed" in results[-1]["full"]:
+            raise SystemExit(f"the pipeline failed at scale {scale}: {results[-1]['full']['failed']}")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_bench import BASE_TICKETS, machine
 
+from orchestration.settings import duckdb_memory_limit
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-# scale name -> (units, hotline tickets in 2018, DuckDB memory limit); None keeps the sample's / the default.
-SCALES = {"1": (None, None, None), "17": (183, 10_000_000, None), "national": (2_800, 100_000_000, None)}
+# scale name -> (units, hotline tickets in 2018); None keeps the sample's
+SCALES = {"1": (None, None), "17": (183, 10_000_000), "national": (2_800, 100_000_000)}
 PANDAS_MEMORY_CAP = 20 * 2**30  # past it pandas fails with MemoryError instead of starving the machine
 NEW_MONTH = "12345_2018-12.csv"  # held back from the full run; its arrival is the incremental run
 UNITS_DEFAULT = HERE.parent / "dbt_project" / "seeds" / "units.csv"
@@ -141,7 +143,7 @@ def prepare(scale: str) -> tuple[Path, dict]:
 
     folder = WORK / f"scale_{scale}"
     raw = folder / "raw"
-    units, tickets, memory_limit = SCALES[scale]
+    units, tickets = SCALES[scale]
     hotline_scale = tickets / BASE_TICKETS if tickets else 1.0
     if not any(raw.glob("*/*")):
         generate(raw, unit_count=units, hotline_scale=hotline_scale, progress=lambda _: None)
@@ -149,8 +151,6 @@ def prepare(scale: str) -> tuple[Path, dict]:
            "JINGTU_WAREHOUSE": str(folder / "warehouse" / "jingtu.duckdb"), "DAGSTER_HOME": str(folder / "dagster")}
     if units:
         env["JINGTU_UNITS"] = str(raw / "units.csv")
-    if memory_limit:
-        env["JINGTU_DUCKDB_MEMORY_LIMIT"] = memory_limit
     return folder, env
 
 
@@ -245,7 +245,8 @@ def bench_scale(scale: str, skip: set[str]) -> dict:
     finally:
         if held_back.exists():
             held_back.rename(month)
-    result = {"scale": scale, "run_at": started_at, "full": full, "raw_gib": folder_bytes(raw) / 2**30}
+    result = {"scale": scale, "run_at": started_at, "memory_limit": duckdb_memory_limit(), "full": full,
+              "raw_gib": folder_bytes(raw) / 2**30}
     if "failed" in full:  # a finding as well: reported with its time and peaks; nothing else to compare
         return result
     if "incremental" not in skip:  # December arrives: appended, checked and aggregated alone
@@ -290,8 +291,8 @@ def report(results: list[dict]) -> str:
              "  forked child starts with its parent's count, so for (a) this is an upper bound of either.",
              "- Peak disk: the warehouse folder (database, DuckDB's spill files, serving copy, GX results),",
              "  sampled every second; the transcoded copy of the GB18030 file being read (in /tmp) is not counted.",
-             "- DuckDB memory limit: " + "; ".join(f"{scale_label(scale)}: {limit or '1.5GB (the default)'}"
-                                                   for scale, (_, _, limit) in SCALES.items()) + ".",
+             "- DuckDB memory limit (`JINGTU_DUCKDB_MEMORY_LIMIT`): "
+             + "; ".join(f"{scale_label(r['scale'])}: {r['memory_limit']}" for r in results) + ".",
              "- rows/s: the raw rows the run read (all sources, all years; for the incremental run, the",
              "  new month's) over its wall time.", ""]
     lines += [("| scale | run | wall (s) | ingest (s) | checks (s) | dbt (s) | publish (s) | rows/s "

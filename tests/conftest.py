@@ -10,7 +10,7 @@ import pytest
 from dbt.cli.main import dbtRunner
 
 from orchestration.contracts import SOURCES
-from orchestration.dbt import DBT_PROJECT_DIR
+from orchestration.dbt import DBT_PROJECT_DIR, partition_env
 from orchestration.ingest import LoadReport, ingest
 from orchestration.lib.duck import connect
 from orchestration.sample import generate
@@ -80,11 +80,15 @@ def write_source(path: Path, source: str, rows: list[dict], encoding: str = "utf
     return path
 
 
-def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True) -> tuple[bool, str]:
-    """Invoke dbt in-process (twice as fast as a subprocess); (success, the failures' messages).
-    Afterwards open the warehouse read-write: dbt keeps its connection, and DuckDB wants one config."""
+def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True, year=None, months=None
+            ) -> tuple[bool, str]:
+    """Invoke dbt in-process (twice as fast as a subprocess), for one year, a range of months, or
+    everything; (success, the failures' messages). Afterwards open the warehouse read-write: dbt keeps
+    its connection, and DuckDB wants one config."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
+        for name, value in partition_env(year=year, months=months).items():
+            env.setenv(name, value)
         if "JINGTU_UNITS" not in os.environ:  # in-process dbt runs from here, not from dbt_project/
             env.setenv("JINGTU_UNITS", str(UNITS_CSV))
         result = dbtRunner().invoke([*args, "--quiet", "--project-dir", str(project_dir),

@@ -3,10 +3,10 @@
 import json
 import shutil
 
+import msgpack
 import pytest
 
-from orchestration.dbt import DBT_PROJECT_DIR, dbt_project
-from orchestration.defs.dbt_models import dbt_build_args
+from orchestration.dbt import DBT_PROJECT_DIR, dbt_project, partition_env
 from orchestration.lib.duck import connect
 from tests.conftest import run_dbt as dbt
 
@@ -43,16 +43,22 @@ def built_warehouse(raw_warehouse, tmp_path_factory):
     return path
 
 
-def test_dbt_build_arguments_pass_the_partition_year():
-    assert dbt_build_args("2017") == ["build", "--vars", json.dumps({"year": 2017})]
-    assert dbt_build_args(None) == ["build"]
+def test_the_partition_reaches_dbt_in_environment_variables_read_only_while_executing(tmp_path):
+    """A partition in `--vars`, or in a variable read while parsing, would make dbt re-parse."""
+    assert partition_env(year="2017") == {"JINGTU_DBT_YEAR": "2017", "JINGTU_DBT_MONTHS": ""}
+    assert partition_env(months=("2018-01", "2018-06"))["JINGTU_DBT_MONTHS"] == "2018-01..2018-06"
+    assert partition_env() == {"JINGTU_DBT_YEAR": "", "JINGTU_DBT_MONTHS": ""}
+    dbt(tmp_path / "parse_only.duckdb", "parse", "--target-path", str(tmp_path), year=2017)
+    saved = msgpack.unpackb((tmp_path / "partial_parse.msgpack").read_bytes(), strict_map_key=False)
+    assert "JINGTU_UNITS" in saved["env_vars"]  # dbt records what the files read while parsing
+    assert not set(partition_env()) & set(saved["env_vars"])
 
 
 def test_single_year_runs_in_any_order_equal_a_build_of_every_year(raw_warehouse, built_warehouse, tmp_path):
     shuffled = copy_of(raw_warehouse, tmp_path, "shuffled")
     dbt(shuffled, "seed")
     for year in (2018, 2016, 2015, 2017, 2016):  # any order, one year twice
-        dbt(shuffled, "run", "--vars", json.dumps({"year": year}))
+        dbt(shuffled, "run", year=year)
     expected = marts(built_warehouse)
     assert len(expected["fct_county_evaluation"]) == 44
     assert marts(shuffled) == expected
@@ -61,7 +67,7 @@ def test_single_year_runs_in_any_order_equal_a_build_of_every_year(raw_warehouse
 def test_a_yearly_run_touches_only_its_year(raw_warehouse, tmp_path):
     warehouse = copy_of(raw_warehouse, tmp_path, "one_year")
     dbt(warehouse, "seed")
-    dbt(warehouse, "run", "--vars", json.dumps({"year": 2016}))
+    dbt(warehouse, "run", year=2016)
     with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
         for mart in MARTS[1:]:
             years = {y for (y,) in con.execute(f"select distinct year from marts.{mart}").fetchall()}
@@ -132,7 +138,7 @@ def test_the_hotline_aggregate_rebuilds_only_the_months_loaded_since(raw, wareho
         with connect(warehouse) as con:
             return con.execute(sql).fetchall()
 
-    build = ("build", "--select", "+int_hotline_unit_days", "--vars", json.dumps({"year": 2018}))
+    build = ("build", "--select", "+int_hotline_unit_days")
     aggregate = ("select received_on, county_code, tickets_received, conduct_complaints"
                  " from intermediate.int_hotline_unit_days order by all")
     from_tickets = ("select received_at::date, county_code, count(*),"
@@ -140,13 +146,13 @@ def test_the_hotline_aggregate_rebuilds_only_the_months_loaded_since(raw, wareho
     folder = raw / "hotline" / "2018"
     december = (folder / "12345_2018-12.csv").rename(tmp_path / "12345_2018-12.csv")
     load("hotline", 2018)
-    dbt(warehouse, *build)
+    dbt(warehouse, *build, year=2018)
     with connect(warehouse) as con:  # a mark that a rebuild of May would erase
         con.execute("update intermediate.int_hotline_unit_days set conduct_complaints = -1"
                     " where received_month = date '2018-05-01'")
     december.rename(folder / december.name)
     assert load("hotline", 2018).mode == "append"
-    dbt(warehouse, *build)
+    dbt(warehouse, *build, year=2018)
     built, expected = query(warehouse, aggregate), query(warehouse, from_tickets)
     may = [row for row in built if row[0].month == 5]
     assert may and all(row[3] == -1 for row in may)
@@ -155,7 +161,7 @@ def test_the_hotline_aggregate_rebuilds_only_the_months_loaded_since(raw, wareho
 
     (folder / "12345_2018-11.csv").unlink()
     assert load("hotline", 2018).mode == "full"
-    dbt(warehouse, *build)
+    dbt(warehouse, *build, year=2018)
     built = query(warehouse, aggregate)
     assert built == query(warehouse, from_tickets)
     assert not any(r[0].month == 11 for r in built) and any(r[0].month == 5 for r in built)

@@ -113,6 +113,20 @@ def test_each_signal_fires_exactly_where_the_rules_say(monitored):
     assert alerts == EXPECTED
 
 
+def test_a_run_for_a_range_of_months_replaces_those_months_only(monitored, tmp_path):
+    warehouse = tmp_path / monitored.name  # the file's name is the catalog's, in dbt's relations
+    rows(monitored, "checkpoint")  # the in-process dbt still holds the file: its WAL into it, first
+    shutil.copyfile(monitored, warehouse)
+    with connect(warehouse) as con:
+        con.execute("delete from marts.fct_early_warnings where month in ('2018-05-01', '2018-06-01')")
+        con.execute("update marts.fct_early_warnings set severity = 'marked' where month = '2018-07-01'")
+    run_dbt(warehouse, "build", "--select", "path:models/monitoring", months=("2018-05", "2018-06"))
+    alerts = rows(warehouse, "select month, county_code, signal, severity from marts.fct_early_warnings")
+    in_range = {a for a in EXPECTED if a[0].month in (5, 6)}
+    assert in_range and in_range <= set(alerts)  # rebuilt
+    assert {a[3] for a in alerts if a[0].month == 7} == {"marked"}  # untouched
+
+
 def test_alerts_carry_observed_value_threshold_and_observation_point(monitored):
     found = {(r[0], r[1]): r[2:] for r in rows(monitored, """
         select county_code, signal, observed_value, threshold, observation_point from marts.fct_early_warnings

@@ -1,13 +1,15 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
+import msgpack
 import pytest
-from dagster import materialize
+from dagster import DagsterInstance, materialize
 
 from orchestration import cli
+from orchestration.dbt import PARTIAL_PARSE
 from orchestration.definitions import defs
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.resources import Warehouse
-from tests.conftest import query
+from tests.conftest import query, run_dbt
 
 
 def materialize_year(raw, warehouse, year: int):
@@ -54,6 +56,20 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
                                                   "where partition_year = 2018")[0]
     assert lines[("cases", "2018")] == [f"{loaded_2018:,}", f"{rejected_2018:,}"]
     assert ("hotline", "2018") in lines
+
+    # Each dbt step, once done, leaves its parse for the next (this warehouse's, not `dbt parse`'s)
+    # and no target folder of its own.
+    run_dbt(warehouse, "parse", "--target-path", str(tmp_path / "parse"))
+    assert state_check(PARTIAL_PARSE) == state_check(tmp_path / "parse" / PARTIAL_PARSE.name)
+    with DagsterInstance.get() as instance:
+        runs = [run.run_id[:7] for run in instance.get_runs()]
+    assert len(runs) >= 2
+    assert not [path for path in PARTIAL_PARSE.parent.iterdir() if any(f"-{run}-" in path.name for run in runs)]
+
+
+def state_check(partial_parse) -> dict:
+    """What dbt compares before it reuses a saved parse: project, profile, vars, dbt version."""
+    return msgpack.unpackb(partial_parse.read_bytes(), strict_map_key=False)["state_check"]
 
 
 def test_the_cli_refuses_to_overwrite_data_without_force(raw, capsys):

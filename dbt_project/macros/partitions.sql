@@ -1,7 +1,14 @@
-{#- Yearly partitions: Dagster passes `--vars '{year: 2018}'`; without it every year is built. -#}
+{#- Partitions come from environment variables, read only while executing: dbt re-parses the whole
+    project whenever `--vars` change, and every file that read a changed environment variable while
+    parsing; these are read by no file at parse time, so each Dagster step reuses the parse.
+    JINGTU_DBT_YEAR=2018 builds one year; unset, every year is built. -#}
+{% macro partition_env(name) -%}
+    {{- return(env_var(name, '') if execute else '') -}}
+{%- endmacro %}
 
 {% macro in_partition(column='year') -%}
-    {%- if var('year') is not none -%} {{ column }} = {{ var('year') | int }} {%- else -%} true {%- endif -%}
+    {%- set year = partition_env('JINGTU_DBT_YEAR') -%}
+    {%- if year -%} {{ column }} = {{ year | int }} {%- else -%} true {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of the yearly marts (incremental, append): drop the partition's old rows first, so a
@@ -10,10 +17,13 @@
     {%- if is_incremental() -%} delete from {{ this }} where {{ in_partition(column) }} {%- endif -%}
 {%- endmacro %}
 
-{#- Monthly partitions of the monitoring marts: `--vars '{month_from: "2018-01", month_to: "2018-06"}'`. -#}
+{#- Monthly partitions of the monitoring marts, one month or a range in a single run:
+    JINGTU_DBT_MONTHS=2018-01..2018-06; unset, every month is built. -#}
 {% macro in_month_partition(column='month') -%}
-    {%- if var('month_from') is not none -%}
-        {{ column }} between date '{{ var("month_from") }}-01' and date '{{ var("month_to") }}-01'
+    {%- set months = partition_env('JINGTU_DBT_MONTHS') -%}
+    {%- if months -%}
+        {%- set first, last = months.split('..') -%}
+        {{ column }} between date '{{ first }}-01' and date '{{ last }}-01'
     {%- else -%} true {%- endif -%}
 {%- endmacro %}
 

@@ -1,30 +1,16 @@
 """Every dbt model, seed and test as Dagster assets and checks, partitioned by year like the raw layer."""
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from dagster import AssetExecutionContext, BackfillPolicy
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
-from orchestration.dbt import dbt_project
+from orchestration.dbt import DbtCli, dbt_project, partition_env
 from orchestration.partitions import monthly, yearly
 from orchestration.resources import WAREHOUSE_POOL
 
 MONITORING = "path:models/monitoring"
-
-
-def dbt_build_args(partition_key: str | None) -> list[str]:
-    """`dbt build` for one year (the models filter on `var('year')`), or for every year."""
-    args = ["build"]
-    if partition_key is not None:
-        args += ["--vars", json.dumps({"year": int(partition_key)})]
-    return args
-
-
-def dbt_monitoring_args(first_month: str, last_month: str) -> list[str]:
-    """`dbt build` for the months first_month … last_month ('2018-01'), in a single run."""
-    return ["build", "--vars", json.dumps({"month_from": first_month, "month_to": last_month})]
 
 
 class JingtuTranslator(DagsterDbtTranslator):
@@ -43,9 +29,9 @@ class JingtuTranslator(DagsterDbtTranslator):
     pool=WAREHOUSE_POOL,
     dagster_dbt_translator=JingtuTranslator(),
 )
-def jingtu_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+def jingtu_dbt_models(context: AssetExecutionContext, dbt: DbtCli):
     """The evaluation: staging, components, indicators, grades and the report's marts, per year."""
-    yield from dbt.cli(dbt_build_args(context.partition_key), context=context).stream()
+    yield from dbt.build(context, partition_env(year=context.partition_key))
 
 
 @dbt_assets(
@@ -57,7 +43,7 @@ def jingtu_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     pool=WAREHOUSE_POOL,
     dagster_dbt_translator=JingtuTranslator(),
 )
-def jingtu_monitoring_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    """The early warnings (监土), per month."""
+def jingtu_monitoring_models(context: AssetExecutionContext, dbt: DbtCli):
+    """The early warnings (监土), per month; a range of months in a single dbt run."""
     months = context.partition_key_range
-    yield from dbt.cli(dbt_monitoring_args(months.start, months.end), context=context).stream()
+    yield from dbt.build(context, partition_env(months=(months.start, months.end)))

@@ -1,4 +1,4 @@
-{{ config(materialized='ephemeral') }}  {# filtered by var('year'): inlined into each consumer, never a stale view #}
+{{ config(materialized='ephemeral') }}  {# filtered to the year partition: inlined into each consumer, never a stale view #}
 -- Each available component per configured unit and year, in [0, 100] (methodology §2). A component
 -- whose denominator is empty has no row here: missing, never 0 or 100.
 with units as (

@@ -1,4 +1,4 @@
-{{ config(materialized='ephemeral') }}  {# filtered by var('year'): inlined into each consumer, never a stale view #}
+{{ config(materialized='ephemeral') }}  {# filtered to the year partition: inlined into each consumer, never a stale view #}
 -- The unit-years evaluated: every configured unit × every year with data in any source.
 with units as (
     select county_code from {{ ref('units') }}

@@ -58,9 +58,8 @@ def check_result(results: list[SuiteResult], loads: list[str] | None = None) -> 
         description = f"{len(failures)} expectation(s) failed:\n" + "\n".join(lines)
     else:
         metadata["observed"] = {r.suite: {rule: _plain(v) for rule, v in r.observed.items()} for r in results}
-        description = f"all {metadata['expectations_evaluated']} expectations met"
-        if loads == []:
-            description += " (no load since the last passing check: nothing new to validate)"
+        description = (f"all {metadata['expectations_evaluated']} expectations met" if loads != []
+                       else "no load since the last passing check: nothing new to validate")
     return AssetCheckResult(passed=not failures, severity=AssetCheckSeverity.ERROR, description=description,
                             metadata=metadata)
 

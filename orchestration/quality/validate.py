@@ -167,6 +167,8 @@ def validate(database: Path, suite_names: list[str], year: int | None, units: li
              run_name: str, data_docs: bool = True, loads: list[str] | None = None) -> list[SuiteResult]:
     """Validate each suite's batch (for `year`; for raw suites given `loads`, only their rows) in
     `database`; results, and unless `data_docs` is false the Data Docs pages, in the quality folder."""
+    if loads == []:  # every row of the partition passed a check already: no GX run, no Data Docs page
+        return [SuiteResult(suite=name, success=True, rows=0, evaluated=0) for name in suite_names]
     import great_expectations as gx
 
     context = _context()

@@ -21,11 +21,11 @@ from orchestration.settings import PROJECT_ROOT
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # The dbt installed beside this Python, so it works without an activated virtual environment.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
-# dbt's saved parse, which each Dagster step's dbt starts from (dagster-dbt copies it in).
-PARTIAL_PARSE = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 dbt_project.prepare_if_dev()
+# dbt's saved parse, which each Dagster step's dbt starts from (dagster-dbt copies it in).
+PARTIAL_PARSE = DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack"
 
 
 def _newest_source_change() -> float:
@@ -50,7 +50,8 @@ class DbtCli(DbtCliResource):
     """dagster-dbt's resource without two steps it takes before every dbt invocation, which we do not
     need: running `dbt --version` in a subprocess, and building a dbt adapter in this process (used
     only to fetch column metadata and row counts, which we do not). Together they took 4–8 s per
-    dbt step (bench/results/pipeline.md: dbt 98.8 → 76.7 s at 17×, 103.1 → 62.9 s at 1×, 5 steps). Both override private members of dagster-dbt 0.29;
+    dbt step when they were removed (the pipeline benchmark's dbt stage, 5 steps: 98.8 → 76.7 s at
+    17×, 103.1 → 62.9 s at 1×). Both override private members of dagster-dbt 0.29;
     tests/test_definitions.py fails if they disappear."""
 
     @cached_property

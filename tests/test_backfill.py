@@ -29,8 +29,9 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
                     "--partitions", "2017,2018", "--noprompt"], env=env, check=True, capture_output=True)
     log = tmp_path / "daemon.log"
     # A session of its own, so that the daemon's code server is stopped with it.
-    daemon = subprocess.Popen([BIN / "dagster-daemon", "run", *module], env=env, start_new_session=True,
-                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+    with log.open("w") as out:  # the daemon writes to its own copy of the descriptor
+        daemon = subprocess.Popen([BIN / "dagster-daemon", "run", *module], env=env, start_new_session=True,
+                                  stdout=out, stderr=subprocess.STDOUT)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     try:
         with DagsterInstance.get() as instance:

@@ -56,7 +56,7 @@ def reference_child(raw: Path, units: Path, out: Path) -> None:
 
     import duckdb
 
-    from orchestration.ingest import sniff_encoding, transcode_to_utf8
+    from orchestration.ingest import sniff_encoding
     from orchestration.lib.duck import load_excel_extension
 
     started = time.perf_counter()
@@ -68,7 +68,9 @@ def reference_child(raw: Path, units: Path, out: Path) -> None:
             if sniff_encoding(path)[0] == "utf-8":
                 target.symlink_to(path.resolve())
             else:
-                transcode_to_utf8(path, "gb18030", target)
+                with path.open(encoding="gb18030", newline="") as source, \
+                        target.open("w", encoding="utf-8", newline="") as copy:
+                    shutil.copyfileobj(source, copy, 1 << 24)
         xlsx = {source: " union all by name ".join(
                     f"select *, '{p}' as filename from read_xlsx('{p}', header = true, all_varchar = true)"
                     for p in sorted(raw.glob(f"{source}/*/*.xlsx"))) or "select null as filename where false"

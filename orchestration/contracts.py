@@ -41,6 +41,7 @@ class Column:
     county: bool = False  # must be a configured unit (or 511100 where the source allows it)
     pii: str | None = None  # 'hash' (stored as <name> hashed), 'drop' or 'mask'
     stored_as: str | None = None  # warehouse name when it differs (hashed PII)
+    past: bool = False  # an event that has happened: never after the time it is loaded (a due date may be)
 
     @property
     def allowed(self) -> tuple[str, ...] | None:
@@ -111,7 +112,7 @@ HOTLINE = SourceContract(
     title="12345 心连心服务热线工单",
     columns=(
         Column("工单编号", "ticket_id"),
-        Column("受理时间", "received_at", "timestamp"),
+        Column("受理时间", "received_at", "timestamp", past=True),
         Column("来电号码", "caller_phone", required=False, pii="hash", stored_as="caller_key"),
         Column("来电人", "caller_name", required=False, pii="drop"),
         Column("区县代码", "county_code", county=True),
@@ -119,7 +120,7 @@ HOTLINE = SourceContract(
         Column("诉求内容", "content", required=False, pii="mask"),
         Column("原热线", "intake_line"),
         Column("办结时限", "due_at", "timestamp"),
-        Column("办结时间", "closed_at", "timestamp", required=False),
+        Column("办结时间", "closed_at", "timestamp", required=False, past=True),
         Column("办理状态", "status", values=("办结", "办理中", "退回")),
         Column("满意度评价", "rating", required=False, values=("满意", "基本满意", "不满意")),
     ),
@@ -138,9 +139,9 @@ CASES = SourceContract(
         Column("职级", "subject_rank", values=("县处级", "乡科级", "一般干部", "其他")),
         Column("是否一把手", "is_top_leader", codes=YES_NO),
         Column("问题类别", "category", values=CASE_CATEGORIES),
-        Column("最后违纪时间", "last_misconduct_on", "date"),
-        Column("立案时间", "filed_on", "date", required=False),
-        Column("处置时间", "handled_on", "date", required=False),
+        Column("最后违纪时间", "last_misconduct_on", "date", past=True),
+        Column("立案时间", "filed_on", "date", required=False, past=True),
+        Column("处置时间", "handled_on", "date", required=False, past=True),
         Column("处置形态", "form", required=False,
                codes={"第一种形态": 1, "第二种形态": 2, "第三种形态": 3, "第四种形态": 4}),
         Column("处理结果", "outcome", required=False, values=CASE_OUTCOMES),
@@ -167,8 +168,8 @@ INSPECTIONS = SourceContract(
         Column("区县代码", "county_code", county=True),
         Column("被巡察单位", "unit_name"),
         Column("单位类型", "unit_type", values=("县(市、区)党委", "市级部门", "县级部门", "基层党组织")),
-        Column("开始日期", "started_on", "date"),
-        Column("结束日期", "ended_on", "date"),
+        Column("开始日期", "started_on", "date", past=True),
+        Column("结束日期", "ended_on", "date", past=True),
         Column("发现问题数", "problems_found", "integer", minimum=0),
         Column("移交线索数", "clues_transferred", "integer", minimum=0),
         Column("已整改数", "problems_rectified", "integer", minimum=0),

@@ -13,9 +13,15 @@ order, or different rules, units or salt) reloads the partition whole.
 import codecs
 import csv
 import hashlib
+import html
 import io
+import os
+import re
 import tempfile
+import threading
 import uuid
+import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,23 +35,49 @@ from orchestration.contracts import (
     Column,
     SourceContract,
 )
+from orchestration.lib import pii
 from orchestration.lib.duck import sql_literal
 
 SNIFF_BYTES = 1 << 20
-TRANSCODE_CHUNK = 1 << 24
-# Mobile numbers and 18-character ID numbers inside free text; IDs first, they contain 11 digits.
-MASKS = ((r"[0-9]{17}[0-9Xx]", "[身份证号]"), (r"1[3-9][0-9]{9}", "[手机号]"))
+READ_CHUNK = 1 << 24
 # A staged row's line in its file (the header is line 1), from table `t`: see _stage_file.
 LINE = "{t}.rowid + {t}.line_offset"
+# What DuckDB's CSV errors say after their reason: the offending line itself, then advice and settings.
+_ECHOED = re.compile(r"^(Original Line|Possible fixes|\*|\s)")
 
 
 class SourceFileError(Exception):
-    """A file of a partition cannot be loaded at all; the message names the file and the problem."""
+    """A file of a partition cannot be loaded at all; the message names the file and the problem.
+    Nothing read from the file reaches the message in clear (see `pii.mask`)."""
 
     def __init__(self, path: Path, problem: str):
+        problem = pii.mask(problem)
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+class WarehouseWriteError(Exception):
+    """The warehouse could not be written (a full disk, memory): not the input file's fault."""
+
+
+def duckdb_reason(error: Exception) -> str:
+    """DuckDB's explanation of `error` without the echoed input line, advice or settings dump
+    ("CSV Error on Line: 3; Expected Number of Columns: 12 Found: 11"), personal data masked."""
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    kept = []
+    for line in lines:
+        if line.startswith("Possible fixes"):
+            break
+        if line and not _ECHOED.match(line):
+            kept.append(line)
+    return pii.mask("; ".join(kept))
+
+
+def _is_storage_failure(error: Exception) -> bool:
+    text = str(error)
+    return isinstance(error, duckdb.OutOfMemoryException) or any(
+        words in text for words in ("No space left on device", "Disk quota exceeded", "Read-only file system"))
 
 
 @dataclass
@@ -100,18 +132,95 @@ def sniff_encoding(path: Path) -> tuple[str, list[str]]:
     raise SourceFileError(path, "unknown encoding: neither UTF-8 nor GB18030")
 
 
-def transcode_to_utf8(path: Path, encoding: str, target: Path) -> None:
-    """Stream a GB18030 file into UTF-8 (Python's codec runs at ~140 MB/s here, DuckDB's encodings
-    extension at ~3 MB/s). Bytes in, bytes out: no rows are held in Python."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    with path.open("rb") as source, target.open("wb") as out:
-        while chunk := source.read(TRANSCODE_CHUNK):
-            out.write(decoder.decode(chunk).encode("utf-8"))
-        out.write(decoder.decode(b"", final=True).encode("utf-8"))
+def count_lines(path: Path) -> int:
+    """The physical lines of a text file; refuses one with a NUL byte anywhere (the first MiB is
+    checked by `sniff_encoding`). Bytes only: no rows are held in Python."""
+    lines, offset, last = 0, 0, b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            if (nul := chunk.find(b"\0")) >= 0:
+                line = lines + chunk.count(b"\n", 0, nul) + 1
+                raise SourceFileError(path, f"not a text table: NUL byte at line {line} (byte {offset + nul})")
+            lines += chunk.count(b"\n")
+            offset, last = offset + len(chunk), chunk[-1:]
+    return lines + (last != b"\n")
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
+@contextmanager
+def utf8_stream(path: Path, encoding: str):
+    """A path DuckDB reads `path` from, in UTF-8: the file itself, or a named pipe fed by a thread
+    that transcodes GB18030 (Python's codec runs at ~140 MB/s here, DuckDB's encodings extension at
+    ~3 MB/s). Nothing transcoded is ever written to disk, so a killed load leaves no copy of the
+    file's personal data behind: only an empty pipe in a folder that the next load removes."""
+    if encoding in ("utf-8", "xlsx"):
+        yield path
+        return
+    _remove_stale_pipes()
+    folder = Path(tempfile.mkdtemp(prefix=f"{_PIPE_PREFIX}{os.getpid()}-"))
+    pipe = folder / "utf8.csv"
+    os.mkfifo(pipe, 0o600)
+    failure: list[BaseException] = []
+
+    def feed():
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as source, pipe.open("wb") as out:
+                while chunk := source.read(READ_CHUNK):
+                    out.write(decoder.decode(chunk).encode("utf-8"))
+                out.write(decoder.decode(b"", final=True).encode("utf-8"))
+        except BrokenPipeError:  # DuckDB stopped reading (it failed): its error is the one to report
+            pass
+        except BaseException as error:  # noqa: BLE001 - reported by the reader below
+            failure.append(error)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        yield pipe
+    finally:
+        if feeder.is_alive():  # DuckDB never opened the pipe, or stopped early: unblock the feeder
+            with open(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK), "rb") as drain:
+                while feeder.is_alive():
+                    drain.read(READ_CHUNK)
+                    feeder.join(0.01)
+        feeder.join()
+        pipe.unlink()
+        folder.rmdir()
+    if failure:
+        raise SourceFileError(path, f"unknown encoding: not valid {encoding} past the first MiB ({failure[0]})")
+
+
+_PIPE_PREFIX = "jingtu-ingest-"
+
+
+def _remove_stale_pipes() -> None:
+    """Folders of loads whose process is gone (killed): each holds at most an empty named pipe."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PIPE_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_PIPE_PREFIX).split("-")[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            for leftover in folder.iterdir():
+                leftover.unlink()
+            folder.rmdir()
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def xlsx_sheets(path: Path) -> list[str]:
+    """The sheet names of a workbook, in order, from its xl/workbook.xml."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            workbook = book.read("xl/workbook.xml").decode("utf-8")
+    except (zipfile.BadZipFile, KeyError) as error:
+        raise SourceFileError(path, f"cannot be read as xlsx: {error}") from None
+    return [html.unescape(name) for name in re.findall(r'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"', workbook)]
 
 
 def _quote(identifier: str) -> str:
@@ -135,10 +244,9 @@ def _text_expression(column: Column, file_format: str) -> str:
         v = f"coalesce({v}, '{column.default}')"
     if column.pii == "hash":
         digits = f"nullif(regexp_replace({v}, '[^0-9]', '', 'g'), '')"
-        v = f"sha256(getvariable('jingtu_pii_salt') || {digits})"
+        v = pii.HMAC_SQL.format(v=digits)
     elif column.pii == "mask":
-        for pattern, replacement in MASKS:
-            v = f"regexp_replace({v}, '{pattern}', '{replacement}', 'g')"
+        v = pii.mask_sql(v)
     return f"{v} as {column.warehouse_name}__text"
 
 
@@ -182,6 +290,8 @@ def _column_checks(column: Column, units_sql: str) -> list[str]:
     if column.county:
         checks.append(f"case when not list_contains({units_sql}, {text})"
                       f" then '{label} {shown} is not a configured unit' end")
+    if column.past:
+        checks.append(f"case when {name} > now()::timestamp + interval 1 day then '{label} {shown} is in the future' end")
     return checks
 
 
@@ -195,57 +305,118 @@ class PartitionLoader:
         self.units = list(units) + ([MUNICIPAL_CODE] if contract.allow_municipal else [])
         self.salt = salt
         # What the stored rows depend on besides the files: a change reloads every partition.
-        rules = repr((contract, sorted(self.units), MASKS, salt))
+        rules = repr((contract, sorted(self.units), pii.MASKS, pii.HMAC_SQL, salt))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
         self.staged = f"scratch.{contract.name}_checked"  # the files read, with each row's verdict
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def files(self, folder: Path) -> list[Path]:
+    def files(self, folder: Path, raw_root: Path) -> list[Path]:
+        """The files of `folder`, in path order; a link leading out of `raw_root` is refused."""
         if not folder.is_dir():
             return []
+        root = raw_root.resolve()
         files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
         for path in files:
+            if not path.resolve().is_relative_to(root):
+                raise SourceFileError(path, "a link to a file outside the landing zone raw/ is refused")
             if path.suffix.lower().lstrip(".") not in self.contract.formats:
                 expected = " or ".join("." + f for f in self.contract.formats)
                 raise SourceFileError(path, f"unsupported file type '{path.suffix}' (expected {expected})")
         return files
 
-    def _reader(self, path: Path, scratch: Path) -> tuple[str, str, str, list[str]]:
-        """(format, encoding, DuckDB table function call, header) for one file."""
-        if path.stat().st_size == 0:
-            raise SourceFileError(path, "the file is empty")
-        if path.suffix.lower() == ".xlsx":
-            call = f"read_xlsx({sql_literal(path)}, header = true, all_varchar = true)"
-            try:
-                header = [d[0].strip() for d in self.con.execute(f"describe select * from {call}").fetchall()]
-            except duckdb.Error as error:
-                raise SourceFileError(path, f"cannot be read as xlsx: {_first_line(error)}") from error
-            return "xlsx", "xlsx", call, header
-        encoding, header = sniff_encoding(path)
-        readable = path
-        if encoding != "utf-8":
-            readable = scratch / "utf8.csv"
-            try:
-                transcode_to_utf8(path, encoding, readable)
-            except UnicodeDecodeError as error:
-                raise SourceFileError(path, f"unknown encoding: not valid {encoding} past the first MiB ({error})")
-        columns = ", ".join(f"{sql_literal(h)}: 'varchar'" for h in header)
-        call = (f"read_csv({sql_literal(readable)}, header = true, delim = ',', quote = '\"', escape = '\"',"
-                f" auto_detect = false, columns = {{{columns}}})")
-        return "csv", encoding, call, header
+    def _check_headers(self, path: Path, headers: list[str]) -> None:
+        contract = self.contract
+        known = {c.header for c in contract.columns}
+        if not known & set(headers):  # the first line is data: never echo it
+            raise SourceFileError(path, f"the first line is not a header: none of its {len(headers)} cells is a"
+                                        f" column of {contract.title} (expected {', '.join(sorted(known))})")
+        missing = [c.header for c in contract.columns if c.pii != "drop" and c.header not in headers]
+        if missing:
+            raise SourceFileError(path, f"missing required column(s) {', '.join(missing)}"
+                                        f" (found: {', '.join(headers[:15])})")
 
-    def _stage_file(self, path: Path, name: str, scratch: Path, year: int) -> FileReport:
+    def _refuse_other_sheets(self, path: Path) -> None:
+        """Only a workbook's first sheet is read: one with data on another sheet is refused."""
+        sheets = xlsx_sheets(path)
+        for sheet in sheets[1:]:
+            try:
+                (rows,) = self.con.execute(f"""
+                    select count(*) from (select coalesce(*columns(*)) as cell from read_xlsx({sql_literal(path)},
+                        sheet = {sql_literal(sheet)}, header = false, all_varchar = true, stop_at_empty = false))
+                    where cell is not null""").fetchone()
+            except duckdb.BinderException:  # "No rows found in xlsx file": an empty sheet
+                continue
+            if rows:
+                raise SourceFileError(path, f"sheet '{sheet}' holds {rows} row(s) of data, but only the first sheet"
+                                            f" ('{sheets[0]}') is read: move them into it or deliver them as a file"
+                                            " of their own")
+
+    def _source(self, path: Path, readable: Path, file_format: str, headers: list[str], first_row: int
+                ) -> tuple[str, str, str]:
+        """(FROM clause yielding the file's rows, the staged line_offset, ORDER BY) for one file.
+        A CSV's records are read as they come and numbered later (`_renumber_lines`) if need be. A
+        workbook's wholly blank rows are skipped, each other row keeping its sheet row number."""
+        if file_format == "csv":
+            columns = ", ".join(f"{sql_literal(h)}: 'varchar'" for h in headers)
+            call = (f"read_csv({sql_literal(readable)}, header = true, delim = ',', quote = '\"', escape = '\"',"
+                    f" auto_detect = false, columns = {{{columns}}})")
+            return call, str(2 - first_row), ""
+        cells = ", ".join(_quote(h) for h in headers)
+        call = (f"(select * from (select *, row_number() over () + 1 as sheet_row from read_xlsx({sql_literal(readable)},"
+                f" header = true, all_varchar = true, stop_at_empty = false)) where coalesce({cells}) is not null)")
+        return call, f"sheet_row - ({first_row} - 1 + row_number() over (order by sheet_row))", "order by sheet_row"
+
+    def _renumber_lines(self, name: str, readable: Path, first_row: int) -> None:
+        """Give the staged rows of CSV file `name` their physical line numbers, where records and lines
+        differ (a quoted value spanning lines, blank lines): a record starts on a non-blank line that
+        follows an even number of quote characters."""
+        self.con.execute(f"""
+            create or replace temp table _file_lines as
+            select line from read_csv({sql_literal(readable)}, header = false, delim = {sql_literal(chr(1))},
+                quote = '', escape = '', auto_detect = false, strict_mode = false, columns = {{'line': 'varchar'}})""")
+        self.con.execute("""
+            create or replace temp table _record_lines as
+            with numbered as (
+                select rowid + 1 as line_number, line is null as is_blank,
+                    coalesce(length(line) - length(replace(line, '"', '')), 0) as quotes
+                from _file_lines
+            ),
+            opened as (
+                select *, coalesce(sum(quotes) over (order by line_number rows between unbounded preceding
+                    and 1 preceding), 0) % 2 = 1 as is_inside_quotes
+                from numbered
+            )
+            select line_number, row_number() over (order by line_number) as record
+            from opened where line_number > 1 and not is_blank and not is_inside_quotes""")
+        self.con.execute(f"""
+            update {self.staged} as s set line_offset = r.line_number - s.rowid
+            from _record_lines as r
+            where s.source_file = {sql_literal(name)} and s.rowid = {first_row} - 1 + r.record;
+            drop table _file_lines; drop table _record_lines""")
+
+    def _stage_file(self, path: Path, name: str, year: int) -> FileReport:
         """Read `path` into the staging table: typed values, and the reason a row is rejected (duplicates
         aside). Recorded under `name`, its path under raw/."""
         fingerprint = _fingerprint(path)  # before reading: a file rewritten meanwhile is read again next time
-        file_format, encoding, call, headers = self._reader(path, scratch)
+        if path.stat().st_size == 0:
+            raise SourceFileError(path, "the file is empty")
+        if path.suffix.lower() == ".xlsx":
+            self._refuse_other_sheets(path)
+            file_format = encoding = "xlsx"
+            lines = None
+            try:
+                headers = [d[0].strip() for d in self.con.execute(
+                    f"describe select * from read_xlsx({sql_literal(path)}, header = true, all_varchar = true)"
+                ).fetchall()]
+            except duckdb.Error as error:
+                raise SourceFileError(path, f"cannot be read as xlsx: {duckdb_reason(error)}") from None
+        else:
+            file_format = "csv"
+            encoding, headers = sniff_encoding(path)
+            lines = count_lines(path)
+        self._check_headers(path, headers)
         contract = self.contract
-        required = [c for c in contract.columns if c.pii != "drop"]
-        missing = [c.header for c in required if c.header not in headers]
-        if missing:
-            raise SourceFileError(path, f"missing required column(s) {', '.join(missing)}"
-                                        f" (found: {', '.join(headers[:15]) or 'no header'})")
         stored = contract.stored_columns
         checks = [check for c in stored for check in _column_checks(c, _sql_list(self.units))]
         checks += [f"case when {r.violated} then '{r.description}' end" for r in contract.row_rules]
@@ -256,32 +427,41 @@ class PartitionLoader:
         # row (line 2). `row_number() over ()` would say the same but confines the whole statement
         # to one thread: it took twice as long.
         (first_row,) = self.con.execute(f"select count(*) from {self.staged}").fetchone()
-        try:
-            # Literals, not parameters: a parameterised INSERT … SELECT ran 30× slower here.
-            (rows_read,) = self.con.execute(f"""
-                insert into {self.staged}
-                with incoming as (
-                    select {", ".join(_text_expression(c, file_format) for c in stored)}
-                    from {call}
-                ),
-                parsed as (
-                    select *, {", ".join(f"{_typed_expression(c)} as {c.warehouse_name}" for c in stored)}
-                    from incoming
-                ),
-                ruled as (
-                    select *, nullif(concat_ws('; ', {", ".join(checks)}), '') as reason from parsed
-                )
-                select {sql_literal(name)}, {2 - first_row}, {", ".join(c.warehouse_name for c in stored)},
-                    {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
-                from ruled
-            """).fetchone()
-        except duckdb.Error as error:
-            raise SourceFileError(path, f"cannot be read as {file_format} ({encoding}): {_first_line(error)}") from error
+        with utf8_stream(path, encoding) as readable:
+            source, line_offset, order = self._source(path, readable, file_format, headers, first_row)
+            extra = ", sheet_row" if file_format == "xlsx" else ""
+            try:
+                # Literals, not parameters: a parameterised INSERT … SELECT ran 30× slower here.
+                (rows_read,) = self.con.execute(f"""
+                    insert into {self.staged}
+                    with incoming as (
+                        select {", ".join(_text_expression(c, file_format) for c in stored)}{extra}
+                        from {source}
+                    ),
+                    parsed as (
+                        select *, {", ".join(f"{_typed_expression(c)} as {c.warehouse_name}" for c in stored)}
+                        from incoming
+                    ),
+                    ruled as (
+                        select *, nullif(concat_ws('; ', {", ".join(checks)}), '') as reason from parsed
+                    )
+                    select {sql_literal(name)}, {line_offset}, {", ".join(c.warehouse_name for c in stored)},
+                        {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
+                    from ruled {order}
+                """).fetchone()
+                if lines is not None and lines != rows_read + 1:
+                    self._renumber_lines(name, readable, first_row)
+            except duckdb.Error as error:  # `from None`: DuckDB's own text may quote the file's rows
+                if _is_storage_failure(error):
+                    raise WarehouseWriteError(f"the warehouse could not be written while loading {name}:"
+                                              f" {duckdb_reason(error)}") from None
+                raise SourceFileError(path, f"cannot be read as {file_format} ({encoding}):"
+                                            f" {duckdb_reason(error)}") from None
         if rows_read == 0:
             raise SourceFileError(path, "the file has a header but no data rows")
         known = {c.header for c in contract.columns}
-        return FileReport(name, file_format, encoding, rows_read,
-                          ignored_headers=[h for h in headers if h not in known], fingerprint=fingerprint)
+        return FileReport(name, file_format, encoding, rows_read, fingerprint=fingerprint,
+                          ignored_headers=[pii.mask(h) for h in headers if h not in known])
 
     def _rejected_as_duplicate(self, first_line: str, first_file: str) -> str:
         """The SET clause rejecting a staged row (aliased `_checked`) whose key first appeared at `first_line` of
@@ -368,6 +548,7 @@ class PartitionLoader:
             alter table raw.load_files add column if not exists file_bytes bigint;
             alter table raw.load_files add column if not exists file_modified_ns bigint;
             alter table raw.load_files add column if not exists rules_digest varchar;
+            alter table raw.load_files add column if not exists ignored_columns varchar[];
         """)
 
     def _plan(self, year: int, files: dict[str, Path]) -> tuple[str, list[str]]:
@@ -406,9 +587,10 @@ class PartitionLoader:
             """)
             if reports:
                 self.con.executemany(
-                    "insert into raw.load_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?, ?)",
+                    "insert into raw.load_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?, ?, ?)",
                     [(contract.name, year, r.path, r.file_format, r.encoding, r.rows_read, r.rows_loaded,
-                      r.rows_rejected, load_id, *r.fingerprint, self.rules_digest) for r in reports],
+                      r.rows_rejected, load_id, *r.fingerprint, self.rules_digest, r.ignored_headers)
+                     for r in reports],
                 )
             self.con.execute("commit")
         except BaseException:
@@ -418,23 +600,23 @@ class PartitionLoader:
     def load(self, folder: Path, year: int) -> LoadReport:
         """Load `folder` (raw/<source>/<year>) as partition `year`; raise SourceFileError if unreadable."""
         raw_root = folder.parent.parent
-        files = {path.relative_to(raw_root).as_posix(): path for path in self.files(folder)}
+        files = {path.relative_to(raw_root).as_posix(): path for path in self.files(folder, raw_root)}
         self._ensure_tables()
         mode, to_read = self._plan(year, files)
         kept = len(files) - len(to_read) if mode != "full" else 0
         if mode == "unchanged":
             return LoadReport(self.contract.name, year, None, [], mode, kept)
         typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns)
-        self.con.execute("set variable jingtu_pii_salt = $salt", {"salt": self.salt})
+        for variable, value in pii.hmac_variables(self.salt).items():
+            self.con.execute(f"set variable {variable} = $value", {"value": value})
         # A table in the warehouse, not a temp table: it is stored compressed. A temp table of 100 M
         # tickets spilled more than 46 GiB (bench/results/national.md).
         self.con.execute(f"create schema if not exists scratch; create or replace table {self.staged} ("
                          f"source_file varchar, line_offset bigint, {typed},"
                          f" row_year bigint, reason varchar, record json)")
         try:
-            with tempfile.TemporaryDirectory(prefix="jingtu-ingest-") as scratch:
-                # In path order: the staging order decides which of two duplicates is the first.
-                reports = [self._stage_file(files[name], name, Path(scratch), year) for name in to_read]
+            # In path order: the staging order decides which of two duplicates is the first.
+            reports = [self._stage_file(files[name], name, year) for name in to_read]
             if mode == "append":
                 self._mark_duplicates_of_loaded(year)
             self._mark_duplicates()
@@ -451,7 +633,7 @@ class PartitionLoader:
             self._write(year, load_id, reports, replace=mode == "full")
         finally:
             self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicate_keys;"
-                             " reset variable jingtu_pii_salt")
+                             " reset variable jingtu_hmac_inner; reset variable jingtu_hmac_outer")
         return LoadReport(self.contract.name, year, load_id, reports, mode, kept)
 
 

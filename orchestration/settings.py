@@ -1,11 +1,12 @@
 """Where things live. One environment variable per location, read by Dagster, dbt and the CLI alike."""
 
 import os
-import warnings
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_PII_SALT = "jingtu-DEVELOPMENT-salt-NOT-FOR-PRODUCTION"
+# Written by the sample generator beside its files: the files it wrote and their sizes.
+SAMPLE_MANIFEST = ".jingtu-sample"
 
 
 def warehouse_path() -> Path:
@@ -50,14 +51,38 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("JINGTU_DUCKDB_MEMORY_LIMIT", "1.5GB")
 
 
-def pii_salt() -> str:
-    """Salt for hashing caller phones. Without `JINGTU_PII_SALT` a development salt is used, loudly."""
-    salt = os.environ.get("JINGTU_PII_SALT")
-    if not salt:
-        warnings.warn(
-            "JINGTU_PII_SALT is not set: hashing caller phones with the DEVELOPMENT salt. "
-            "Set JINGTU_PII_SALT to a secret value in production.",
-            stacklevel=2,
-        )
+class PiiKeyMissing(Exception):
+    """Real data would be hashed with the public development key."""
+
+
+def sample_files(raw: Path) -> dict[str, int]:
+    """The files the sample generator wrote under `raw` (path: bytes), from its manifest."""
+    manifest = raw / SAMPLE_MANIFEST
+    if not manifest.exists():
+        return {}
+    return {path: int(size) for path, size in (line.rsplit("\t", 1) for line in manifest.read_text().splitlines())}
+
+
+def holds_only_sample(raw: Path) -> bool:
+    """Whether every file under `raw/<source>/<year>/` is one the generator wrote, unchanged."""
+    sample = sample_files(raw)
+    found = {p.relative_to(raw).as_posix(): p.stat().st_size for p in raw.glob("*/*/*") if p.is_file()}
+    return bool(sample) and all(sample.get(path) == size for path, size in found.items())
+
+
+def pii_key(raw: Path | None = None) -> str:
+    """The secret key of the HMAC that turns caller phones into `caller_key` (`JINGTU_PII_SALT`).
+    Without it, the public development key serves the generated sample only: anyone could confirm a
+    known phone number against a key that is not secret."""
+    key = os.environ.get("JINGTU_PII_SALT")
+    if key:
+        return key
+    raw = raw or raw_root()
+    if holds_only_sample(raw):
         return DEV_PII_SALT
-    return salt
+    raise PiiKeyMissing(
+        f"JINGTU_PII_SALT is not set and {raw} holds files the sample generator did not write: caller phone"
+        " numbers are hashed with a secret key, never with the public development key. Set it to a long"
+        " random secret, kept out of the repository, e.g.\n"
+        "  export JINGTU_PII_SALT=$(python3 -c 'import secrets; print(secrets.token_hex(32))')\n"
+        "and keep it: a different key gives different caller keys (every partition is reloaded).")

@@ -32,9 +32,9 @@ BROKEN = {
 }
 
 
-def in_2030(rows: list[dict]) -> list[dict]:
-    """The same tickets moved to 2030, a year the sample leaves empty."""
-    return [{**r, **{k: "2030" + r[k][4:] for k in ("received_at", "due_at", "closed_at") if r[k]}} for r in rows]
+def in_2014(rows: list[dict]) -> list[dict]:
+    """The same tickets moved to 2014, a year the sample leaves empty."""
+    return [{**r, **{k: "2014" + r[k][4:] for k in ("received_at", "due_at", "closed_at") if r[k]}} for r in rows]
 
 
 def write_hotline(path: Path, rows: list[dict], encoding: str = "utf-8-sig", headers=None) -> Path:
@@ -54,12 +54,12 @@ def hotline_rows(warehouse) -> list[tuple]:
 
 def test_chinese_headers_map_to_canonical_columns_in_any_order(raw, load, warehouse):
     headers = [c.header for c in HOTLINE.columns][::-1] + ["备注"]
-    write_hotline(raw / "hotline" / "2030" / "a.csv", in_2030(TICKETS), headers=headers)
-    report = load("hotline", 2030)
+    write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(TICKETS), headers=headers)
+    report = load("hotline", 2014)
     assert report.files[0].ignored_headers == ["备注"]
     (row,) = query(warehouse, "select ticket_id, received_at::varchar, county_code, category, status, rating "
                               "from raw.hotline where ticket_id = 'T1'")
-    assert row == ("T1", "2030-05-01 08:00:00", "511124", "干部作风", "办结", "满意")
+    assert row == ("T1", "2014-05-01 08:00:00", "511124", "干部作风", "办结", "满意")
     columns = [r[0] for r in query(warehouse, "select column_name from information_schema.columns "
                                               "where table_schema = 'raw' and table_name = 'hotline'")]
     assert columns[1:12] == [c.warehouse_name for c in HOTLINE.stored_columns]
@@ -67,9 +67,9 @@ def test_chinese_headers_map_to_canonical_columns_in_any_order(raw, load, wareho
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 def test_every_supported_encoding_loads_the_same_chinese_text(raw, load, warehouse, encoding):
-    rows = in_2030([{**TICKETS[0], "content": "井研县马边彝族自治县𠀀"}])
-    write_hotline(raw / "hotline" / "2030" / "a.csv", rows, encoding)
-    report = load("hotline", 2030)
+    rows = in_2014([{**TICKETS[0], "content": "井研县马边彝族自治县𠀀"}])
+    write_hotline(raw / "hotline" / "2014" / "a.csv", rows, encoding)
+    report = load("hotline", 2014)
     assert report.files[0].encoding == ("gb18030" if encoding == "gb18030" else "utf-8")
     assert query(warehouse, "select content, category from raw.hotline") == [("井研县马边彝族自治县𠀀", "干部作风")]
 
@@ -108,14 +108,14 @@ def test_line_numbers_stay_exact_in_files_read_in_parallel_chunks(raw, load, war
     rows = [{**TICKETS[1], "ticket_id": f"T{i:07d}"} for i in range(count)]
     rows[150_000]["county_code"] = "999999"
     rows[count - 1]["ticket_id"] = rows[7]["ticket_id"]
-    write_hotline(raw / "hotline" / "2030" / "a.csv", in_2030(rows))
-    load("hotline", 2030)
-    misplaced = query(warehouse, "select count(*) from raw.hotline where partition_year = 2030"
+    write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(rows))
+    load("hotline", 2014)
+    misplaced = query(warehouse, "select count(*) from raw.hotline where partition_year = 2014"
                                  " and line_number <> ticket_id[2:]::integer + 2")
     assert misplaced == [(0,)]
-    assert query(warehouse, "select line_number, reason from raw.rejects where partition_year = 2030 order by 1") == [
+    assert query(warehouse, "select line_number, reason from raw.rejects where partition_year = 2014 order by 1") == [
         (150_002, '区县代码 (county_code) "999999" is not a configured unit'),
-        (count + 1, "duplicate 工单编号 (ticket_id) (first at line 9 of hotline/2030/a.csv)")]
+        (count + 1, "duplicate 工单编号 (ticket_id) (first at line 9 of hotline/2014/a.csv)")]
 
 
 def test_counts_reconcile_per_file_with_the_lines_in_each_file(raw, load, warehouse):
@@ -178,19 +178,19 @@ def test_nothing_new_is_nothing_to_do(raw, load, warehouse):
 
 
 def test_an_appended_file_repeating_a_loaded_key_rejects_the_repeat(raw, load, warehouse):
-    folder = raw / "hotline" / "2030"
-    write_hotline(folder / "a.csv", in_2030(TICKETS))
-    load("hotline", 2030)
-    write_hotline(folder / "b.csv", in_2030([{**TICKETS[1], "ticket_id": "T9"}, TICKETS[0]]))
-    assert load("hotline", 2030).mode == "append"
+    folder = raw / "hotline" / "2014"
+    write_hotline(folder / "a.csv", in_2014(TICKETS))
+    load("hotline", 2014)
+    write_hotline(folder / "b.csv", in_2014([{**TICKETS[1], "ticket_id": "T9"}, TICKETS[0]]))
+    assert load("hotline", 2014).mode == "append"
     assert query(warehouse, "select ticket_id, source_file from raw.hotline order by 1") == [
-        ("T1", "hotline/2030/a.csv"), ("T2", "hotline/2030/a.csv"), ("T9", "hotline/2030/b.csv")]
+        ("T1", "hotline/2014/a.csv"), ("T2", "hotline/2014/a.csv"), ("T9", "hotline/2014/b.csv")]
     assert query(warehouse, "select source_file, line_number, reason from raw.rejects") == [
-        ("hotline/2030/b.csv", 3, "duplicate 工单编号 (ticket_id) (first at line 2 of hotline/2030/a.csv)")]
+        ("hotline/2014/b.csv", 3, "duplicate 工单编号 (ticket_id) (first at line 2 of hotline/2014/a.csv)")]
 
 
 CHANGES = {
-    "a file rewritten": lambda folder: (write_hotline(folder / "a.csv", in_2030(TICKETS[:1])),
+    "a file rewritten": lambda folder: (write_hotline(folder / "a.csv", in_2014(TICKETS[:1])),
                                         os.utime(folder / "a.csv", ns=(1, 1))),
     "a file removed": lambda folder: (folder / "c.csv").unlink(),
     "a file sorting before a loaded one": lambda folder: shutil.copy(folder / "c.csv", folder / "b.csv"),
@@ -199,17 +199,17 @@ CHANGES = {
 
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_any_other_change_reloads_the_partition_whole(raw, load, warehouse, tmp_path, change):
-    folder = raw / "hotline" / "2030"
-    write_hotline(folder / "a.csv", in_2030(TICKETS))
-    write_hotline(folder / "c.csv", in_2030([{**TICKETS[1], "ticket_id": "T9"}]))
-    load("hotline", 2030)
+    folder = raw / "hotline" / "2014"
+    write_hotline(folder / "a.csv", in_2014(TICKETS))
+    write_hotline(folder / "c.csv", in_2014([{**TICKETS[1], "ticket_id": "T9"}]))
+    load("hotline", 2014)
     CHANGES[change](folder)
-    report = load("hotline", 2030)
+    report = load("hotline", 2014)
     assert (report.mode, report.files_kept) == ("full", 0)
     assert sorted(f.path.split("/")[-1] for f in report.files) == sorted(p.name for p in folder.iterdir())
     reloaded = tmp_path / "reloaded.duckdb"
     with connect(reloaded) as con:
-        ingest(con, HOTLINE, 2030, raw, UNITS_CSV, SALT)
+        ingest(con, HOTLINE, 2014, raw, UNITS_CSV, SALT)
     assert raw_state(warehouse) == raw_state(reloaded)
 
 
@@ -239,7 +239,7 @@ BAD_FILES = {
     "empty file": (lambda p: p.write_bytes(b""), "the file is empty"),
     "header only": (lambda p: write_hotline(p, []), "header but no data rows"),
     "not a table": (lambda p: p.write_text("This is a meeting note, not an export.\nSee you.\n"),
-                    "missing required column(s) 工单编号"),
+                    "the first line is not a header"),
     "binary": (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "not a text table"),
 }
 
@@ -286,8 +286,8 @@ def test_a_year_without_files_loads_nothing_and_clears_the_partition(raw, load, 
 
 
 def test_caller_phone_is_hashed_name_dropped_and_numbers_masked(raw, load, warehouse):
-    write_hotline(raw / "hotline" / "2030" / "a.csv", in_2030(TICKETS))
-    load("hotline", 2030)
+    write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(TICKETS))
+    load("hotline", 2014)
     key, content = query(warehouse, "select caller_key, content from raw.hotline where ticket_id = 'T1'")[0]
     assert len(key) == 64 and "13912345678" not in key
     assert content == "反映推诿，回电[手机号]，身份证[身份证号]"

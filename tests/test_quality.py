@@ -77,6 +77,8 @@ def plant(con, suite, expectation: dict) -> None:
         value = kwargs["max_value"] + 1 if "max_value" in kwargs else kwargs["min_value"] - (
             0 if kwargs.get("strict_min") else 1)
         con.execute(f"update {table} set {column} = {value} where {row}")
+    elif rule.endswith("is not after the time it was loaded"):  # as if loaded long before the event
+        con.execute(f"update {table} set loaded_at = timestamp '2000-01-01' where {row}")
     elif kind == "expect_table_columns_to_match_set":
         con.execute(f"alter table {table} add column caller_name varchar")
     elif kind == "expect_column_sum_to_be_between":

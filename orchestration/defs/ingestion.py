@@ -4,7 +4,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, Failure, Materializ
 
 from orchestration import settings
 from orchestration.contracts import SOURCES, SourceContract
-from orchestration.ingest import LoadReport, SourceFileError, ingest
+from orchestration.ingest import LoadReport, SourceFileError, WarehouseWriteError, ingest
 from orchestration.partitions import yearly
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
@@ -30,14 +30,20 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
     def _ingest(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
         year = int(context.partition_key)
         try:
+            key = settings.pii_key(warehouse.raw_path)
             with warehouse.connect() as con:
-                report = ingest(con, contract, year, warehouse.raw_path, warehouse.units_path,
-                                settings.pii_salt())
-        except SourceFileError as error:
+                report = ingest(con, contract, year, warehouse.raw_path, warehouse.units_path, key)
+        except SourceFileError as error:  # `from None`: the message is the sanitised account of the cause
             raise Failure(
                 description=f"{contract.name} {year} was not loaded, the warehouse is unchanged: {error}",
                 metadata={"file": str(error.path), "problem": error.problem},
-            ) from error
+            ) from None
+        except (WarehouseWriteError, settings.PiiKeyMissing) as error:
+            raise Failure(description=f"{contract.name} {year} was not loaded, the warehouse is unchanged: {error}"
+                          ) from None
+        ignored = {f.path: f.ignored_headers for f in report.files if f.ignored_headers}
+        for path, headers in ignored.items():
+            context.log.warning(f"{path}: column(s) {', '.join(headers)} are not in the contract and were not loaded")
         context.log.info(f"{contract.name} {year} ({report.mode}): {report.rows_loaded} rows loaded, "
                          f"{report.rows_rejected} rejected, from {len(report.files)} file(s) read; "
                          f"{report.files_kept} file(s) loaded earlier kept")
@@ -49,6 +55,7 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
             "rows_rejected": report.rows_rejected,
             "files": MetadataValue.md(_files_table(report) if report.files else "no files read"),
             "load_id": report.load_id or "",
+            "ignored_columns": MetadataValue.json(ignored),
         })
 
     return _ingest

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from orchestration import settings
 from orchestration.contracts import LINEAGE_COLUMNS, SOURCES, Column, SourceContract
-from orchestration.ingest import MASKS
+from orchestration.lib import pii
 
 # Parameters filled in at validation time (`validate.suite_parameters`), so the suites do not
 # hard-code the unit list.
@@ -87,8 +87,11 @@ def _column_expectations(column: Column, contract: SourceContract) -> list[dict]
         out.append(unexpected_rows(f"{label} is stored only as a SHA-256 hash",
                                    rows_where(f"not regexp_full_match({name}, '[0-9a-f]{{64}}')")))
     elif column.pii == "mask":
-        patterns = " or ".join(f"regexp_matches({name}, '{p}')" for p, _ in MASKS)
-        out.append(unexpected_rows(f"{label} holds no mobile or ID number in clear", rows_where(patterns)))
+        out.append(unexpected_rows(f"{label} holds no mobile, ID or other number of 11+ digits in clear",
+                                   rows_where(f"regexp_matches({name}, '{pii.LEFT_IN_CLEAR}')")))
+    if column.past:
+        out.append(unexpected_rows(f"{label} is not after the time it was loaded",
+                                   rows_where(f"{name} > loaded_at + interval 1 day")))
     return out
 
 
@@ -124,9 +127,14 @@ def files_suite(contract: SourceContract) -> Suite:
     """The partition's files: every row accounted for, and no more rejected than the contract allows."""
     limit = contract.max_reject_rate
     expectations = [
-        expectation("expect_column_values_to_be_between",
-                    f"no file has more than {limit:.0%} of its rows rejected", column="reject_rate",
-                    min_value=0, max_value=limit),
+        unexpected_rows(
+            f"no file has more than {limit:.0%} of its rows rejected (a corrected file replaces the one it"
+            " corrects; delivered beside it, its rows are duplicates: README, 'Delivering a correction')",
+            "select source_file, rows_read, rows_rejected, round(reject_rate, 4) as reject_rate,"
+            " (select string_agg(distinct regexp_extract(r.reason, ' of (.*)\\)$', 1), ', ')"
+            "  from raw.rejects as r where r.source = batch.source and r.partition_year = batch.partition_year"
+            "  and r.source_file = batch.source_file and r.reason like 'duplicate %') as duplicates_of"
+            f" from batch where reject_rate > {limit}"),
         unexpected_rows("every row read is loaded or rejected, and the tables hold exactly those rows",
                         rows_where("rows_loaded + rows_rejected <> rows_read"
                                    f" or rows_loaded <> (select count(*) from {contract.table} as t"

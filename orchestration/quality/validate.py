@@ -12,6 +12,7 @@ from pathlib import Path
 
 from orchestration import settings
 from orchestration.contracts import MUNICIPAL_CODE
+from orchestration.lib import pii
 from orchestration.lib.duck import connect, sql_literal
 from orchestration.quality import gx_duckdb
 from orchestration.quality.suites import Suite, read_suite
@@ -80,7 +81,7 @@ def _examples(result: dict) -> list[str]:
         values = [result["details"]["mismatched"]]
     else:
         values = [result.get("observed_value")] if result.get("observed_value") is not None else []
-    return [str(v)[:200] for v in values[:EXAMPLES]]
+    return [pii.mask(str(v))[:200] for v in values[:EXAMPLES]]
 
 
 def _error_message(info: dict | None) -> str | None:
@@ -215,5 +216,6 @@ def _add_example_rows(database: Path, suites: list[Suite], year: int | None, loa
             query = failure.query.format(batch=f"({batch_query(suite, year, loads)})")
             cursor = con.execute(f"select * from ({query}) limit {EXAMPLES}")
             names = [d[0] for d in cursor.description]
-            failure.examples = [str(dict(zip(names, row, strict=True)))[:300] for row in cursor.fetchall()]
+            # The rows that break a personal-data rule hold that data: masked here, as the loader would.
+            failure.examples = [pii.mask(str(dict(zip(names, row, strict=True))))[:300] for row in cursor.fetchall()]
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from orchestration.sample import cases, hotline, inspections, plan, surveys
+from orchestration.settings import SAMPLE_MANIFEST
 
 DEFAULT_SEED = 20180827  # the day of the report's symposium
 
@@ -23,3 +24,7 @@ def generate(out: Path, seed: int = DEFAULT_SEED, unit_count: int | None = None,
     cases.generate(out, units, years, seed, progress)
     rectification = inspections.generate(out, units, years, seed, progress)
     surveys.generate(out, units, years, rectification, seed, progress)
+    # What the generator wrote: data beside it is real, and needs a secret PII key (settings.pii_key).
+    files = sorted(p for p in out.glob("*/*/*") if p.is_file())
+    (out / SAMPLE_MANIFEST).write_text("".join(f"{p.relative_to(out).as_posix()}\t{p.stat().st_size}\n"
+                                               for p in files))

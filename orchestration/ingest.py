@@ -42,8 +42,6 @@ SNIFF_BYTES = 1 << 20
 READ_CHUNK = 1 << 24
 # A staged row's line in its file (the header is line 1), from table `t`: see _stage_file.
 LINE = "{t}.rowid + {t}.line_offset"
-# What DuckDB's CSV errors say after their reason: the offending line itself, then advice and settings.
-_ECHOED = re.compile(r"^(Original Line|Possible fixes|\*|\s)")
 
 
 class SourceFileError(Exception):
@@ -62,16 +60,15 @@ class WarehouseWriteError(Exception):
 
 
 def duckdb_reason(error: Exception) -> str:
-    """DuckDB's explanation of `error` without the echoed input line, advice or settings dump
-    ("CSV Error on Line: 3; Expected Number of Columns: 12 Found: 11"), personal data masked."""
-    lines = [line.strip() for line in str(error).strip().splitlines()]
-    kept = []
-    for line in lines:
-        if line.startswith("Possible fixes"):
-            break
-        if line and not _ECHOED.match(line):
-            kept.append(line)
-    return pii.mask("; ".join(kept))
+    """DuckDB's explanation of `error` without the input it echoes, its advice or its settings
+    ("CSV Error on Line: 3; Expected Number of Columns: 12 Found: 11"), personal data masked. A CSV
+    error quotes the offending record (which may span lines) between its first line and its reason:
+    only the reason, DuckDB's own words in ASCII, is kept after it."""
+    lines = str(error).strip().split("Possible fixes")[0].strip().splitlines()
+    if any(line.startswith("Original Line") for line in lines):
+        reason = lines[-1].strip() if len(lines) > 2 and lines[-1].isascii() else ""
+        lines = [lines[0], reason]
+    return pii.mask("; ".join(line.strip() for line in lines if line.strip()))
 
 
 def _is_storage_failure(error: Exception) -> bool:

@@ -20,7 +20,8 @@ def _digits(count: str) -> str:
 # Applied in this order: the longer numbers first, since an ID number contains eleven digits.
 MASKS = (
     (f"{_digits('16')}{_SEP}[0-9０-９XxＸｘ]", "[身份证号]"),  # 18-character resident ID
-    (_digits("14"), "[身份证号]"),  # the older 15-digit ID
+    (_digits("15,"), "[号码]"),  # other runs of sixteen or more digits (a bank card) ...
+    (_digits("14"), "[身份证号]"),  # ... so that what is left of fifteen is the older ID
     (f"(?:[+＋]?[8８][6６]{_SEP})?[1１]{_SEP}[3-9３-９](?:{_SEP}{_DIGIT}){{9}}", "[手机号]"),
     (_digits("10,"), "[号码]"),  # any other run of eleven or more digits: a landline, a card
 )

@@ -3,7 +3,7 @@
 DuckDB allows one writing process per file and a reader blocks the writer, so BI tools never open
 the warehouse: they read `serving.duckdb`, which is rebuilt beside it and swapped in with an
 atomic rename. A reader that has the old file open keeps reading it; the next one opens the new one.
-Neither ever sees a half-written state.
+Neither ever sees a half-written state. The file is published read-only (mode 0444).
 """
 
 import os
@@ -12,12 +12,15 @@ from pathlib import Path
 from orchestration.lib.duck import connect
 
 PUBLISHED_SCHEMAS = ("marts",)
+# Nobody but root can open the published file for writing (DuckDB needs write access for that), so
+# no BI client can change a grade or, by holding a writing connection, lock the readers out.
+READ_ONLY = 0o444
 
 
 def publish(warehouse: Path, serving: Path) -> dict[str, int]:
     """Copy every table of the published schemas into `serving`, atomically; rows per table."""
     serving.parent.mkdir(parents=True, exist_ok=True)
-    for stale in serving.parent.glob(f".{serving.name}.*.tmp"):  # left by a publication that was killed
+    for stale in serving.parent.glob(f".{serving.name}.*.tmp*"):  # a killed publication's file and its .wal
         stale.unlink()
     staging = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
     counts = {}
@@ -39,5 +42,7 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
                             select now()::timestamp as published_at, {len(tables)} as tables""")
         finally:
             con.execute("detach published")  # checkpoints: the file is complete before the swap
+    staging.with_name(staging.name + ".wal").unlink(missing_ok=True)  # empty after the checkpoint
+    os.chmod(staging, READ_ONLY)
     os.replace(staging, serving)
     return counts

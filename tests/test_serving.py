@@ -2,12 +2,15 @@
 another process materialises."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import sqlalchemy
 
 from orchestration.contracts import SOURCES
@@ -37,6 +40,54 @@ def test_publication_copies_every_mart_and_swaps_atomically(raw_warehouse, tmp_p
         assert after < before
         assert fresh.execute("select count(*) from marts.fct_county_evaluation").fetchone() == (44,)
     assert not list(tmp_path.glob(".serving*")) and not (tmp_path / "serving.duckdb.wal").exists()
+
+
+BI_USER = 65534  # nobody: the account of a BI client, or of a pipeline that is not root
+
+
+def as_bi_user(sql: str, database: Path, read_only: bool) -> str:
+    """Run `sql` on `database` in a child process under the BI account: its result or its error.
+    Forked, not exec'd: the BI account may not reach this Python's files."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to the BI account, answer through the pipe, never return
+        try:
+            os.setgid(BI_USER)
+            os.setuid(BI_USER)
+            answer = str(duckdb.connect(str(database), read_only=read_only).execute(sql).fetchall())
+        except BaseException as error:  # noqa: BLE001 - the error is the answer
+            answer = f"error: {error}"
+        os.write(write_end, answer.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as answer:
+        text = answer.read()
+    os.waitpid(pid, 0)
+    return text
+
+
+def test_a_bi_client_cannot_change_a_published_grade(raw_warehouse, tmp_path):
+    shared = Path(tempfile.mkdtemp(prefix="jingtu-serving-"))  # tmp_path's parents are root's alone
+    try:
+        shared.chmod(0o755)
+        publish(raw_warehouse, shared / "serving.duckdb")
+        assert (shared / "serving.duckdb").stat().st_mode & 0o777 == 0o444
+        serving = shared / "serving.duckdb"
+        os.chown(serving, BI_USER, BI_USER)  # even the account that published it cannot write to it
+        write = as_bi_user("update main.published_at set tables = -1 returning 1", serving, read_only=False)
+        assert write.startswith("error:") and "Permission denied" in write, write
+        read = as_bi_user("select tables >= 0 from main.published_at", serving, read_only=True)
+        assert read == "[(True,)]", read
+    finally:
+        shutil.rmtree(shared)
+
+
+def test_a_killed_publication_leaves_nothing_behind_after_the_next(raw_warehouse, tmp_path):
+    serving = tmp_path / "serving.duckdb"
+    for leftover in (".serving.duckdb.4242.tmp", ".serving.duckdb.4242.tmp.wal"):
+        (tmp_path / leftover).write_bytes(b"half a publication")
+    publish(raw_warehouse, serving)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["serving.duckdb"]
 
 
 def read_with_cli(serving: Path) -> str:

@@ -15,6 +15,7 @@ from orchestration import settings
 # Progress lines stay readable: failures are summarised by report_failure, details are in `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 CLI_PID_TAG = "jingtu/cli_pid"
+ERROR = 3  # exit status when something could not be read or run, as distinct from a finding (1, 2)
 
 
 def _release_dead_cli_runs(instance) -> None:
@@ -89,6 +90,22 @@ def cmd_materialize(args) -> int:
     if not years:
         print(f"no data under {settings.raw_root()}: run `jingtu generate` first", file=sys.stderr)
         return 1
+    if settings.warehouse_path().exists():
+        from orchestration.lib.duck import DatabaseUnavailable, open_checked
+
+        try:
+            open_checked(settings.warehouse_path(), read_only=False).close()
+        except DatabaseUnavailable as error:
+            print(f"cannot materialise: {error}", file=sys.stderr)
+            return ERROR
+    try:
+        key = settings.pii_key()
+    except settings.PiiKeyMissing as error:
+        print(f"cannot materialise: {error}", file=sys.stderr)
+        return ERROR
+    if key == settings.DEV_PII_SALT:
+        print("caller phones are hashed with the public development key: fine for the generated sample, which"
+              " is all raw/ holds (real data needs JINGTU_PII_SALT)")
     instance = _dagster_instance()
     ours = {CLI_PID_TAG: str(os.getpid())}
 
@@ -131,14 +148,30 @@ def report_failure(result, log: io.StringIO) -> bool:
                   file=sys.stderr)
         if event.is_step_failure:
             data = event.step_failure_data
-            message = data.user_failure_data.description if data.user_failure_data else data.error.message
+            message = data.user_failure_data.description if data.user_failure_data else _causes(data.error)
             print(f"  FAILED {event.step_key}: {message.strip()}", file=sys.stderr)
     return False
 
 
+def _causes(error) -> str:
+    """An unexpected error with what caused it ("Error occurred while executing op …" says nothing of
+    the cause), a damaged warehouse named as such."""
+    from orchestration.lib.duck import explain_open_error
+
+    messages = []
+    while error is not None:
+        messages.append(error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name)
+        error = error.cause or error.context
+    damaged = [m for m in messages if "Could not read enough bytes" in m or "not a valid DuckDB database" in m]
+    if damaged:
+        return explain_open_error(settings.warehouse_path(), Exception(damaged[0]))
+    return " ← ".join(messages)
+
+
 def cmd_alerts(args) -> int:
-    """Print a month's early warnings; exit 1 when any is red, so that it can drive a notification."""
-    from orchestration.lib.duck import connect
+    """Print a month's early warnings from the published serving file; exit 1 when any is red, so that
+    it can drive a notification, and ERROR (never 1) when the alerts cannot be read."""
+    from orchestration.lib.duck import DatabaseUnavailable, open_checked
 
     try:
         month = time.strptime(args.month, "%Y-%m")
@@ -146,7 +179,13 @@ def cmd_alerts(args) -> int:
         print(f"--month {args.month!r} is not YYYY-MM", file=sys.stderr)
         return 2
     first_day = f"{month.tm_year}-{month.tm_mon:02d}-01"
-    with connect(settings.warehouse_path(), read_only=True) as con:
+    try:
+        con = open_checked(settings.serving_path())
+    except DatabaseUnavailable as error:
+        print(f"cannot read the alerts: {error} (`jingtu publish` publishes the warehouse's marts)",
+              file=sys.stderr)
+        return ERROR
+    with con:
         monitored = con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
                                 "and table_name = 'fct_early_warnings'").fetchone()[0]
         if monitored:
@@ -288,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     suites = commands.add_parser("suites", help="write expectations/*.json (the quality suites) from the contracts")
     suites.set_defaults(handler=cmd_suites)
 
-    alerts = commands.add_parser("alerts", help="a month's early warnings; exit status 1 if any is red")
+    alerts = commands.add_parser("alerts", help="a month's early warnings from the serving file; exit status 1"
+                                                " if any is red, 2 if the month is not monitored, 3 on error")
     alerts.add_argument("--month", required=True, help="YYYY-MM")
     alerts.add_argument("--county", help="a county code, e.g. 511123")
     alerts.set_defaults(handler=cmd_alerts)

@@ -167,7 +167,10 @@ def test_jingtu_alerts_prints_a_month_and_exits_1_on_red(monitored, tmp_path, mo
     with connect(monitored) as con:  # a copy that the in-process dbt does not hold, as a reader would see it
         con.execute("checkpoint")
     shutil.copyfile(monitored, tmp_path / "reader.duckdb")
-    monkeypatch.setenv("JINGTU_WAREHOUSE", str(tmp_path / "reader.duckdb"))
+    monkeypatch.setenv("JINGTU_SERVING", str(tmp_path / "reader.duckdb"))
+    damaged = tmp_path / "damaged.duckdb"  # the warehouse is not read: only the published file
+    damaged.write_bytes(b"not a database" * 100)
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(damaged))
     assert cli.main(["alerts", "--month", "2018-07"]) == 1
     out = capsys.readouterr().out
     assert "511112" in out and "红" in out and "12345群众满意率下降" in out
@@ -176,3 +179,14 @@ def test_jingtu_alerts_prints_a_month_and_exits_1_on_red(monitored, tmp_path, mo
     assert "511111" in out and "511102" not in out and "橙" in out
     assert cli.main(["alerts", "--month", "2019-01"]) == 2
     assert "has not been monitored" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("serving", ["missing", "damaged"])
+def test_jingtu_alerts_that_cannot_be_read_exit_3_never_1(tmp_path, monkeypatch, capsys, serving):
+    path = tmp_path / "serving.duckdb"
+    if serving == "damaged":
+        path.write_bytes(b"not a database" * 100)
+    monkeypatch.setenv("JINGTU_SERVING", str(path))
+    assert cli.main(["alerts", "--month", "2018-07"]) == cli.ERROR == 3
+    err = capsys.readouterr().err
+    assert "cannot read the alerts" in err and ("is damaged" if serving == "damaged" else "does not exist") in err

@@ -14,7 +14,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from orchestration import settings
+from orchestration import cli, settings
 from orchestration.contracts import HOTLINE
 from orchestration.ingest import PartitionLoader, SourceFileError, WarehouseWriteError, configured_units
 from orchestration.lib import pii
@@ -252,3 +252,24 @@ def test_a_full_disk_is_blamed_on_the_warehouse_not_on_the_input_file(raw, wareh
     expected = "the warehouse could not be written while loading hotline/2014/a.csv: .*No space left on device"
     with connect(warehouse) as con, pytest.raises(WarehouseWriteError, match=expected):
         loader(con=_FullDisk(con)).load(raw / "hotline" / "2014", 2014)
+
+
+def test_materialising_into_a_damaged_warehouse_says_so_and_exits_3(warehouse, capsys):
+    warehouse.parent.mkdir(parents=True)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table t as select range as i from range(1000000)")
+    os.truncate(warehouse, warehouse.stat().st_size // 2)
+    assert cli.main(["materialize", "2018"]) == cli.ERROR
+    err = capsys.readouterr().err
+    assert f"{warehouse} is damaged (IO Error: Could not read enough bytes" in err and "jingtu run" in err
+
+
+def test_a_failed_step_is_reported_with_its_cause():
+    from dagster._utils.error import SerializableErrorInfo
+
+    cause = SerializableErrorInfo('IO Error: Could not read enough bytes from file "w.duckdb"', [], "IOException")
+    error = SerializableErrorInfo('Error occurred while executing op "raw__hotline"', [], "StepError", cause)
+    assert "is damaged (IO Error: Could not read enough bytes" in cli._causes(error)
+    other = SerializableErrorInfo("Error occurred while executing op", [], "StepError",
+                                  SerializableErrorInfo("KeyError: 'x'", [], "KeyError"))
+    assert cli._causes(other) == "Error occurred while executing op ← KeyError: 'x'"

@@ -24,6 +24,37 @@ def load_excel_extension(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"load '{path}'")
 
 
+class DatabaseUnavailable(Exception):
+    """A DuckDB file that cannot be opened: damaged, in use by a writer, or missing; the message says which."""
+
+
+# What DuckDB says of a file that is not (or no longer) a whole database: truncated, overwritten.
+_DAMAGED = ("Could not read enough bytes", "not a valid DuckDB database", "Corrupt database", "checksum")
+
+
+def explain_open_error(path: Path | str, error: Exception) -> str:
+    """A person's account of why `path` could not be opened or read."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if any(words in str(error) for words in _DAMAGED):
+        return (f"{path} is damaged ({first}). Restore it from a backup, or remove it and run `jingtu run`"
+                " again: the warehouse is rebuilt from raw/, the serving file by the next publication.")
+    if "lock" in str(error).lower():
+        return f"{path} is in use by another process ({first}): wait for that run to end and try again."
+    return f"{path} cannot be opened: {first}"
+
+
+def open_checked(database: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """`connect`, with a plain DatabaseUnavailable when the file is missing, damaged or locked."""
+    if not Path(database).exists():
+        raise DatabaseUnavailable(f"{database} does not exist")
+    try:
+        con = connect(database, read_only=read_only)
+        con.execute("select count(*) from information_schema.tables").fetchone()  # reads the catalogue
+        return con
+    except duckdb.Error as error:
+        raise DatabaseUnavailable(explain_open_error(database, error)) from None
+
+
 def connect(database: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection with the excel extension loaded. No connect-time config on purpose:
     dbt opens the same file in the same process, and DuckDB requires identical configs."""

@@ -16,11 +16,14 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging import version
 
+from orchestration.lib import bound_child
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # The dbt installed beside this Python, so it works without an activated virtual environment.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# What Dagster's steps run: that dbt, ended with the process that started it (lib/bound_child.py).
+BOUND_DBT_EXECUTABLE = str(Path(sys.executable).parent / "jingtu-dbt")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 dbt_project.prepare_if_dev()
@@ -69,7 +72,8 @@ class DbtCli(DbtCliResource):
         warehouse path differs from the saved parse's, as it does for every warehouse but the one
         `dbt parse` last saw), and the step's dbt target folder (4 MB) is removed; a failed step's
         stays, with its dbt.log."""
-        with mock.patch.dict(os.environ, partition):  # dagster-dbt passes os.environ to dbt
+        bound = {**partition, bound_child.PARENT: str(os.getpid())}
+        with mock.patch.dict(os.environ, bound):  # dagster-dbt passes os.environ to dbt
             invocation = self.cli(["build"], context=context)
         yield from invocation.stream()
         parse = invocation.target_path / PARTIAL_PARSE.name

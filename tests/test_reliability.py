@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import duckdb
 import openpyxl
@@ -273,3 +275,39 @@ def test_a_failed_step_is_reported_with_its_cause():
     other = SerializableErrorInfo("Error occurred while executing op", [], "StepError",
                                   SerializableErrorInfo("KeyError: 'x'", [], "KeyError"))
     assert cli._causes(other) == "Error occurred while executing op ← KeyError: 'x'"
+
+
+# -- 5. no orphans -----------------------------------------------------------------------------------
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has ended, awaiting its parent's wait
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+def test_dbt_dies_with_the_process_that_started_it_even_on_sigkill():
+    from orchestration.dbt import BOUND_DBT_EXECUTABLE
+    from orchestration.definitions import defs
+    from orchestration.lib import bound_child
+
+    assert defs.resources["dbt"].dbt_executable == BOUND_DBT_EXECUTABLE
+    # A stand-in for `jingtu` that starts "dbt" (here a long sleep, through the same wrapper) and is killed.
+    script = (f"import subprocess, time; child = subprocess.Popen([{BOUND_DBT_EXECUTABLE!r}, '60']);"
+              " print(child.pid, flush=True); time.sleep(60)")
+    starter = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, bound_child.PROGRAM: "/bin/sleep"})
+    dbt_pid = int(starter.stdout.readline())
+    for _ in range(50):  # until the wrapper has become "dbt"
+        if Path(f"/proc/{dbt_pid}/cmdline").read_text().startswith("/bin/sleep"):
+            break
+        time.sleep(0.1)
+    starter.kill()
+    starter.wait()
+    for _ in range(50):
+        if not _alive(dbt_pid):
+            break
+        time.sleep(0.1)
+    assert not _alive(dbt_pid), "dbt outlived the process that started it"

@@ -1,0 +1,25 @@
+"""`jingtu-dbt`: dbt, bound to the process that starts it.
+
+dagster-dbt runs dbt as a child process. A `jingtu` killed mid-step (even with SIGKILL, which leaves
+it no chance to clean up) would leave that dbt running and holding the warehouse's lock. Linux ends
+a process whose parent dies when it asks to (PR_SET_PDEATHSIG, kept across exec): this asks, then
+becomes dbt."""
+
+import ctypes
+import os
+import signal
+import sys
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+PARENT = "JINGTU_DBT_PARENT"  # the pid that started us, to catch a parent that died before we asked
+PROGRAM = "JINGTU_DBT_PROGRAM"  # what to become; by default the dbt beside this Python
+
+
+def main() -> None:
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        sys.exit(f"jingtu-dbt: prctl failed (errno {ctypes.get_errno()})")
+    if os.environ.get(PARENT) and os.getppid() != int(os.environ[PARENT]):
+        sys.exit("jingtu-dbt: the process that started dbt is gone")
+    program = os.environ.get(PROGRAM) or str(Path(sys.executable).parent / "dbt")
+    os.execv(program, [program, *sys.argv[1:]])

@@ -251,9 +251,13 @@ def print_counts() -> None:
             select source, partition_year, count(*) as files, sum(rows_loaded), sum(rows_rejected)
             from raw.load_files group by all order by all
         """).fetchall()
+        ignored = con.execute("select source_file, ignored_columns from raw.load_files"
+                              " where len(ignored_columns) > 0 order by all").fetchall()
     print(f"\n{'source':<12} {'year':>4} {'files':>5} {'loaded':>9} {'rejected':>8}")
     for source, year, files, loaded, rejected in rows:
         print(f"{source:<12} {year:>4} {files:>5} {loaded:>9,} {rejected:>8,}")
+    for source_file, columns in ignored:
+        print(f"note: {source_file}: column(s) {', '.join(columns)} are not in the contract and were not loaded")
     print(f"\nwarehouse: {settings.warehouse_path()}")
 
 

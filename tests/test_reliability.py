@@ -115,12 +115,14 @@ def test_an_event_dated_in_the_future_is_rejected(raw, load, warehouse):
     assert "办结时间 (closed_at) \"2099-01-01 00:00:00\" is in the future" in reason
 
 
-def test_columns_outside_the_contract_are_recorded_with_the_file(raw, load, warehouse):
+def test_columns_outside_the_contract_are_recorded_with_the_file_and_printed(raw, load, warehouse, capsys):
     headers = [c.header for c in HOTLINE.columns] + ["备注"]
     write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(TICKETS), headers=headers)
     load("hotline", 2014)
     assert query(warehouse, "select source_file, ignored_columns from raw.load_files") == [
         ("hotline/2014/a.csv", ["备注"])]
+    cli.print_counts()
+    assert "note: hotline/2014/a.csv: column(s) 备注 are not in the contract" in capsys.readouterr().out
 
 
 def test_a_correction_delivered_beside_the_file_it_corrects_is_named_by_the_gate(raw, load, warehouse):

@@ -222,7 +222,8 @@ def test_a_load_killed_while_reading_gb18030_leaves_no_copy_of_the_file(raw, tmp
     # Killed with SIGKILL while DuckDB reads the transcoded stream: nothing gets to clean up.
     script = textwrap.dedent(f"""
         import os, signal
-                from orchestration.ingest import utf8_stream
+        from pathlib import Path
+        from orchestration.ingest import utf8_stream
         with utf8_stream(Path({str(source)!r}), "gb18030") as readable, open(readable, "rb") as stream:
             assert "工单编号" in stream.read(100_000).decode()  # as DuckDB would, part-way through
             os.kill(os.getpid(), signal.SIGKILL)

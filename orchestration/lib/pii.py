@@ -39,10 +39,12 @@ def mask(text: str) -> str:
 
 
 def mask_sql(expression: str) -> str:
-    """SQL masking the text `expression`, as `mask` does."""
+    """SQL masking the text `expression`, as `mask` does. Most texts hold no long number: one search
+    decides whether the replacements run at all."""
+    masked = expression
     for pattern, label in MASKS:
-        expression = f"regexp_replace({expression}, '{pattern}', '{label}', 'g')"
-    return expression
+        masked = f"regexp_replace({masked}, '{pattern}', '{label}', 'g')"
+    return f"case when regexp_matches({expression}, '{LEFT_IN_CLEAR}') then {masked} else {expression} end"
 
 
 # HMAC-SHA256 (RFC 2104) in DuckDB, which has sha256 but no hmac: the key's inner and outer pads

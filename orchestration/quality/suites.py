@@ -84,7 +84,7 @@ def _column_expectations(column: Column, contract: SourceContract) -> list[dict]
                              for k, v in bounds.items() if k != "strict_min")
         out.append(expectation("expect_column_values_to_be_between", f"{label} is {words}", column=name, **bounds))
     if column.pii == "hash":
-        out.append(unexpected_rows(f"{label} is stored only as a SHA-256 hash",
+        out.append(unexpected_rows(f"{label} is stored only as an HMAC-SHA256 (64 hex digits)",
                                    rows_where(f"not regexp_full_match({name}, '[0-9a-f]{{64}}')")))
     elif column.pii == "mask":
         out.append(unexpected_rows(f"{label} holds no mobile, ID or other number of 11+ digits in clear",

@@ -23,22 +23,14 @@ def _release_dead_cli_runs(instance) -> None:
     would block every later run forever: mark such runs failed and free their slots."""
     from dagster import DagsterRunStatus, RunsFilter
 
+    from orchestration.lib.processes import is_alive
+
     active = RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING])
     for run in instance.get_runs(filters=active):
         pid = run.tags.get(CLI_PID_TAG)
-        if pid and not _is_alive(int(pid)):
+        if pid and not is_alive(int(pid)):
             instance.report_run_failed(run, f"the jingtu process {pid} running it is gone (killed?)")
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _dagster_instance():

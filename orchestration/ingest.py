@@ -37,6 +37,7 @@ from orchestration.contracts import (
 )
 from orchestration.lib import pii
 from orchestration.lib.duck import sql_literal
+from orchestration.lib.processes import is_alive
 
 SNIFF_BYTES = 1 << 20
 READ_CHUNK = 1 << 24
@@ -194,20 +195,10 @@ def _remove_stale_pipes() -> None:
     """Folders of loads whose process is gone (killed): each holds at most an empty named pipe."""
     for folder in Path(tempfile.gettempdir()).glob(f"{_PIPE_PREFIX}*-*"):
         pid = folder.name.removeprefix(_PIPE_PREFIX).split("-")[0]
-        if pid.isdigit() and not _process_exists(int(pid)):
+        if pid.isdigit() and not is_alive(int(pid)):
             for leftover in folder.iterdir():
                 leftover.unlink()
             folder.rmdir()
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def xlsx_sheets(path: Path) -> list[str]:

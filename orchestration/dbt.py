@@ -1,6 +1,6 @@
 """The dbt project as Dagster sees it, in a module of its own so that the CLI and the tests can
-prepare the manifest before the definitions are imported (`prepare_if_dev` only acts under
-`dagster dev`)."""
+prepare the manifest before the definitions are imported (under `dagster dev`, importing this
+module prepares it)."""
 
 import importlib.metadata
 import os
@@ -14,6 +14,7 @@ from unittest import mock
 
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt.dbt_project import using_dagster_dev
 from packaging import version
 
 from orchestration.lib import bound_child
@@ -26,7 +27,6 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 BOUND_DBT_EXECUTABLE = str(Path(sys.executable).parent / "jingtu-dbt")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()
 # dbt's saved parse, which each Dagster step's dbt starts from (dagster-dbt copies it in).
 PARTIAL_PARSE = DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack"
 
@@ -47,6 +47,10 @@ def prepare_manifest() -> Path:
     if result.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{result.stdout}\n{result.stderr}")
     return manifest
+
+
+if using_dagster_dev():  # what dbt_project.prepare_if_dev() does, but it looks for `dbt` on PATH
+    prepare_manifest()
 
 
 class DbtCli(DbtCliResource):

@@ -110,3 +110,13 @@ def test_the_dbt_resource_knows_the_dbt_version_without_a_subprocess_and_builds_
     upstream = DbtCliResource(project_dir=resource.project_dir, dbt_executable=resource.dbt_executable)
     assert resource._cli_version == upstream._cli_version  # the latter asks `dbt --version`
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_the_code_location_loads_as_under_dagster_dev_without_dbt_on_path(tmp_path):
+    """Regression: `make ui` showed an empty UI, "The dbt executable 'dbt' was not found on PATH"."""
+    (tmp_path / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    result = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
+                             "-m", "orchestration.definitions"], capture_output=True, text=True, check=False,
+                            env={**os.environ, "DAGSTER_HOME": str(tmp_path), "DAGSTER_IS_DEV_CLI": "1",
+                                 "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -4,6 +4,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     DagsterRunStatus,
+    DefaultSensorStatus,
     MaterializeResult,
     RunRequest,
     asset,
@@ -35,7 +36,9 @@ publish_job = define_asset_job("publish_serving", selection=[bi_database.key], e
 
 
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job, monthly_job],
-                   request_job=publish_job)
+                   request_job=publish_job, default_status=DefaultSensorStatus.RUNNING)
 def publish_after_success(context):
-    """After each successful evaluation or warnings run, republish the serving file."""
+    """After each successful evaluation or warnings run, however started (UI, schedule, backfill),
+    republish the serving file. Running by default: BI users must not be left on stale data because
+    nobody switched a sensor on."""
     return RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")

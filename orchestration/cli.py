@@ -207,26 +207,33 @@ def cmd_alerts(args) -> int:
 
 
 def print_grades(years: list[int]) -> None:
-    """Each year's grade table, from marts.fct_county_evaluation."""
+    """Each year's grade table, from marts.fct_county_evaluation, with each grade's probability
+    (marts.fct_grade_confidence); a near-boundary grade is marked `?`."""
     from orchestration.lib.duck import connect
 
     with connect(settings.warehouse_path(), read_only=True) as con:
         rows = con.execute("""
             select e.year, e.county_code, c.county_name, e.composite, e.grade, e.consequence, e.rank,
-                   e.is_veto_cap_applied, e.missing_indicators
+                   e.is_veto_cap_applied, e.missing_indicators, g.p_published_grade, g.is_near_boundary
             from marts.fct_county_evaluation e join marts.dim_county c using (county_code)
+            left join marts.fct_grade_confidence g using (year, county_code)
             where e.year in (select unnest($years))
             order by e.year, e.rank nulls last, e.county_code
         """, {"years": years}).fetchall()
     current = None
-    for year, code, name, composite, grade, consequence, rank, capped, missing in rows:
+    for year, code, name, composite, grade, consequence, rank, capped, missing, p_grade, near in rows:
         if year != current:
             current = year
-            print(f"\n{year}  {pad('unit', 22)} {'composite':>9}  {pad('grade', 6)}  {pad('consequence', 11)}  rank")
+            print(f"\n{year}  {pad('unit', 22)} {'composite':>9}  {pad('grade', 6)} {'P(grade)':>8}  "
+                  f"{pad('consequence', 11)}  rank")
         shown = f"{composite:9.2f}" if composite is not None else f"{'—':>9}"
+        confidence = f"{p_grade:7.2f}{'?' if near else ' '}" if p_grade is not None else f"{'—':>7} "
         note = " (一票否决 cap)" if capped else (f" (missing: {missing})" if missing else "")
-        print(f"      {code} {pad(name, 15)} {shown}  {pad(grade, 6)}  {pad(consequence or '—', 11)}  "
+        print(f"      {code} {pad(name, 15)} {shown}  {pad(grade, 6)} {confidence}  {pad(consequence or '—', 11)}  "
               f"{rank or '—':>4}{note}")
+    if any(near for *_, near in rows):
+        print("\n? near a boundary: the grade has less than an 80 % chance under the data's sampling error"
+              " and the weights' uncertainty (marts.fct_grade_confidence)")
 
 
 def pad(text: str, width: int) -> str:

@@ -110,3 +110,15 @@ def raw_warehouse(small_raw_template, tmp_path_factory):
             for year in (2015, 2016, 2017, 2018):
                 ingest(con, source, year, small_raw_template, UNITS_CSV, SALT)
     return path
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(raw_warehouse, tmp_path_factory):
+    """The small sample after a full `dbt build` (every year at once, with the tests). Tests that
+    change it work on a copy."""
+    path = tmp_path_factory.mktemp("built") / "warehouse_built.duckdb"
+    shutil.copyfile(raw_warehouse, path)
+    run_dbt(path, "build")
+    with connect(path) as con:  # dbt keeps its connection: flush the WAL so that copies are complete
+        con.execute("checkpoint")
+    return path

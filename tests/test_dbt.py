@@ -34,15 +34,6 @@ def marts(warehouse) -> dict[str, list[tuple]]:
         return tables
 
 
-@pytest.fixture(scope="module")
-def built_warehouse(raw_warehouse, tmp_path_factory):
-    """The small sample after a full `dbt build` (every year at once, with the tests)."""
-    path = tmp_path_factory.mktemp("built") / "warehouse_built.duckdb"
-    shutil.copyfile(raw_warehouse, path)
-    dbt(path, "build")
-    return path
-
-
 def test_the_partition_reaches_dbt_in_environment_variables_read_only_while_executing(tmp_path):
     """A partition in `--vars`, or in a variable read while parsing, would make dbt re-parse."""
     assert partition_env(year="2017") == {"JINGTU_DBT_YEAR": "2017", "JINGTU_DBT_MONTHS": ""}

@@ -29,7 +29,7 @@ ASSET_GRAPH = {  # asset key → group
     "marts/dim_county": "marts", "marts/fct_components": "marts", "marts/fct_indicators": "marts",
     "marts/fct_county_evaluation": "marts", "marts/fct_case_events_monthly": "marts",
     "marts/fct_hotline_daily": "marts", "marts/fct_hotline_intake_lines": "marts",
-    "marts/fct_inspection_stats": "marts",
+    "marts/fct_inspection_stats": "marts", "marts/fct_grade_confidence": "marts",
     "serving/bi_database": "serving",
 }
 

@@ -1,5 +1,6 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
+import re
 import warnings
 
 import msgpack
@@ -55,6 +56,8 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
         assert f"materialising {year}" in out
     grade_lines = [line for line in out.splitlines() if line.startswith("      5111")]
     assert len(grade_lines) == 22 and "一票否决" in out
+    graded = [line for line in grade_lines if "未评定" not in line]
+    assert "P(grade)" in out and graded and all(re.search(r" [01]\.\d\d[ ?] ", line) for line in graded)
     lines = {tuple(line.split()[:2]): line.split()[3:] for line in out.splitlines() if line.startswith(("cases", "hotline"))}
     loaded_2018, rejected_2018 = query(warehouse, "select count(*), (select count(*) from raw.rejects where "
                                                   "source = 'cases' and partition_year = 2018) from raw.cases "

@@ -13,7 +13,6 @@ from orchestration.lib.duck import connect
 from orchestration.quality.suites import all_suites, read_suite, write_suites
 from orchestration.quality.validate import validate
 from tests.conftest import UNITS_CSV, query
-from tests.conftest import run_dbt as dbt
 
 YEAR = 2018  # the one year with hotline tickets in the sample
 with connect() as _con:
@@ -87,17 +86,6 @@ def plant(con, suite, expectation: dict) -> None:
         raise AssertionError(f"no way to plant a defect for {suite.name}: {rule}")
 
 
-@pytest.fixture(scope="module")
-def evaluated_warehouse(raw_warehouse, tmp_path_factory):
-    """The small sample with every year's marts built."""
-    path = tmp_path_factory.mktemp("evaluated") / "jingtu.duckdb"
-    shutil.copyfile(raw_warehouse, path)
-    dbt(path, "build")
-    with connect(path) as con:  # dbt keeps its connection: flush the WAL so that copies are complete
-        con.execute("checkpoint")
-    return path
-
-
 def _copy(warehouse, tmp_path, monkeypatch):
     path = tmp_path / "jingtu.duckdb"
     shutil.copyfile(warehouse, path)
@@ -113,8 +101,8 @@ def test_the_suites_in_expectations_are_those_the_contracts_write(tmp_path):
         assert read_suite(path.stem, tmp_path) == committed, f"expectations/{path.name} is stale: run `jingtu suites`"
 
 
-def test_clean_data_meets_every_suite_with_data_docs(evaluated_warehouse, tmp_path, monkeypatch):
-    path = _copy(evaluated_warehouse, tmp_path, monkeypatch)
+def test_clean_data_meets_every_suite_with_data_docs(built_warehouse, tmp_path, monkeypatch):
+    path = _copy(built_warehouse, tmp_path, monkeypatch)
     results = validate(path, [s.name for s in all_suites()], YEAR, UNITS, "clean")
     assert [(r.suite, r.failures) for r in results if not r.success] == []
     rows = {r.suite: r.rows for r in results}
@@ -130,8 +118,8 @@ CASES = [(suite.name, index, e["meta"]["rule"]) for suite in all_suites() for in
 
 
 @pytest.mark.parametrize(("suite_name", "index", "rule"), CASES, ids=[f"{s}-{i}" for s, i, _ in CASES])
-def test_a_planted_defect_fails_its_expectation(evaluated_warehouse, tmp_path, monkeypatch, suite_name, index, rule):
-    path = _copy(evaluated_warehouse, tmp_path, monkeypatch)
+def test_a_planted_defect_fails_its_expectation(built_warehouse, tmp_path, monkeypatch, suite_name, index, rule):
+    path = _copy(built_warehouse, tmp_path, monkeypatch)
     suite = read_suite(suite_name)
     with connect(path) as con:
         plant(con, suite, suite.expectations[index])
@@ -141,9 +129,9 @@ def test_a_planted_defect_fails_its_expectation(evaluated_warehouse, tmp_path, m
     assert all(not f.examples[0].startswith("error:") for f in result.failures if f.examples), result.failures
 
 
-def test_one_bad_ticket_among_a_million_is_caught(evaluated_warehouse, tmp_path, monkeypatch):
+def test_one_bad_ticket_among_a_million_is_caught(built_warehouse, tmp_path, monkeypatch):
     """Every row is checked, inside DuckDB: a million tickets, one of them from an unknown unit."""
-    path = _copy(evaluated_warehouse, tmp_path, monkeypatch)
+    path = _copy(built_warehouse, tmp_path, monkeypatch)
     categories = str(list(SOURCES["hotline"].column("category").values))
     with connect(path) as con:
         con.execute(f"""

@@ -20,6 +20,7 @@ final as (
         components.source as component_source,
         components.survey_type,
         components.weight as component_weight,
+        components.sampling_error,
         indicators.indicator,
         indicators.label_zh as indicator_label_zh,
         indicators.label_en as indicator_label_en,

@@ -1,0 +1,194 @@
+-- How sure each published grade is (methodology §7.1): a Monte Carlo over the components' sampling
+-- error and the indicator weights, vectorised over draws × units × components. Every random number
+-- is a hash of (seed, draw, what it is for), so the same seed gives the same results whatever the
+-- number of threads.
+{%- set draws = var('confidence_draws') | int %}
+{%- set seed = var('confidence_seed') | int %}
+{%- set alpha = var('confidence_weight_alpha') | float %}
+
+with evaluation as (
+    select * from {{ ref('fct_county_evaluation') }} where is_graded and {{ in_partition('year') }}
+),
+
+components as (
+    select * from {{ ref('fct_components') }} where is_available and {{ in_partition('year') }}
+),
+
+methodology as (
+    select * from {{ ref('int_methodology') }}
+),
+
+grades as (
+    select * from {{ ref('methodology_grades') }}
+),
+
+draws as (
+    select range as draw from range({{ draws }})
+),
+
+indicator_weights as (
+    select distinct indicator, indicator_weight from methodology
+),
+
+weight_draws as (
+    -- Dirichlet(alpha × w): Gamma(alpha × w) draws, normalised per year and draw; one weight vector
+    -- per draw, shared by every unit of the year (the weights are the committee's).
+    {%- if alpha > 0 %}
+    select years.year, draws.draw, indicator_weights.indicator,
+        gammas.gamma / sum(gammas.gamma) over (partition by years.year, draws.draw
+                                               order by indicator_weights.indicator
+                                               rows between unbounded preceding and unbounded following) as weight
+    from (select distinct year from evaluation) as years
+    cross join draws
+    cross join indicator_weights
+    cross join lateral (
+        select {{ gamma_draw(alpha ~ ' * indicator_weights.indicator_weight',
+                             standard_normal(seed, 'years.year', 'draws.draw', 'indicator_weights.indicator')) }}
+            as gamma
+    ) as gammas
+    {%- else %}
+    select years.year, draws.draw, indicator_weights.indicator, indicator_weights.indicator_weight as weight
+    from (select distinct year from evaluation) as years
+    cross join draws
+    cross join indicator_weights
+    {%- endif %}
+),
+
+component_errors as (
+    select
+        components.year,
+        components.county_code,
+        components.indicator,
+        components.component,
+        components.component_weight,
+        components.value,
+        {% if var('confidence_sampling_error') -%}
+        case methodology.sampling_error
+            when 'survey' then components.standard_error
+            when 'binomial' then 100 * sqrt((components.value / 100) * (1 - components.value / 100)
+                                            / nullif(components.denominator, 0))
+            else 0
+        end
+        {%- else -%} 0 {%- endif %} as standard_error
+    from components
+    inner join evaluation on components.year = evaluation.year and components.county_code = evaluation.county_code
+    inner join methodology on components.component = methodology.component
+),
+
+indicator_draws as (
+    -- each component drawn around its value, clipped to [0, 100]; an indicator is the weighted mean
+    -- of its available components, as published
+    select
+        component_errors.year,
+        component_errors.county_code,
+        component_errors.indicator,
+        draws.draw,
+        -- summed in a fixed order: a parallel sum's order, and so its last bit, varies with the threads
+        sum(component_errors.component_weight * least(100, greatest(0, component_errors.value
+            + coalesce(component_errors.standard_error, 0)
+            * {{ standard_normal(seed, 'component_errors.year', 'draws.draw', 'component_errors.county_code',
+                                 'component_errors.component') }})) order by component_errors.component)
+            / sum(component_errors.component_weight order by component_errors.component) as value
+    from component_errors
+    cross join draws
+    group by all
+),
+
+composite_draws as (
+    select
+        indicator_draws.year,
+        indicator_draws.county_code,
+        indicator_draws.draw,
+        sum(weight_draws.weight * indicator_draws.value order by indicator_draws.indicator) as composite
+    from indicator_draws
+    inner join weight_draws
+        on indicator_draws.year = weight_draws.year
+        and indicator_draws.draw = weight_draws.draw
+        and indicator_draws.indicator = weight_draws.indicator
+    group by all
+),
+
+graded_draws as (
+    -- the published rules: the highest threshold reached, lowered by the veto cap; the rank among
+    -- the year's graded units in the same draw
+    select
+        composite_draws.*,
+        {% if var('veto_cap_enabled') -%}
+        case when evaluation.is_veto_triggered and reached.grade_order < cap.grade_order
+            then cap.grade else reached.grade end
+        {%- else -%} reached.grade {%- endif %} as grade,
+        rank() over (partition by composite_draws.year, composite_draws.draw
+                     order by composite_draws.composite desc) as rank
+    from composite_draws
+    inner join evaluation
+        on composite_draws.year = evaluation.year and composite_draws.county_code = evaluation.county_code
+    inner join lateral (
+        select arg_max(grades.grade, grades.min_composite) as grade,
+               arg_max(grades.grade_order, grades.min_composite) as grade_order
+        from grades where composite_draws.composite >= grades.min_composite
+    ) as reached on true
+    left join grades as cap on cap.grade = '{{ var("veto_cap_grade") }}'
+),
+
+variance_shares as (
+    -- the indicator whose uncertainty adds most to the composite's variance: w² × its variance
+    select indicator_draws.year, indicator_draws.county_code,
+        arg_max(indicator_draws.indicator, indicator_weights.indicator_weight ^ 2 * indicator_draws.variance)
+            as top_uncertainty_indicator
+    from (
+        select year, county_code, indicator, var_samp(value) as variance from indicator_draws group by all
+    ) as indicator_draws
+    inner join indicator_weights on indicator_draws.indicator = indicator_weights.indicator
+    group by all
+),
+
+summarised as (
+    select
+        graded_draws.year,
+        graded_draws.county_code,
+        count(*) as draws,
+        avg((graded_draws.grade = '好')::int) as p_good,
+        avg((graded_draws.grade = '较好')::int) as p_fairly_good,
+        avg((graded_draws.grade = '一般')::int) as p_average,
+        avg((graded_draws.grade = '差')::int) as p_poor,
+        avg((graded_draws.grade = evaluation.grade)::int) as p_published_grade,
+        quantile_cont(graded_draws.composite, 0.05) as composite_p05,
+        quantile_cont(graded_draws.composite, 0.50) as composite_p50,
+        quantile_cont(graded_draws.composite, 0.95) as composite_p95,
+        quantile_disc(graded_draws.rank, 0.05) as rank_p05,
+        quantile_disc(graded_draws.rank, 0.95) as rank_p95
+    from graded_draws
+    inner join evaluation
+        on graded_draws.year = evaluation.year and graded_draws.county_code = evaluation.county_code
+    group by graded_draws.year, graded_draws.county_code
+),
+
+final as (
+    select
+        evaluation.year,
+        evaluation.county_code,
+        evaluation.grade,
+        evaluation.composite,
+        summarised.p_good,
+        summarised.p_fairly_good,
+        summarised.p_average,
+        summarised.p_poor,
+        summarised.p_published_grade,
+        summarised.p_published_grade < {{ var('confidence_near_boundary') }} as is_near_boundary,
+        summarised.composite_p05,
+        summarised.composite_p50,
+        summarised.composite_p95,
+        summarised.rank_p05,
+        summarised.rank_p95,
+        variance_shares.top_uncertainty_indicator,
+        summarised.draws,
+        {{ seed }}::bigint as seed,
+        {{ alpha }}::double as weight_alpha,
+        evaluation.methodology_version
+    from evaluation
+    inner join summarised on evaluation.year = summarised.year and evaluation.county_code = summarised.county_code
+    left join variance_shares
+        on evaluation.year = variance_shares.year and evaluation.county_code = variance_shares.county_code
+)
+
+select * from final

@@ -29,9 +29,10 @@ ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0
 lint: $(INSTALLED)
 	$(BIN)/ruff check orchestration tests bench
 
-bench: $(INSTALLED)  ## ingest, validation and pipeline benchmarks (1× and 17×); results in bench/results/
+bench: $(INSTALLED)  ## ingest, validation, pipeline and grade-confidence benchmarks (1× and 17×); results in bench/results/
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/pipeline_bench.py --scales 1,17
+	$(BIN)/python bench/confidence_bench.py
 
 bench-national: $(INSTALLED)  ## 100 million tickets, 2,800 units; not part of the tests; about 30 GiB of disk: 16 GiB of CSV, a 12.4 GiB warehouse peak (bench/results/national.md)
 	$(BIN)/python bench/pipeline_bench.py --scales national --skip reference,incremental

@@ -3,16 +3,25 @@
     The bits come from MD5: DuckDB's hash() of keys that differ in one argument is correlated enough
     to skew a Box–Muller normal (skewness −0.4 over 200,000 draws; MD5's: 0.00). -#}
 
-{#- A uniform in (0, 1) from 53 bits of a 64-bit half of an MD5. -#}
+{#- A uniform in (0, 1) from 53 bits of a 64-bit unsigned integer. -#}
 {% macro uniform(bits) -%}
     ((({{ bits }}) >> 11)::double + 0.5) / 9007199254740992
 {%- endmacro %}
 
-{#- A standard normal (Box–Muller) keyed by the seed and the SQL expressions in `varargs`. -#}
+{#- The 128 random bits of the seed and the SQL expressions in `varargs`. -#}
+{% macro random_bits(seed) -%}
+    md5_number(concat_ws(':', {{ ([seed] + varargs | list) | join(', ') }}))
+{%- endmacro %}
+
+{#- A standard normal (Box–Muller) from 128 random bits (`random_bits`), one half for each uniform. -#}
+{% macro normal_from_bits(bits) -%}
+    (sqrt(-2 * ln({{ uniform('((' ~ bits ~ ') >> 64)::ubigint') }}))
+        * cos(2 * pi() * {{ uniform('((' ~ bits ~ ') & 18446744073709551615::uhugeint)::ubigint') }}))
+{%- endmacro %}
+
+{#- A standard normal keyed by the seed and the SQL expressions in `varargs`. -#}
 {% macro standard_normal(seed) -%}
-    {%- set key = "concat_ws(':', " ~ ([seed] + varargs | list) | join(', ') ~ ")" -%}
-    (sqrt(-2 * ln({{ uniform('md5_number_upper(' ~ key ~ ')') }}))
-        * cos(2 * pi() * {{ uniform('md5_number_lower(' ~ key ~ ')') }}))
+    {{ normal_from_bits(random_bits(seed, *varargs)) }}
 {%- endmacro %}
 
 {#- A Gamma(shape) draw from a standard normal `z` by the Wilson–Hilferty cube (accurate to a few

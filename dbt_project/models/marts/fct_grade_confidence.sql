@@ -35,9 +35,8 @@ weight_draws as (
     -- per draw, shared by every unit of the year (the weights are the committee's).
     {%- if alpha > 0 %}
     select years.year, draws.draw, indicator_weights.indicator,
-        gammas.gamma / sum(gammas.gamma) over (partition by years.year, draws.draw
-                                               order by indicator_weights.indicator
-                                               rows between unbounded preceding and unbounded following) as weight
+        gammas.gamma / sum(gammas.gamma::decimal(18, 12)) over (partition by years.year, draws.draw)::double
+            as weight
     from (select distinct year from evaluation) as years
     cross join draws
     cross join indicator_weights
@@ -60,51 +59,48 @@ component_errors as (
         components.county_code,
         components.indicator,
         components.component,
-        components.component_weight,
+        -- the component's share of its indicator, among the available components (as published)
+        components.component_weight / sum(components.component_weight) over (
+            partition by components.year, components.county_code, components.indicator
+        ) as share,
         components.value,
         {% if var('confidence_sampling_error') -%}
-        case methodology.sampling_error
+        coalesce(case methodology.sampling_error
             when 'survey' then components.standard_error
             when 'binomial' then 100 * sqrt((components.value / 100) * (1 - components.value / 100)
                                             / nullif(components.denominator, 0))
-            else 0
-        end
+        end, 0)
         {%- else -%} 0 {%- endif %} as standard_error
     from components
     inner join evaluation on components.year = evaluation.year and components.county_code = evaluation.county_code
     inner join methodology on components.component = methodology.component
 ),
 
-indicator_draws as (
-    -- each component drawn around its value, clipped to [0, 100]; an indicator is the weighted mean
-    -- of its available components, as published
-    select
-        component_errors.year,
-        component_errors.county_code,
-        component_errors.indicator,
-        draws.draw,
-        -- summed in a fixed order: a parallel sum's order, and so its last bit, varies with the threads
-        sum(component_errors.component_weight * least(100, greatest(0, component_errors.value
-            + coalesce(component_errors.standard_error, 0)
-            * {{ standard_normal(seed, 'component_errors.year', 'draws.draw', 'component_errors.county_code',
-                                 'component_errors.component') }})) order by component_errors.component)
-            / sum(component_errors.component_weight order by component_errors.component) as value
+component_draws as (
+    select component_errors.*, draws.draw,
+        {{ random_bits(seed, 'component_errors.year', 'draws.draw', 'component_errors.county_code',
+                       'component_errors.component') }} as bits
     from component_errors
     cross join draws
-    group by all
 ),
 
 composite_draws as (
+    -- each component drawn around its value and clipped to [0, 100]; the composite is the sum of
+    -- the components weighted by their indicator's drawn weight × their share of it. Summed as
+    -- decimals, exactly: the order of a parallel sum of doubles, and so its last bit, varies with
+    -- the number of threads.
     select
-        indicator_draws.year,
-        indicator_draws.county_code,
-        indicator_draws.draw,
-        sum(weight_draws.weight * indicator_draws.value order by indicator_draws.indicator) as composite
-    from indicator_draws
+        component_draws.year,
+        component_draws.county_code,
+        component_draws.draw,
+        sum((weight_draws.weight * component_draws.share * least(100, greatest(0, component_draws.value
+            + component_draws.standard_error * {{ normal_from_bits('component_draws.bits') }})))::decimal(18, 12)
+        )::double as composite
+    from component_draws
     inner join weight_draws
-        on indicator_draws.year = weight_draws.year
-        and indicator_draws.draw = weight_draws.draw
-        and indicator_draws.indicator = weight_draws.indicator
+        on component_draws.year = weight_draws.year
+        and component_draws.draw = weight_draws.draw
+        and component_draws.indicator = weight_draws.indicator
     group by all
 ),
 
@@ -131,14 +127,17 @@ graded_draws as (
 ),
 
 variance_shares as (
-    -- the indicator whose uncertainty adds most to the composite's variance: w² × its variance
-    select indicator_draws.year, indicator_draws.county_code,
-        arg_max(indicator_draws.indicator, indicator_weights.indicator_weight ^ 2 * indicator_draws.variance)
-            as top_uncertainty_indicator
+    -- the indicator whose uncertainty adds most to the composite's variance: w² × Σ share² × SE²
+    select year, county_code,
+        arg_max(indicator, indicator_weight ^ 2 * variance) as top_uncertainty_indicator
     from (
-        select year, county_code, indicator, var_samp(value) as variance from indicator_draws group by all
-    ) as indicator_draws
-    inner join indicator_weights on indicator_draws.indicator = indicator_weights.indicator
+        select component_errors.year, component_errors.county_code, component_errors.indicator,
+            any_value(indicator_weights.indicator_weight) as indicator_weight,
+            sum(component_errors.share ^ 2 * component_errors.standard_error ^ 2) as variance
+        from component_errors
+        inner join indicator_weights on component_errors.indicator = indicator_weights.indicator
+        group by all
+    )
     group by all
 ),
 

@@ -79,10 +79,16 @@ def cmd_materialize(args) -> int:
     from orchestration.defs.automation import monthly_job, yearly_job
     from orchestration.defs.serving import publish_job
 
-    years = args.years or data_years(settings.raw_root())
+    available = data_years(settings.raw_root())
+    years = args.years or available
     if not years:
         print(f"no data under {settings.raw_root()}: run `jingtu generate` first", file=sys.stderr)
         return 1
+    if empty := sorted(set(years) - set(available)):
+        have = f"{min(available)}–{max(available)}" if available else "none"
+        print(f"no raw data for {', '.join(map(str, empty))} under {settings.raw_root()} (years with data: {have});"
+              " nothing was materialised", file=sys.stderr)
+        return 2
     if settings.warehouse_path().exists():
         from orchestration.lib.duck import DatabaseUnavailable, open_checked
 

@@ -94,3 +94,10 @@ def test_the_cli_explains_itself(argv, capsys):
 
 def test_the_code_location_uses_the_warehouse_resource():
     assert isinstance(defs.resources["warehouse"], Warehouse)
+
+
+def test_materialising_a_year_without_raw_data_says_so_plainly(raw, monkeypatch, capsys):
+    """Regression: `jingtu materialize 2019` failed with a quality-check message instead."""
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    assert cli.main(["materialize", "2018", "2019"]) == 2
+    assert "no raw data for 2019" in capsys.readouterr().err

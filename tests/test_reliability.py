@@ -259,7 +259,8 @@ def test_a_full_disk_is_blamed_on_the_warehouse_not_on_the_input_file(raw, wareh
         loader(con=_FullDisk(con)).load(raw / "hotline" / "2014", 2014)
 
 
-def test_materialising_into_a_damaged_warehouse_says_so_and_exits_3(warehouse, capsys):
+def test_materialising_into_a_damaged_warehouse_says_so_and_exits_3(raw, warehouse, capsys, monkeypatch):
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
     warehouse.parent.mkdir(parents=True)
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create table t as select range as i from range(1000000)")

@@ -290,6 +290,13 @@ def cmd_suites(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    from orchestration.methodology_doc import write
+
+    print(f"rewrote the generated tables of {write()}")
+    return 0
+
+
 def cmd_run(args) -> int:
     raw = settings.raw_root()
     if not data_years(raw):
@@ -345,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
 
     suites = commands.add_parser("suites", help="write expectations/*.json (the quality suites) from the contracts")
     suites.set_defaults(handler=cmd_suites)
+
+    docs = commands.add_parser("docs", help="rewrite docs/methodology.md's tables from the configuration")
+    docs.set_defaults(handler=cmd_docs)
 
     alerts = commands.add_parser("alerts", help="a month's early warnings from the serving file; exit status 1"
                                                 " if any is red, 2 if the month is not monitored, 3 on error")

@@ -1,0 +1,70 @@
+"""docs/methodology.md: the method in prose, its tables generated from the configuration (the dbt
+seeds and vars), so that they cannot drift. `jingtu docs` rewrites the tables between their markers;
+a test fails when the committed file differs from what this module writes."""
+
+import csv
+import re
+from pathlib import Path
+
+import yaml
+
+from orchestration.settings import PROJECT_ROOT
+
+DOC = PROJECT_ROOT / "docs" / "methodology.md"
+SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
+MARKER = re.compile(r"(<!-- generated: (\w+) -->\n).*?(<!-- end -->)", re.DOTALL)
+
+
+def _rows(seed: str) -> list[dict]:
+    with (SEEDS / f"{seed}.csv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _indicators() -> str:
+    components = _rows("methodology_components")
+    return _table(["indicator", "中文", "weight", "components (weight inside the indicator, sampling error)"], [
+        [i["indicator"], i["label_zh"], i["weight"],
+         ", ".join(f"`{c['component']}` ({c['weight']}, {c['sampling_error']})" for c in components
+                   if c["indicator"] == i["indicator"])]
+        for i in sorted(_rows("methodology_indicators"), key=lambda i: int(i["display_order"]))])
+
+
+def _grades() -> str:
+    return _table(["grade", "English", "composite at least", "consequence"], [
+        [g["grade"], g["grade_en"], g["min_composite"], f"{g['consequence']} {g['consequence_en']}".strip() or "—"]
+        for g in _rows("methodology_grades")])
+
+
+def _survey_points() -> str:
+    return _table(["answer", "points"], [[p["answer"], p["points"] or "excluded"] for p in _rows("survey_points")])
+
+
+def _warning_rules() -> str:
+    return _table(["signal", "中文", "severity", "threshold", "minimum count", "observation point"], [
+        [r["signal"], r["label_zh"], r["severity"], r["threshold"], r["min_count"], r["observation_point"]]
+        for r in _rows("warning_rules") if r["enabled"] == "true"])
+
+
+def _settings() -> str:
+    variables = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+    return _table(["setting (dbt var)", "value"], [[f"`{name}`", value] for name, value in variables.items()])
+
+
+TABLES = {"indicators": _indicators, "grades": _grades, "survey_points": _survey_points,
+          "warning_rules": _warning_rules, "settings": _settings}
+
+
+def render(text: str) -> str:
+    """`text` with every generated table rewritten from the configuration."""
+    return MARKER.sub(lambda m: m.group(1) + TABLES[m.group(2)]() + m.group(3), text)
+
+
+def write(path: Path = DOC) -> Path:
+    path.write_text(render(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return path

@@ -155,13 +155,13 @@ def report_failure(result, log: io.StringIO) -> bool:
 def _causes(error) -> str:
     """An unexpected error with what caused it ("Error occurred while executing op …" says nothing of
     the cause), a damaged warehouse named as such."""
-    from orchestration.lib.duck import explain_open_error
+    from orchestration.lib.duck import explain_open_error, says_damaged
 
     messages = []
     while error is not None:
         messages.append(error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name)
         error = error.cause or error.context
-    damaged = [m for m in messages if "Could not read enough bytes" in m or "not a valid DuckDB database" in m]
+    damaged = [m for m in messages if says_damaged(m)]
     if damaged:
         return explain_open_error(settings.warehouse_path(), Exception(damaged[0]))
     return " ← ".join(messages)

@@ -32,10 +32,15 @@ class DatabaseUnavailable(Exception):
 _DAMAGED = ("Could not read enough bytes", "not a valid DuckDB database", "Corrupt database", "checksum")
 
 
+def says_damaged(text: str) -> bool:
+    """Whether a DuckDB error's `text` says the file is not (or no longer) a whole database."""
+    return any(words in text for words in _DAMAGED)
+
+
 def explain_open_error(path: Path | str, error: Exception) -> str:
     """A person's account of why `path` could not be opened or read."""
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if any(words in str(error) for words in _DAMAGED):
+    if says_damaged(str(error)):
         return (f"{path} is damaged ({first}). Restore it from a backup, or remove it and run `jingtu run`"
                 " again: the warehouse is rebuilt from raw/, the serving file by the next publication.")
     if "lock" in str(error).lower():

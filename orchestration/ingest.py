@@ -340,8 +340,7 @@ class PartitionLoader:
                                             f" ('{sheets[0]}') is read: move them into it or deliver them as a file"
                                             " of their own")
 
-    def _source(self, path: Path, readable: Path, file_format: str, headers: list[str], first_row: int
-                ) -> tuple[str, str, str]:
+    def _source(self, readable: Path, file_format: str, headers: list[str], first_row: int) -> tuple[str, str, str]:
         """(FROM clause yielding the file's rows, the staged line_offset, ORDER BY) for one file.
         A CSV's records are read as they come and numbered later (`_renumber_lines`) if need be. A
         workbook's wholly blank rows are skipped, each other row keeping its sheet row number."""
@@ -416,7 +415,7 @@ class PartitionLoader:
         # to one thread: it took twice as long.
         (first_row,) = self.con.execute(f"select count(*) from {self.staged}").fetchone()
         with utf8_stream(path, encoding) as readable:
-            source, line_offset, order = self._source(path, readable, file_format, headers, first_row)
+            source, line_offset, order = self._source(readable, file_format, headers, first_row)
             extra = ", sheet_row" if file_format == "xlsx" else ""
             try:
                 # Literals, not parameters: a parameterised INSERT … SELECT ran 30× slower here.
@@ -621,7 +620,7 @@ class PartitionLoader:
             self._write(year, load_id, reports, replace=mode == "full")
         finally:
             self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicate_keys;"
-                             " reset variable jingtu_hmac_inner; reset variable jingtu_hmac_outer")
+                             f" reset variable {pii.HMAC_INNER}; reset variable {pii.HMAC_OUTER}")
         return LoadReport(self.contract.name, year, load_id, reports, mode, kept)
 
 

@@ -49,7 +49,8 @@ def mask_sql(expression: str) -> str:
 
 # HMAC-SHA256 (RFC 2104) in DuckDB, which has sha256 but no hmac: the key's inner and outer pads
 # are set as session variables (`hmac_variables`), so the secret never appears in the SQL text.
-HMAC_SQL = ("sha256(getvariable('jingtu_hmac_outer') || unhex(sha256(getvariable('jingtu_hmac_inner')"
+HMAC_INNER, HMAC_OUTER = "jingtu_hmac_inner", "jingtu_hmac_outer"
+HMAC_SQL = (f"sha256(getvariable('{HMAC_OUTER}') || unhex(sha256(getvariable('{HMAC_INNER}')"
             " || encode({v}))))")
 _BLOCK = 64
 
@@ -60,4 +61,4 @@ def hmac_variables(key: str) -> dict[str, bytes]:
     if len(raw) > _BLOCK:
         raw = hashlib.sha256(raw).digest()
     raw = raw.ljust(_BLOCK, b"\0")
-    return {"jingtu_hmac_inner": bytes(b ^ 0x36 for b in raw), "jingtu_hmac_outer": bytes(b ^ 0x5C for b in raw)}
+    return {HMAC_INNER: bytes(b ^ 0x36 for b in raw), HMAC_OUTER: bytes(b ^ 0x5C for b in raw)}

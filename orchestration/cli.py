@@ -170,6 +170,7 @@ def _causes(error) -> str:
 def cmd_alerts(args) -> int:
     """Print a month's early warnings from the published serving file; exit 1 when any is red, so that
     it can drive a notification, and ERROR (never 1) when the alerts cannot be read."""
+    from orchestration.alert_evidence import EVIDENCE_COLUMNS, describe
     from orchestration.lib.duck import DatabaseUnavailable, open_checked
 
     try:
@@ -194,22 +195,33 @@ def cmd_alerts(args) -> int:
             print(f"{args.month} has not been monitored: materialise it first (jingtu materialize)",
                   file=sys.stderr)
             return 2
-        rows = con.execute("""
-            select county_code, county_name, signal_label_zh, severity, observed_value, threshold,
-                   observation_point, strftime(run_started_month, '%Y-%m')
-            from marts.fct_early_warnings
+        table = "marts.fct_early_warnings_all_versions" if args.rules else "marts.fct_early_warnings"
+        if args.rules and not con.execute(f"select count(*) from {table} where methodology_version = $v",
+                                          {"v": args.rules}).fetchone()[0]:
+            known = [v for (v,) in con.execute(f"select distinct methodology_version from {table} order by 1").fetchall()]
+            print(f"--rules {args.rules}: no alerts under that version (versions with alerts: {', '.join(known)})",
+                  file=sys.stderr)
+            return 2
+        found = con.execute(f"""
+            select county_code, county_name, signal_label_zh, methodology_version, {', '.join(EVIDENCE_COLUMNS)}
+            from {table}
             where month = $m and ($county is null or county_code = $county)
+              and ($rules is null or methodology_version = $rules)
             order by severity_order desc, county_code, signal
-        """, {"m": first_day, "county": args.county}).fetchall()
-    if not rows:
-        print(f"{args.month}: no alerts" + (f" for {args.county}" if args.county else ""))
+        """, {"m": first_day, "county": args.county, "rules": args.rules})
+        names = [d[0] for d in found.description]
+        alerts = [dict(zip(names, row)) for row in found.fetchall()]
+        version = args.rules or con.execute("select any_value(methodology_version) from marts.fct_early_warnings"
+                                            ).fetchone()[0]
+    heading = f"{args.month}, methodology {version or '?'}"
+    if not alerts:
+        print(f"{heading}: no alerts" + (f" for {args.county}" if args.county else ""))
         return 0
-    print(f"{args.month}  {pad('unit', 22)} {pad('signal', 30)} {pad('level', 5)} {'observed':>9} "
-          f"{'threshold':>9}  {pad('observation point', 18)} since")
-    for code, name, signal, severity, observed, threshold, point, since in rows:
-        print(f"         {code} {pad(name, 15)} {pad(signal, 30)} {pad(severity, 5)} {observed:9.2f} "
-              f"{threshold:9.2f}  {pad(point, 18)} {since}")
-    return 1 if any(r[3] == "红" for r in rows) else 0
+    print(f"{heading} ({alerts[0]['rule_set']} rules):")
+    for alert in alerts:
+        print(f"  {alert['severity']}  {alert['county_code']} {pad(alert['county_name'], 15)} "
+              f"{pad(alert['signal_label_zh'], 26)} {describe(alert)}")
+    return 1 if any(a["severity"] == "红" for a in alerts) else 0
 
 
 def print_grades(years: list[int]) -> None:
@@ -360,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 " if any is red, 2 if the month is not monitored, 3 on error")
     alerts.add_argument("--month", required=True, help="YYYY-MM")
     alerts.add_argument("--county", help="a county code, e.g. 511123")
+    alerts.add_argument("--rules", metavar="VERSION",
+                        help="the alerts of another methodology version's rules, e.g. 2018.1 (threshold rules)")
     alerts.set_defaults(handler=cmd_alerts)
 
     args = parser.parse_args(argv)

@@ -1,5 +1,5 @@
 -- depends_on: {{ ref('int_methodology') }}  (no mart is built under an invalid configuration)
--- One row per early-warning alert: unit, month, signal, observed value, threshold, severity
--- (黄/橙/红), observation point and the first month of its run of consecutive alerts.
+-- One row per early-warning alert under the methodology version in force: unit, month, signal,
+-- severity (黄/橙/红), observation point, evidence, and the first month of its run of alerts.
 select * from {{ ref('int_warning_alerts') }}
-where {{ in_month_partition('month') }}
+where methodology_version = '{{ var("methodology_version") }}' and {{ in_month_partition('month') }}

@@ -87,6 +87,8 @@ joined as (
         coalesce(hotline.hotline_closed_on_time, 0) as hotline_closed_on_time,
         coalesce(inspections.inspections_ended, 0) > 0 as has_inspection_data,
         coalesce(inspections.overdue_problems, 0) as overdue_problems,
+        coalesce(filed.cases_filed, 0) as cases_filed,
+        coalesce(filed.new_occurrence_filed, 0) as new_occurrence_filed,
         trailing_cases.cases_filed_12m,
         trailing_cases.new_occurrence_12m,
         city_trailing_cases.city_cases_filed_12m,
@@ -94,6 +96,7 @@ joined as (
     from grid
     left join hotline on hotline.county_code = grid.county_code and hotline.month = grid.month
     left join inspections on inspections.county_code = grid.county_code and inspections.month = grid.month
+    left join filed on filed.county_code = grid.county_code and filed.month = grid.month
     left join trailing_cases on trailing_cases.county_code = grid.county_code and trailing_cases.month = grid.month
     left join city_trailing_cases on city_trailing_cases.month = grid.month
 ),

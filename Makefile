@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench bench-national docs clean
+.PHONY: run test ui lint bench bench-warnings bench-national docs clean
 
 # The virtual environment, from the pinned dependencies in requirements.lock.
 $(INSTALLED): pyproject.toml requirements.lock
@@ -33,6 +33,9 @@ bench: $(INSTALLED)  ## ingest, validation, pipeline and grade-confidence benchm
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/pipeline_bench.py --scales 1,17
 	$(BIN)/python bench/confidence_bench.py
+
+bench-warnings: $(INSTALLED)  ## the early warnings' false-alarm rate and detection power, 183 units × 48 months (bench/results/warnings.md)
+	$(BIN)/python bench/warnings_bench.py
 
 bench-national: $(INSTALLED)  ## 100 million tickets, 2,800 units; not part of the tests; about 30 GiB of disk: 16 GiB of CSV, a 12.4 GiB warehouse peak (bench/results/national.md)
 	$(BIN)/python bench/pipeline_bench.py --scales national --skip reference,incremental

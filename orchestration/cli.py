@@ -66,8 +66,10 @@ def cmd_generate(args) -> int:
     # --scale S: S× the units and S× the tickets (Sichuan is ~17× Leshan); explicit options win.
     scale = args.scale or 1.0
     units = args.units or round(len(plan.UNITS) * scale)
-    generate(out, seed=args.seed, unit_count=units, hotline_scale=args.hotline_scale or scale)
-    print(f"sample data written to {out} in {time.perf_counter() - started:.1f} s")
+    shifts = generate(out, seed=args.seed, unit_count=units, hotline_scale=args.hotline_scale or scale,
+                      signals=args.signals)
+    print(f"sample data written to {out} in {time.perf_counter() - started:.1f} s"
+          + (f", {len(shifts)} shifts planted" if shifts else ""))
     return 0
 
 
@@ -314,7 +316,8 @@ def cmd_run(args) -> int:
     if not data_years(raw):
         print(f"{raw} is empty: generating the sample data", flush=True)
         status = cmd_generate(argparse.Namespace(out=str(raw), seed=args.seed, units=None,
-                                                 hotline_scale=None, scale=None, force=False))
+                                                 hotline_scale=None, scale=None, force=False,
+                                                 signals="report"))
         if status:
             return status
     return cmd_materialize(argparse.Namespace(years=None))
@@ -347,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="multiply the hotline tickets per year (1.0 ≈ 428,000 in 2018)")
     gen.add_argument("--scale", type=float, default=None,
                      help="shorthand: units ×S (unless --units) and hotline tickets ×S, for benchmarks")
+    gen.add_argument("--signals", choices=("report", "off", "shifts"), default="report",
+                     help="report: the report's sample and its planted alerts; off: a monitoring scenario with no"
+                          " signal (every alert a false alarm); shifts: the same with shifts of known size planted")
     gen.add_argument("--force", action="store_true", help="replace existing data")
     gen.set_defaults(handler=cmd_generate)
 

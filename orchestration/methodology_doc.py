@@ -45,10 +45,24 @@ def _survey_points() -> str:
     return _table(["answer", "points"], [[p["answer"], p["points"] or "excluded"] for p in _rows("survey_points")])
 
 
+def _versions() -> str:
+    return _table(["version", "adopted on", "early-warning rules", "note"], [
+        [v["methodology_version"], v["adopted_on"], v["warning_rule_set"], v["note"]]
+        for v in _rows("methodology_versions")])
+
+
 def _warning_rules() -> str:
-    return _table(["signal", "中文", "severity", "threshold", "minimum count", "observation point"], [
-        [r["signal"], r["label_zh"], r["severity"], r["threshold"], r["min_count"], r["observation_point"]]
+    return _table(["version", "signal", "中文", "severity", "statistic", "threshold", "minimum count",
+                   "observation point"], [
+        [r["methodology_version"], r["signal"], r["label_zh"], r["severity"], r["statistic"], r["threshold"] or "—",
+         r["min_count"] or "—", r["observation_point"]]
         for r in _rows("warning_rules") if r["enabled"] == "true"])
+
+
+def _warning_parameters() -> str:
+    return _table(["version", "parameter", "value", "what it does"], [
+        [r["methodology_version"], f"`{r['parameter']}`", r["value"], r["description"]]
+        for r in _rows("warning_parameters")])
 
 
 def _settings() -> str:
@@ -57,7 +71,8 @@ def _settings() -> str:
 
 
 TABLES = {"indicators": _indicators, "grades": _grades, "survey_points": _survey_points,
-          "warning_rules": _warning_rules, "settings": _settings}
+          "versions": _versions, "warning_rules": _warning_rules, "warning_parameters": _warning_parameters,
+          "settings": _settings}
 
 
 def render(text: str) -> str:

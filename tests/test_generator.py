@@ -49,3 +49,49 @@ def test_more_units_are_listed_for_the_loader(tmp_path):
     generate(tmp_path, unit_count=30, hotline_scale=0.001, years=(2018,), progress=lambda _: None)
     units = (tmp_path / "units.csv").read_text(encoding="utf-8").splitlines()
     assert len(units) == 31 and units[1].startswith("511102,") and units[-1].startswith("520018,")
+
+
+def test_monitoring_scenarios_fill_every_month_and_plant_their_shifts_only_when_asked(tmp_path):
+    """signals "off": every unit has tickets and cases in every month, with the Spring Festival dip
+    and no overdue rectification; "shifts": conduct complaints about double in a doubling's months."""
+    from orchestration.contracts import SOURCES
+    from orchestration.ingest import ingest
+    from orchestration.lib.duck import connect
+    from tests.conftest import SALT, UNITS_CSV
+
+    def loaded(signals: str):
+        raw = tmp_path / signals
+        shifts = generate(raw, years=(2017, 2018), signals=signals, progress=lambda _: None)
+        con = connect(tmp_path / f"{signals}.duckdb")
+        for source in ("hotline", "cases", "inspections"):
+            for year in (2017, 2018):
+                assert ingest(con, SOURCES[source], year, raw, UNITS_CSV, SALT).rows_rejected == 0
+        return con, shifts
+
+    con, shifts = loaded("off")
+    assert shifts == []
+    assert con.execute("""select count(distinct (county_code, date_trunc('month', received_at))),
+                                 count(distinct date_trunc('month', received_at)) from raw.hotline""").fetchone() \
+        == (11 * 24, 24)
+    (february, march) = con.execute("""select count(*) filter (where month(received_at) = 2),
+                                              count(*) filter (where month(received_at) = 3) from raw.hotline""").fetchone()
+    assert february < 0.85 * march
+    assert con.execute("select count(distinct date_trunc('month', filed_on)) from raw.cases").fetchone() == (24,)
+    assert con.execute("select count(*) from raw.inspections where problems_rectified < problems_found "
+                       "and rectification_due_on < date '2018-12-31'").fetchone() == (0,)
+    con.close()
+
+    con, shifts = loaded("shifts")
+    doublings = [s for s in shifts if s.signal == "conduct_complaint_surge" and s.size == 2.0]
+    assert len(doublings) == 11 and {s.months for s in doublings} == {3}
+    ratios = []
+    for shift in doublings:
+        during, before = con.execute("""
+            select count(*) filter (where received_at >= $onset) / $months,
+                   count(*) filter (where received_at < $onset) / 12
+            from raw.hotline where county_code = $unit and category in ('干部作风', '腐败问题')
+              and received_at >= $onset - interval 12 month and received_at < $onset + to_months($months)""",
+            {"onset": shift.onset, "months": shift.months, "unit": shift.county_code}).fetchone()
+        ratios.append(during / before)
+    assert 1.7 < sum(ratios) / len(ratios) < 2.3
+    con.close()

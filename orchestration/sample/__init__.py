@@ -2,29 +2,42 @@
 
 from pathlib import Path
 
-from orchestration.sample import cases, hotline, inspections, plan, surveys
+from orchestration.sample import cases, hotline, inspections, monitoring, plan, surveys
 from orchestration.settings import SAMPLE_MANIFEST
 
 DEFAULT_SEED = 20180827  # the day of the report's symposium
 
 
 def generate(out: Path, seed: int = DEFAULT_SEED, unit_count: int | None = None,
-             hotline_scale: float = 1.0, years=plan.YEARS, progress=print) -> None:
+             hotline_scale: float = 1.0, years=plan.YEARS, progress=print, signals: str = "report"
+             ) -> list[monitoring.Shift]:
     """Write every source for `years` under `out`. At the defaults the warehouse reproduces
     seed-figures.md; `unit_count` and `hotline_scale` grow the data for benchmarks. With more units
-    than Leshan's, `out/units.csv` lists them: point `JINGTU_UNITS` at it."""
+    than Leshan's, `out/units.csv` lists them: point `JINGTU_UNITS` at it.
+
+    `signals` "off" or "shifts" writes the hotline (every month) and the cases of a monitoring
+    scenario instead (sample/monitoring.py), with no planted signal at all or with the returned
+    shifts, and no overdue rectification."""
+    if signals not in ("report", "off", "shifts"):
+        raise ValueError(f"signals={signals!r}: report, off or shifts")
     units = plan.units(unit_count or len(plan.UNITS))
     if len(units) != len(plan.UNITS):
         out.mkdir(parents=True, exist_ok=True)
         lines = ["county_code,county_name,unit_type"] + [f"{u.code},{u.name},county" for u in units]
         (out / "units.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         progress(f"{len(units)} units listed in {out / 'units.csv'}: set JINGTU_UNITS to it")
-    for year in years:
-        hotline.generate(out, units, year, hotline_scale, progress)
-    cases.generate(out, units, years, seed, progress)
-    rectification = inspections.generate(out, units, years, seed, progress)
+    shifts = []
+    if signals == "report":
+        for year in years:
+            hotline.generate(out, units, year, hotline_scale, progress)
+        cases.generate(out, units, years, seed, progress)
+    else:
+        shifts = monitoring.generate(out, units, years, signals, seed, progress)
+    gaps = plan.RECTIFICATION_GAPS if signals == "report" else {}
+    rectification = inspections.generate(out, units, years, seed, progress, gaps)
     surveys.generate(out, units, years, rectification, seed, progress)
     # What the generator wrote: data beside it is real, and needs a secret PII key (settings.pii_key).
     files = sorted(p for p in out.glob("*/*/*") if p.is_file())
     (out / SAMPLE_MANIFEST).write_text("".join(f"{p.relative_to(out).as_posix()}\t{p.stat().st_size}\n"
                                                for p in files))
+    return shifts

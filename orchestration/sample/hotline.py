@@ -139,9 +139,12 @@ def encoding_of_month(month: int) -> str:
     return "gb18030" if month % 3 == 0 else ("utf-8" if month == 11 else "utf-8-sig")
 
 
-def generate(out: Path, units: list[plan.Unit], year: int, scale: float = 1.0, progress=print) -> None:
-    """Write raw/hotline/<year>/12345_<year>-<MM>.csv for each month the line was open."""
-    monthly = month_plan(units, year, scale)
+def generate(out: Path, units: list[plan.Unit], year: int, scale: float = 1.0, progress=print,
+             monthly: pa.Table | None = None) -> None:
+    """Write raw/hotline/<year>/12345_<year>-<MM>.csv for each month the line was open, or of the
+    given month plan (sample/monitoring.py), without the report's broken rows."""
+    report = monthly is None
+    monthly = month_plan(units, year, scale) if report else monthly
     if monthly is None:
         return
     con = connect()
@@ -149,7 +152,7 @@ def generate(out: Path, units: list[plan.Unit], year: int, scale: float = 1.0, p
     months = sorted({m for (m,) in con.execute("select distinct month from month_plan").fetchall()})
     for month in months:
         path = out / "hotline" / str(year) / f"12345_{year}-{month:02d}.csv"
-        bad = _bad_rows(year, month) if month in (4, 7, 10) else None
+        bad = _bad_rows(year, month) if report and month in (4, 7, 10) else None
         write_export(con, HOTLINE, _month_query(year, month), path, encoding_of_month(month), bad)
         progress(f"hotline {year}-{month:02d}: {path}")
     con.close()

@@ -58,12 +58,12 @@ def _political_checkups(rng: np.random.Generator, units: list[plan.Unit]) -> lis
             for k, ((code, name, unit_type, _), f, c) in enumerate(zip(targets, found, clues))]
 
 
-def _rectify(rows: list[dict], year: int) -> None:
+def _rectify(rows: list[dict], year: int, gaps: dict) -> None:
     """Older findings are rectified in full except the planned gaps; 2018's are rectified when due."""
     for r in rows:
         due_in_time = r["rectification_due_on"] <= date(2018, 12, 31)
         r["problems_rectified"] = r["problems_found"] if due_in_time else (r["problems_found"] * 7) // 10
-    for (gap_year, code), gap in plan.RECTIFICATION_GAPS.items():
+    for (gap_year, code), gap in gaps.items():
         if gap_year == year:
             for r in (r for r in rows if r["county_code"] == code):
                 taken = min(gap, r["problems_rectified"])
@@ -71,12 +71,12 @@ def _rectify(rows: list[dict], year: int) -> None:
                 gap -= taken
 
 
-def rows_for_year(year: int, units: list[plan.Unit], seed: int) -> list[dict]:
+def rows_for_year(year: int, units: list[plan.Unit], seed: int, gaps=plan.RECTIFICATION_GAPS) -> list[dict]:
     rng = np.random.default_rng([seed, year, 3])
     rows = _routine(rng, year, units, 180 if year == 2018 else 90)
     if year == 2018:
         rows += _political_checkups(rng, units)
-    _rectify(rows, year)
+    _rectify(rows, year, gaps)
     rows.sort(key=lambda r: (r["ended_on"], r["county_code"]))
     for k, r in enumerate(rows):
         r["inspection_id"] = f"XC{year}-{k + 1:04d}"
@@ -107,12 +107,14 @@ def _bad_rows(year: int, as_excel: bool) -> list[dict]:
     return rows
 
 
-def generate(out: Path, units: list[plan.Unit], years, seed: int, progress=print) -> dict:
-    """Write raw/inspections/<year>/ (.xlsx in 2016 and 2018); return rectification rates per unit-year."""
+def generate(out: Path, units: list[plan.Unit], years, seed: int, progress=print,
+             gaps=plan.RECTIFICATION_GAPS) -> dict:
+    """Write raw/inspections/<year>/ (.xlsx in 2016 and 2018); return rectification rates per unit-year.
+    `gaps`: the rectification left undone past its due date (the overdue-rectification alerts)."""
     con = connect()
     rates = {}
     for year in years:
-        rows = rows_for_year(year, units, seed)
+        rows = rows_for_year(year, units, seed, gaps)
         rates[year] = rectification_rate([r for r in rows if r["county_code"] != plan.MUNICIPAL])
         as_excel = year in (2016, 2018)
         con.register("inspection_rows", pa.Table.from_pylist(rows))

@@ -17,10 +17,19 @@ $(INSTALLED): pyproject.toml requirements.lock
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
 
+# The headless browser of the report's test: Debian's chromium and its driver, installed when missing
+# and a Chinese font (as root, which CI is); elsewhere, say what to install (the test then fails, saying so).
+BROWSER_DRIVER := /usr/bin/chromedriver
+$(BROWSER_DRIVER):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium and chromium-driver for the browser test …"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null; \
+	else echo "no chromium-driver: install Debian's chromium and chromium-driver for the browser test"; fi
+
 run: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## generate the sample if raw/ is empty, materialise every year, print the counts
 	$(BIN)/jingtu run
 
-test: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the test suite
+test: $(INSTALLED) $(BROWSER_DRIVER) $(DAGSTER_HOME)/dagster.yaml  ## the test suite
 	$(BIN)/pytest
 
 ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000

@@ -79,6 +79,7 @@ def cmd_materialize(args) -> int:
     prepare_manifest()
     from orchestration.definitions import defs
     from orchestration.defs.automation import monthly_job, yearly_job
+    from orchestration.defs.reports import portraits_job
     from orchestration.defs.serving import publish_job
 
     available = data_years(settings.raw_root())
@@ -127,9 +128,13 @@ def cmd_materialize(args) -> int:
     if not execute(monthly_job.name, tags={**ours, "dagster/asset_partition_range_start": first,
                                            "dagster/asset_partition_range_end": last}):
         return 1
+    for year in years:
+        if not execute(portraits_job.name, partition_key=str(year), tags=ours):
+            return 1
     if not execute(publish_job.name, tags=ours):
         return 1
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
+    print(f"county portraits: {settings.reports_dir() / 'index.html'} (open it in a browser)")
     print_counts()
     print_grades(years)
     return 0
@@ -224,6 +229,32 @@ def cmd_alerts(args) -> int:
         print(f"  {alert['severity']}  {alert['county_code']} {pad(alert['county_name'], 15)} "
               f"{pad(alert['signal_label_zh'], 26)} {describe(alert)}")
     return 1 if any(a["severity"] == "红" for a in alerts) else 0
+
+
+def cmd_report(args) -> int:
+    """Write the county portraits of the given years (default: every evaluated year) and the index."""
+    from orchestration import portrait
+    from orchestration.lib.duck import DatabaseUnavailable, open_checked
+
+    try:
+        con = open_checked(settings.warehouse_path(), read_only=True)
+    except DatabaseUnavailable as error:
+        print(f"cannot read the warehouse: {error}", file=sys.stderr)
+        return ERROR
+    out = settings.reports_dir()
+    with con:
+        years = args.year or [y for (y,) in con.execute(
+            "select distinct year from marts.fct_county_evaluation order by 1").fetchall()]
+        try:
+            pages = [portrait.render_year(con, year, out) for year in years]
+        except LookupError as error:
+            print(error, file=sys.stderr)
+            return 2
+        index = portrait.render_index(con, out)
+    for page in pages:
+        print(f"county portraits: {page}")
+    print(f"index of every year: {index}")
+    return 0
 
 
 def print_grades(years: list[int]) -> None:
@@ -373,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
 
     docs = commands.add_parser("docs", help="rewrite docs/methodology.md's tables from the configuration")
     docs.set_defaults(handler=cmd_docs)
+
+    report = commands.add_parser("report", help="write the county portraits (HTML, one page per year) and print"
+                                                " where they are")
+    report.add_argument("--year", type=int, action="append", help="a year (repeatable; default: every evaluated year)")
+    report.set_defaults(handler=cmd_report)
 
     alerts = commands.add_parser("alerts", help="a month's early warnings from the serving file; exit status 1"
                                                 " if any is red, 2 if the month is not monitored, 3 on error")

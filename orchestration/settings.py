@@ -41,6 +41,12 @@ def quality_dir() -> Path:
     return Path(os.environ.get("JINGTU_QUALITY", warehouse_path().parent / "quality"))
 
 
+def reports_dir() -> Path:
+    """The county portraits, one HTML page per year and an index (`JINGTU_REPORTS`, by default next
+    to the warehouse)."""
+    return Path(os.environ.get("JINGTU_REPORTS", warehouse_path().parent / "reports"))
+
+
 def dagster_home() -> Path:
     """The project-local Dagster instance (`DAGSTER_HOME`)."""
     return Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home"))

@@ -24,13 +24,17 @@ ASSET_GRAPH = {  # asset key → group
     "staging/stg_development__assessments": "staging",
     "intermediate/int_methodology": "intermediate", "intermediate/int_hotline_unit_days": "intermediate",
     "intermediate/int_monitoring_unit_months": "monitoring", "intermediate/int_warning_alerts": "monitoring",
-    "config/warning_rules": "config", "marts/fct_monitoring_monthly": "monitoring",
-    "marts/fct_early_warnings": "monitoring",
+    "intermediate/int_warning_parameters": "monitoring", "intermediate/int_warning_surges": "monitoring",
+    "intermediate/int_warning_funnels": "monitoring",
+    "config/warning_rules": "config", "config/warning_parameters": "config", "config/methodology_versions": "config",
+    "marts/fct_monitoring_monthly": "monitoring", "marts/fct_early_warnings": "monitoring",
+    "marts/fct_early_warnings_all_versions": "monitoring", "marts/fct_warning_funnels": "monitoring",
+    "marts/fct_warning_surges": "monitoring",
     "marts/dim_county": "marts", "marts/fct_components": "marts", "marts/fct_indicators": "marts",
     "marts/fct_county_evaluation": "marts", "marts/fct_case_events_monthly": "marts",
     "marts/fct_hotline_daily": "marts", "marts/fct_hotline_intake_lines": "marts",
     "marts/fct_inspection_stats": "marts", "marts/fct_grade_confidence": "marts",
-    "serving/bi_database": "serving",
+    "serving/bi_database": "serving", "reports/county_portraits": "reports",
 }
 
 

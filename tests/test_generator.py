@@ -65,7 +65,8 @@ def test_monitoring_scenarios_fill_every_month_and_plant_their_shifts_only_when_
         con = connect(tmp_path / f"{signals}.duckdb")
         for source in ("hotline", "cases", "inspections"):
             for year in (2017, 2018):
-                assert ingest(con, SOURCES[source], year, raw, UNITS_CSV, SALT).rows_rejected == 0
+                report = ingest(con, SOURCES[source], year, raw, UNITS_CSV, SALT)
+                assert report.rows_rejected == 0 or source == "inspections"  # its planted broken rows
         return con, shifts
 
     con, shifts = loaded("off")

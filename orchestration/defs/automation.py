@@ -28,10 +28,11 @@ from orchestration.partitions import monthly, yearly
 TIMEZONE = "Asia/Shanghai"
 MONITORING = AssetSelection.groups("monitoring")
 SERVING = AssetSelection.groups("serving")
+REPORTS = AssetSelection.groups("reports")  # written after the run (defs/reports.py)
 
 # Every step opens the warehouse, so the pool runs them one at a time anyway: in-process execution
 # spares a Python start-up per step (~5–10 s each under the multiprocess executor).
-yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all() - MONITORING - SERVING,
+yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all() - MONITORING - SERVING - REPORTS,
                               partitions_def=yearly, executor_def=in_process_executor,
                               description="Ingest one year and build its evaluation.")
 monthly_job = define_asset_job("monthly_warnings", selection=MONITORING, partitions_def=monthly,

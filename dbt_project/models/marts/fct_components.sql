@@ -25,7 +25,13 @@ final as (
         component_values.value is not null as is_available,
         component_values.numerator,
         component_values.denominator,
-        component_values.standard_error,
+        -- the sampling error of the component's kind (methodology_components.sampling_error)
+        case methodology.sampling_error
+            when 'survey' then component_values.standard_error
+            when 'binomial' then 100 * sqrt((component_values.value / 100) * (1 - component_values.value / 100)
+                                            / nullif(component_values.denominator, 0))
+            when 'none' then 0
+        end as standard_error,
         methodology.methodology_version
     from unit_years
     cross join methodology

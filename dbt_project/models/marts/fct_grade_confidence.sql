@@ -65,11 +65,7 @@ component_errors as (
         ) as share,
         components.value,
         {% if var('confidence_sampling_error') -%}
-        coalesce(case methodology.sampling_error
-            when 'survey' then components.standard_error
-            when 'binomial' then 100 * sqrt((components.value / 100) * (1 - components.value / 100)
-                                            / nullif(components.denominator, 0))
-        end, 0)
+        coalesce(components.standard_error, 0)
         {%- else -%} 0 {%- endif %} as standard_error
     from components
     inner join evaluation on components.year = evaluation.year and components.county_code = evaluation.county_code

@@ -1,0 +1,63 @@
+"""The county portraits (精准画像): a yearly asset writing one HTML page per year and the index,
+refreshed after every successful evaluation or warnings run, however it was started."""
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    DagsterRun,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    asset,
+    define_asset_job,
+    in_process_executor,
+    run_status_sensor,
+)
+
+from orchestration import portrait, settings
+from orchestration.defs.automation import monthly_job, yearly_job
+from orchestration.lib.duck import connect
+from orchestration.partitions import yearly
+from orchestration.resources import WAREHOUSE_POOL, Warehouse
+
+# What a page reads (the warnings of the year too, when they have been built).
+READS = [AssetKey(["marts", name]) for name in ("fct_county_evaluation", "fct_grade_confidence", "fct_indicators",
+                                                  "fct_components", "dim_county")]
+
+
+@asset(key=AssetKey(["reports", "county_portraits"]), deps=READS, partitions_def=yearly, group_name="reports",
+       pool=WAREHOUSE_POOL, kinds={"html"},
+       description="The year's county portraits (精准画像): one self-contained HTML page under JINGTU_REPORTS "
+                   "(warehouse/reports/ by default) with the ranking, each unit's indicators, trend, components, "
+                   "scores and early warnings, and the monitoring funnel plots; plus index.html.")
+def county_portraits(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    year = int(context.partition_key)
+    out = settings.reports_dir()
+    with connect(warehouse.database_path, read_only=True) as con:
+        page = portrait.render_year(con, year, out)
+        index = portrait.render_index(con, out)
+    context.log.info(f"county portraits of {year}: {page}")
+    return MaterializeResult(metadata={"path": MetadataValue.path(str(page)), "index": MetadataValue.path(str(index)),
+                                       "bytes": page.stat().st_size})
+
+
+portraits_job = define_asset_job("county_portraits", selection=[county_portraits.key], partitions_def=yearly,
+                                 executor_def=in_process_executor, description="Write one year's county portraits.")
+
+
+def years_of(run: DagsterRun) -> list[str]:
+    """The years of a run's partition or partition range (years, or months YYYY-MM)."""
+    first = run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_start")
+    last = run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_end")
+    return [str(year) for year in range(int(first[:4]), int(last[:4]) + 1)] if first and last else []
+
+
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job, monthly_job],
+                   request_job=portraits_job, default_status=DefaultSensorStatus.RUNNING)
+def portraits_after_success(context):
+    """After each successful evaluation or warnings run, rewrite the portraits of its years, so that a
+    page shows the year's grades and its latest warnings."""
+    return [RunRequest(run_key=f"portraits-{context.dagster_run.run_id}-{year}", partition_key=year)
+            for year in years_of(context.dagster_run)]

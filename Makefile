@@ -38,10 +38,11 @@ ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0
 lint: $(INSTALLED)
 	$(BIN)/ruff check orchestration tests bench
 
-bench: $(INSTALLED)  ## ingest, validation, pipeline and grade-confidence benchmarks (1× and 17×); results in bench/results/
+bench: $(INSTALLED)  ## ingest, validation, pipeline, grade-confidence and portrait benchmarks (1× and 17×); results in bench/results/
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/pipeline_bench.py --scales 1,17
 	$(BIN)/python bench/confidence_bench.py
+	$(BIN)/python bench/report_bench.py
 
 bench-warnings: $(INSTALLED)  ## the early warnings' false-alarm rate and detection power, 183 units × 48 months (bench/results/warnings.md)
 	$(BIN)/python bench/warnings_bench.py

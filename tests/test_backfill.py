@@ -1,5 +1,6 @@
 """A two-year backfill through the Dagster run machinery: the backfill daemon submits the runs, the
-queued run coordinator launches them, and the warehouse pool serialises their steps."""
+queued run coordinator launches them, the warehouse pool serialises their steps, and the sensors
+publish the serving file and write the county portraits after them."""
 
 import os
 import signal
@@ -36,12 +37,15 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
     try:
         with DagsterInstance.get() as instance:
             deadline = time.monotonic() + 600
-            runs, published = [], []
+            runs, published, portraits = [], [], []
             while time.monotonic() < deadline:
                 runs = instance.get_runs(RunsFilter(job_name="yearly_evaluation"))
                 published = instance.get_runs(RunsFilter(job_name="publish_serving",
                                                          statuses=[DagsterRunStatus.SUCCESS]))
-                if len(runs) == 2 and all(run.status in TERMINAL for run in runs) and published:
+                portraits = instance.get_runs(RunsFilter(job_name="county_portraits",
+                                                         statuses=[DagsterRunStatus.SUCCESS]))
+                if len(runs) == 2 and all(run.status in TERMINAL for run in runs) and published \
+                        and len(portraits) == 2:
                     break
                 time.sleep(2)
             assert sorted((run.tags["dagster/partition"], run.status) for run in runs) == [
@@ -49,11 +53,16 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
             assert all(run.tags.get("dagster/backfill") for run in runs)
             # Published by the sensor, which nobody switched on: BI users see the backfilled years.
             assert published, log.read_text()[-3000:]
+            # and the county portraits of both years written, by the other sensor nobody switched on
+            assert sorted(run.tags["dagster/partition"] for run in portraits) == ["2017", "2018"], \
+                log.read_text()[-3000:]
     finally:
         stop(daemon)
     with connect(warehouse) as con:
         assert con.execute("select year, count(*) from marts.fct_county_evaluation group by 1 order by 1"
                            ).fetchall() == [(2017, 11), (2018, 11)]
+    assert {p.name for p in (warehouse.parent / "reports").iterdir()} >= {"index.html", "portrait_2017.html",
+                                                                         "portrait_2018.html", "plotly.min.js"}
     with connect(warehouse.parent / "serving.duckdb", read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_county_evaluation").fetchone()[0] >= 11
 

@@ -64,6 +64,13 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
                                                   "where partition_year = 2018")[0]
     assert lines[("cases", "2018")] == [f"{loaded_2018:,}", f"{rejected_2018:,}"]
     assert ("hotline", "2018") in lines
+    # the county portraits of both years, with the warnings built after the years, and where they are
+    reports = warehouse.parent / "reports"
+    assert f"county portraits: {reports / 'index.html'}" in out
+    page = (reports / "portrait_2018.html").read_text(encoding="utf-8")
+    (alerts,) = query(warehouse, "select count(*) from marts.fct_early_warnings where year(month) = 2018")[0]
+    assert alerts > 0 and page.count('<td class="severity-') == alerts
+    assert (reports / "portrait_2017.html").exists() and "portrait_2018.html" in (reports / "index.html").read_text()
 
     # Each dbt step, once done, leaves its parse for the next (this warehouse's, not `dbt parse`'s)
     # and no target folder of its own.

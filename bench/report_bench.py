@@ -16,8 +16,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from confidence_bench import WORK, base_warehouse  # noqa: E402
-from ingest_bench import machine  # noqa: E402
+from confidence_bench import WORK, base_warehouse
+from ingest_bench import machine
 
 YEAR = 2018
 # Every mart a page reads that has a county_code, copied per unit.
@@ -66,9 +66,9 @@ def main() -> None:
         rows.append((label, result, limit))
         print(f"{label}: {result['units']} units, {result['seconds']:.2f} s, {result['bytes'] / 2**20:.1f} MiB")
     lines = ["# County portraits: rendering one year's page (`bench/report_bench.py`)", "",
-             f"Measured {datetime.date.today()} on {machine()}: `portrait.render_year` for {YEAR}, the page and its "
+             (f"Measured {datetime.date.today()} on {machine()}: `portrait.render_year` for {YEAR}, the page and its "
              "Plotly charts (4 per unit and the 2 funnels) written from the warehouse; `plotly.min.js` is written "
-             "once beside the pages (4.6 MiB, not counted).", "",
+             "once beside the pages (4.6 MiB, not counted)."), "",
              "| scale | units | seconds | target | page size |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {label} | {r['units']} | {r['seconds']:.2f} | < {limit} s | {r['bytes'] / 2**20:.1f} MiB |"
               for label, r, limit in rows]

@@ -13,7 +13,6 @@ from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
 from tests.conftest import SALT, UNITS_CSV, run_dbt, write_source
 
-
 # The threshold rules are those of methodology 2018.1, chosen explicitly (the default is 2019.1).
 THRESHOLD_RULES = ("--vars", json.dumps({"methodology_version": "2018.1"}))
 

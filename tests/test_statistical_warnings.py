@@ -137,6 +137,7 @@ def test_a_cusum_crosses_h_on_the_third_month_of_a_rise_and_restarts_after_its_a
     assert [key for key in found if key[0] == RISE] == [(RISE, date(2018, 3, 1))]
     severity, observed, expected, limit, z, cusum, *_ = found[(RISE, date(2018, 3, 1))]
     assert severity == "橙" and observed == 38 and expected == pytest.approx(323 / 12)
+    assert (round(z, 4), round(cusum, 4)) == (2.1363, 5.0134)
     assert limit == pytest.approx(323 / 12 + 2.33 * (323 / 12) ** 0.5)  # the count at z = 2.33
 
 

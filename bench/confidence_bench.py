@@ -39,20 +39,30 @@ def base_warehouse() -> Path:
     return warehouse
 
 
+def copy_units(base: Path, copies: int, tables: tuple[str, ...], folder: str) -> Path:
+    """A copy of `base` (in WORK/`folder`) whose marts `tables` hold every unit `copies` times, the
+    copies' codes suffixed -1, -2, …"""
+    import duckdb
+
+    path = WORK / folder / "jingtu.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(base, path)
+    with duckdb.connect(str(path)) as con:
+        for table in tables if copies > 1 else ():
+            con.execute(f"""
+                create or replace table marts.{table} as
+                select * replace (county_code || case when k = 0 then '' else '-' || k end as county_code)
+                from marts.{table}, range({copies}) as copies(k)""")
+    return path
+
+
 def scaled(base: Path, copies: int) -> Path:
     """A copy of `base` whose evaluation and components hold every unit `copies` times."""
     import duckdb
 
-    path = WORK / f"x{copies}" / "jingtu.duckdb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(base, path)
+    path = copy_units(base, copies, ("fct_county_evaluation", "fct_components"), f"x{copies}")
     if copies > 1:
         with duckdb.connect(str(path)) as con:
-            for table in ("marts.fct_county_evaluation", "marts.fct_components"):
-                con.execute(f"""
-                    create or replace table {table} as
-                    select * replace (county_code || case when k = 0 then '' else '-' || k end as county_code)
-                    from {table}, range({copies}) as copies(k)""")
             con.execute("drop table if exists marts.fct_grade_confidence")
     return path
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from confidence_bench import WORK, base_warehouse
+from confidence_bench import WORK, base_warehouse, copy_units
 from ingest_bench import machine
 
 YEAR = 2018
@@ -28,19 +28,10 @@ PER_UNIT = ("fct_county_evaluation", "fct_grade_confidence", "fct_indicators", "
 def scaled(base: Path, copies: int) -> Path:
     import duckdb
 
-    path = WORK / f"report_x{copies}" / "jingtu.duckdb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(base, path)
-    if copies > 1:
-        with duckdb.connect(str(path)) as con:
-            for table in PER_UNIT:
-                con.execute(f"""
-                    create or replace table marts.{table} as
-                    select * replace (county_code || case when k = 0 then '' else '-' || k end as county_code)
-                    from marts.{table}, range({copies}) as copies(k)""")
-            # names stay distinct, as the page shows them
-            con.execute("update marts.dim_county set county_name = county_name || '-' || split_part(county_code, '-', 2)"
-                        " where county_code like '%-%'")
+    path = copy_units(base, copies, PER_UNIT, f"report_x{copies}")
+    with duckdb.connect(str(path)) as con:  # names stay distinct, as the page shows them
+        con.execute("update marts.dim_county set county_name = county_name || '-' || split_part(county_code, '-', 2)"
+                    " where county_code like '%-%'")
     return path
 
 

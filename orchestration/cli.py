@@ -108,6 +108,8 @@ def cmd_materialize(args) -> int:
     if key == settings.DEV_PII_SALT:
         print("caller phones are hashed with the public development key: fine for the generated sample, which"
               " is all raw/ holds (real data needs JINGTU_PII_SALT)")
+    if args.methodology:  # read by dbt's macro methodology_version_of, in every step of these runs
+        os.environ["JINGTU_METHODOLOGY_VERSION"] = args.methodology
     instance = _dagster_instance()
     ours = {CLI_PID_TAG: str(os.getpid())}
 
@@ -316,7 +318,7 @@ def cmd_backfill(args) -> int:
     if args.last < args.first:
         print(f"backfill {args.first} {args.last}: the last year comes before the first", file=sys.stderr)
         return 2
-    return cmd_materialize(argparse.Namespace(years=list(range(args.first, args.last + 1))))
+    return cmd_materialize(argparse.Namespace(years=list(range(args.first, args.last + 1)), methodology=None))
 
 
 def cmd_publish(args) -> int:
@@ -351,7 +353,7 @@ def cmd_run(args) -> int:
                                                  signals="report"))
         if status:
             return status
-    return cmd_materialize(argparse.Namespace(years=None))
+    return cmd_materialize(argparse.Namespace(years=None, methodology=None))
 
 
 # Library notices a person running `jingtu` can do nothing about: the project's choices, made knowingly.
@@ -389,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
 
     mat = commands.add_parser("materialize", help="materialise years (default: every year with data)")
     mat.add_argument("years", nargs="*", type=int)
+    mat.add_argument("--methodology", metavar="VERSION",
+                     help="grade these years under this methodology version (e.g. 2018.1, to reproduce what was"
+                          " published under it) instead of the configured one")
     mat.set_defaults(handler=cmd_materialize)
 
     backfill = commands.add_parser("backfill", help="materialise the years FIRST … LAST, with progress per year")

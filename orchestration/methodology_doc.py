@@ -15,9 +15,24 @@ SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
 MARKER = re.compile(r"(<!-- generated: (\w+) -->\n).*?(<!-- end -->)", re.DOTALL)
 
 
-def _rows(seed: str) -> list[dict]:
+def _default_version() -> str:
+    return _variables()["methodology_version"]
+
+
+def _variables() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+
+
+def _all_rows(seed: str) -> list[dict]:
     with (SEEDS / f"{seed}.csv").open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def _rows(seed: str, version: str | None = None) -> list[dict]:
+    """The seed's rows of `version` (default: the version in force), without the version column."""
+    version = version or _default_version()
+    return [{k: v for k, v in row.items() if k != "methodology_version"}
+            for row in _all_rows(seed) if row["methodology_version"] == version]
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -45,10 +60,22 @@ def _survey_points() -> str:
     return _table(["answer", "points"], [[p["answer"], p["points"] or "excluded"] for p in _rows("survey_points")])
 
 
+VERSIONED = ("methodology_indicators", "methodology_components", "methodology_grades", "survey_points",
+             "warning_rules", "warning_parameters")
+
+
 def _versions() -> str:
-    return _table(["version", "adopted on", "early-warning rules", "note"], [
-        [v["methodology_version"], v["adopted_on"], v["warning_rule_set"], v["note"]]
-        for v in _rows("methodology_versions")])
+    """Each version, and which of its tables differ from the version in force."""
+    default = _default_version()
+
+    def differs(version: str) -> str:
+        if version == default:
+            return "in force (the default)"
+        tables = [seed for seed in VERSIONED if _rows(seed, version) != _rows(seed, default)]
+        return "differs from " + default + " in " + (", ".join(f"`{t}`" for t in tables) or "nothing")
+    return _table(["version", "adopted on", "early-warning rules", "compared with the default", "note"], [
+        [v["methodology_version"], v["adopted_on"], v["warning_rule_set"], differs(v["methodology_version"]), v["note"]]
+        for v in _all_rows("methodology_versions")])
 
 
 def _warning_rules() -> str:
@@ -56,17 +83,17 @@ def _warning_rules() -> str:
                    "observation point"], [
         [r["methodology_version"], r["signal"], r["label_zh"], r["severity"], r["statistic"], r["threshold"] or "—",
          r["min_count"] or "—", r["observation_point"]]
-        for r in _rows("warning_rules") if r["enabled"] == "true"])
+        for r in _all_rows("warning_rules") if r["enabled"] == "true"])
 
 
 def _warning_parameters() -> str:
     return _table(["version", "parameter", "value", "what it does"], [
         [r["methodology_version"], f"`{r['parameter']}`", r["value"], r["description"]]
-        for r in _rows("warning_parameters")])
+        for r in _all_rows("warning_parameters")])
 
 
 def _settings() -> str:
-    variables = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+    variables = _variables()
     return _table(["setting (dbt var)", "value"], [[f"`{name}`", value] for name, value in variables.items()])
 
 

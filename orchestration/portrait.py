@@ -161,7 +161,8 @@ def render_year(con: duckdb.DuckDBPyConnection, year: int, out: Path) -> Path:
     history = _records(con, "select county_code, year, composite from marts.fct_county_evaluation order by year")
     components = _records(con, "select * from marts.fct_components where year = $y order by indicator, component",
                           {"y": year})
-    grades = _records(con, "select * from config.methodology_grades order by grade_order")
+    grades = _records(con, "select * from config.methodology_grades where methodology_version = $v order by grade_order",
+                      {"v": version})
     alerts = []
     if _has_table(con, "fct_early_warnings"):
         alerts = _records(con, f"""

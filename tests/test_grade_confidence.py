@@ -52,7 +52,7 @@ def normal_approximation(warehouse, county: str, year: int) -> dict:
                m.sampling_error
         from marts.fct_components c
         join marts.fct_indicators i using (year, county_code, indicator)
-        join config.methodology_components m on m.component = c.component
+        join config.methodology_components m on m.methodology_version = c.methodology_version and m.component = c.component
         where c.county_code = $c and c.year = $y and c.is_available""", {"c": county, "y": year})
     by_indicator = {}
     for indicator, w, v, value, se, n, kind in rows:

@@ -45,6 +45,7 @@ PLANTS = {
     ("marts_fct_county_evaluation", "every configured unit"): "delete from {t} where {row}",
     ("marts_fct_county_evaluation", "grade is the highest"):
         "update {t} set grade = case when grade = '差' then '好' else '差' end where {row}",
+    ("config_methodology", "in each methodology version"): "update {t} set weight = weight + 0.1 where {row}",
     ("config_methodology", "inside each indicator"):
         "update config.methodology_components set weight = weight + 0.1"
         " where rowid = (select min(rowid) from config.methodology_components)",

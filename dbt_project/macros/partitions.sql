@@ -48,3 +48,18 @@
     )
     {%- endif -%}
 {%- endmacro %}
+
+{#- The methodology version in force for the year in `year_column` (seeds/methodology_versions.csv):
+    the run's JINGTU_METHODOLOGY_VERSION if set, else the year's entry in the var
+    methodology_version_by_year, else the var methodology_version (the default for every year). -#}
+{% macro methodology_version_of(year_column) -%}
+    {%- set run_version = partition_env('JINGTU_METHODOLOGY_VERSION') -%}
+    {%- set by_year = var('methodology_version_by_year', {}) or {} -%}
+    {%- if run_version -%} '{{ run_version }}'
+    {%- elif by_year -%}
+        case {{ year_column }}
+        {%- for year, version in by_year.items() %} when {{ year | int }} then '{{ version }}'{% endfor %}
+        else '{{ var("methodology_version") }}' end
+    {%- else -%} '{{ var("methodology_version") }}'
+    {%- endif -%}
+{%- endmacro %}

@@ -16,14 +16,16 @@ expected as (
         evaluation.grade,
         evaluation.consequence,
         evaluation.is_veto_cap_applied,
-        (select grade from grades where evaluation.composite >= min_composite
+        evaluation.methodology_version,
+        (select grade from grades
+         where grades.methodology_version = evaluation.methodology_version and evaluation.composite >= min_composite
          order by min_composite desc limit 1) as threshold_grade
     from evaluation
 )
 
 select expected.*, grades.consequence as grade_consequence
 from expected
-left join grades on grades.grade = expected.grade
+left join grades on grades.methodology_version = expected.methodology_version and grades.grade = expected.grade
 where (threshold_grade is null and expected.grade <> '未评定')
     or (threshold_grade is not null and not is_veto_cap_applied and expected.grade <> threshold_grade)
     or (is_veto_cap_applied and expected.grade <> '{{ var("veto_cap_grade") }}')

@@ -166,10 +166,13 @@ def evaluation_suite() -> Suite:
         unexpected_rows(
             "grade is the highest threshold reached by the composite, lowered only by the veto cap",
             "select judged.* from (select e.*, (select arg_max(g.grade, g.min_composite)"
-            " from config.methodology_grades as g where e.composite >= g.min_composite) as threshold_grade"
+            " from config.methodology_grades as g where g.methodology_version = e.methodology_version"
+            " and e.composite >= g.min_composite) as threshold_grade"
             " from batch as e) as judged"
-            " left join config.methodology_grades as given on given.grade = judged.grade"
-            " left join config.methodology_grades as earned on earned.grade = judged.threshold_grade"
+            " left join config.methodology_grades as given"
+            " on given.methodology_version = judged.methodology_version and given.grade = judged.grade"
+            " left join config.methodology_grades as earned"
+            " on earned.methodology_version = judged.methodology_version and earned.grade = judged.threshold_grade"
             " where case when judged.composite is null then judged.grade <> '未评定'"
             " when judged.is_veto_cap_applied"
             " then not judged.is_veto_triggered or given.grade_order <= earned.grade_order"
@@ -192,12 +195,14 @@ def methodology_suite() -> Suite:
     return Suite("config_methodology", "select * from config.methodology_indicators", [
         expectation("expect_column_values_to_be_in_set", "the indicators are the six",
                     column="indicator", value_set=list(INDICATORS)),
-        expectation("expect_column_sum_to_be_between", "the indicator weights sum to 1", column="weight",
-                    min_value=1 - WEIGHT_TOLERANCE, max_value=1 + WEIGHT_TOLERANCE),
+        unexpected_rows("in each methodology version the indicator weights sum to 1",
+                        "select methodology_version, sum(weight) as weight_sum from batch group by all"
+                        f" having abs(sum(weight) - 1) > {WEIGHT_TOLERANCE}"),
         unexpected_rows("inside each indicator the component weights sum to 1",
-                        "select c.indicator, sum(c.weight) as weight_sum from config.methodology_components as c"
-                        " inner join batch as i on i.indicator = c.indicator group by c.indicator"
-                        f" having abs(sum(c.weight) - 1) > {WEIGHT_TOLERANCE}"),
+                        "select c.methodology_version, c.indicator, sum(c.weight) as weight_sum"
+                        " from config.methodology_components as c inner join batch as i"
+                        " on i.methodology_version = c.methodology_version and i.indicator = c.indicator"
+                        f" group by all having abs(sum(c.weight) - 1) > {WEIGHT_TOLERANCE}"),
     ])
 
 

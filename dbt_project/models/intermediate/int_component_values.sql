@@ -18,9 +18,9 @@ development as (
 
 survey_moments as (
     select year, county_code, survey_type,
-        sum(weight * points) / sum(weight) as mean_points,
-        sum(weight) as weight_sum,
-        sum(weight * weight) as weight_square_sum
+        {{ exact_sum('weight * points') }} / {{ exact_sum('weight') }} as mean_points,
+        {{ exact_sum('weight') }} as weight_sum,
+        {{ exact_sum('weight * weight') }} as weight_square_sum
     from {{ ref('stg_surveys__responses') }}
     where is_valid_answer and {{ in_partition('year') }}
     group by all
@@ -31,7 +31,7 @@ surveys as (
     select moments.year, moments.county_code, methodology.component, moments.mean_points as value,
         moments.mean_points * moments.weight_sum as numerator, moments.weight_sum as denominator,
         sqrt(
-            sum(responses.weight * (responses.points - moments.mean_points) ^ 2) / moments.weight_sum
+            {{ exact_sum('responses.weight * (responses.points - moments.mean_points) ^ 2') }} / moments.weight_sum
             / (moments.weight_sum ^ 2 / moments.weight_square_sum)
         ) as standard_error
     from survey_moments as moments
@@ -39,6 +39,7 @@ surveys as (
         on responses.year = moments.year and responses.county_code = moments.county_code
         and responses.survey_type = moments.survey_type and responses.is_valid_answer
     inner join methodology on methodology.survey_type = moments.survey_type
+        and methodology.methodology_version = {{ methodology_version_of('moments.year') }}
     group by moments.year, moments.county_code, methodology.component, moments.mean_points,
         moments.weight_sum, moments.weight_square_sum
 ),

@@ -1,6 +1,9 @@
--- The methodology in force: each component with its indicator and weights. Building this model
--- validates the configuration first, so an invalid one stops the build before any mart.
+-- Every methodology version's components with their indicators and weights (seeds keyed by
+-- methodology_version); a mart takes each year's version with methodology_version_of(year). Building
+-- this model validates the configuration first, so an invalid one stops the build before any mart.
 -- depends_on: {{ ref('methodology_grades') }}
+-- depends_on: {{ ref('methodology_versions') }}
+-- depends_on: {{ ref('survey_points') }}
 {% do validate_methodology() %}
 
 with components as (
@@ -13,6 +16,7 @@ indicators as (
 
 final as (
     select
+        components.methodology_version,
         components.component,
         components.label_zh as component_label_zh,
         components.label_en as component_label_en,
@@ -25,10 +29,11 @@ final as (
         indicators.label_zh as indicator_label_zh,
         indicators.label_en as indicator_label_en,
         indicators.display_order as indicator_order,
-        indicators.weight as indicator_weight,
-        '{{ var("methodology_version") }}' as methodology_version
+        indicators.weight as indicator_weight
     from components
-    inner join indicators on components.indicator = indicators.indicator
+    inner join indicators
+        on components.methodology_version = indicators.methodology_version
+        and components.indicator = indicators.indicator
 )
 
 select * from final

@@ -34,7 +34,7 @@ final as (
         end as standard_error,
         methodology.methodology_version
     from unit_years
-    cross join methodology
+    inner join methodology on methodology.methodology_version = {{ methodology_version_of('unit_years.year') }}
     left join component_values
         on component_values.year = unit_years.year
         and component_values.county_code = unit_years.county_code

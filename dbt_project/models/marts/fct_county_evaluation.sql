@@ -29,7 +29,7 @@ wide as (
         {% endfor -%}
         count(*) filter (where value is null) as indicators_missing,
         string_agg(indicator, ', ' order by indicator_order) filter (where value is null) as missing_indicators,
-        sum(indicator_weight * value) as weighted_sum,
+        {{ exact_sum('indicator_weight * value') }} as weighted_sum,
         any_value(methodology_version) as methodology_version
     from indicators
     group by all
@@ -43,9 +43,9 @@ effective_weights as (
         components.component_kind,
         components.value,
         indicators.indicator_weight * components.component_weight
-            / sum(components.component_weight) over (
-                partition by components.year, components.county_code, components.indicator
-            ) as effective_weight
+            / {{ exact_sum('components.component_weight',
+                           'over (partition by components.year, components.county_code, components.indicator)') }}
+            as effective_weight
     from components
     inner join indicators
         on components.year = indicators.year
@@ -57,10 +57,10 @@ scores_by_kind as (
     select
         year,
         county_code,
-        sum(effective_weight * value) filter (where component_kind = 'professional')
-            / sum(effective_weight) filter (where component_kind = 'professional') as professional_score,
-        sum(effective_weight * value) filter (where component_kind = 'sense_of_gain')
-            / sum(effective_weight) filter (where component_kind = 'sense_of_gain') as sense_of_gain_score
+        {{ exact_sum('effective_weight * value', "filter (where component_kind = 'professional')") }}
+            / {{ exact_sum('effective_weight', "filter (where component_kind = 'professional')") }} as professional_score,
+        {{ exact_sum('effective_weight * value', "filter (where component_kind = 'sense_of_gain')") }}
+            / {{ exact_sum('effective_weight', "filter (where component_kind = 'sense_of_gain')") }} as sense_of_gain_score
     from effective_weights
     group by all
 ),
@@ -81,7 +81,8 @@ uncapped as (
     -- thresholds apply to the unrounded composite: the grade with the highest threshold reached
     select scored.year, scored.county_code, arg_max(grades.grade, grades.min_composite) as uncapped_grade
     from scored
-    inner join grades on scored.composite >= grades.min_composite
+    inner join grades
+        on grades.methodology_version = scored.methodology_version and scored.composite >= grades.min_composite
     group by all
 ),
 
@@ -97,8 +98,10 @@ capped as (
         {%- endif %}
     from scored
     left join uncapped on scored.year = uncapped.year and scored.county_code = uncapped.county_code
-    left join grades as uncapped_order on uncapped.uncapped_grade = uncapped_order.grade
-    left join grades as cap on cap.grade = '{{ var("veto_cap_grade") }}'
+    left join grades as uncapped_order
+        on uncapped_order.methodology_version = scored.methodology_version and uncapped.uncapped_grade = uncapped_order.grade
+    left join grades as cap
+        on cap.methodology_version = scored.methodology_version and cap.grade = '{{ var("veto_cap_grade") }}'
 ),
 
 final as (
@@ -132,7 +135,7 @@ final as (
         capped.methodology_version
     from capped
     left join grades as final_grade
-        on final_grade.grade = case when capped.is_veto_cap_applied
+        on final_grade.methodology_version = capped.methodology_version and final_grade.grade = case when capped.is_veto_cap_applied
             then '{{ var("veto_cap_grade") }}' else capped.uncapped_grade end
 )
 

@@ -27,29 +27,30 @@ draws as (
 ),
 
 indicator_weights as (
-    select distinct indicator, indicator_weight from methodology
+    -- each year's, under the year's methodology version
+    select distinct years.year, methodology.indicator, methodology.indicator_weight
+    from (select distinct year, methodology_version from evaluation) as years
+    inner join methodology using (methodology_version)
 ),
 
 weight_draws as (
     -- Dirichlet(alpha × w): Gamma(alpha × w) draws, normalised per year and draw; one weight vector
     -- per draw, shared by every unit of the year (the weights are the committee's).
     {%- if alpha > 0 %}
-    select years.year, draws.draw, indicator_weights.indicator,
-        gammas.gamma / sum(gammas.gamma::decimal(18, 12)) over (partition by years.year, draws.draw)::double
+    select indicator_weights.year, draws.draw, indicator_weights.indicator,
+        gammas.gamma / sum(gammas.gamma::decimal(18, 12)) over (partition by indicator_weights.year, draws.draw)::double
             as weight
-    from (select distinct year from evaluation) as years
+    from indicator_weights
     cross join draws
-    cross join indicator_weights
     cross join lateral (
         select {{ gamma_draw(alpha ~ ' * indicator_weights.indicator_weight',
-                             standard_normal(seed, 'years.year', 'draws.draw', 'indicator_weights.indicator')) }}
+                             standard_normal(seed, 'indicator_weights.year', 'draws.draw', 'indicator_weights.indicator')) }}
             as gamma
     ) as gammas
     {%- else %}
-    select years.year, draws.draw, indicator_weights.indicator, indicator_weights.indicator_weight as weight
-    from (select distinct year from evaluation) as years
+    select indicator_weights.year, draws.draw, indicator_weights.indicator, indicator_weights.indicator_weight as weight
+    from indicator_weights
     cross join draws
-    cross join indicator_weights
     {%- endif %}
 ),
 
@@ -69,7 +70,8 @@ component_errors as (
         {%- else -%} 0 {%- endif %} as standard_error
     from components
     inner join evaluation on components.year = evaluation.year and components.county_code = evaluation.county_code
-    inner join methodology on components.component = methodology.component
+    inner join methodology
+        on components.methodology_version = methodology.methodology_version and components.component = methodology.component
 ),
 
 component_draws as (
@@ -117,9 +119,12 @@ graded_draws as (
     inner join lateral (
         select arg_max(grades.grade, grades.min_composite) as grade,
                arg_max(grades.grade_order, grades.min_composite) as grade_order
-        from grades where composite_draws.composite >= grades.min_composite
+        from grades
+        where grades.methodology_version = evaluation.methodology_version
+            and composite_draws.composite >= grades.min_composite
     ) as reached on true
-    left join grades as cap on cap.grade = '{{ var("veto_cap_grade") }}'
+    left join grades as cap
+        on cap.methodology_version = evaluation.methodology_version and cap.grade = '{{ var("veto_cap_grade") }}'
 ),
 
 variance_shares as (
@@ -131,7 +136,8 @@ variance_shares as (
             any_value(indicator_weights.indicator_weight) as indicator_weight,
             sum(component_errors.share ^ 2 * component_errors.standard_error ^ 2) as variance
         from component_errors
-        inner join indicator_weights on component_errors.indicator = indicator_weights.indicator
+        inner join indicator_weights
+            on component_errors.year = indicator_weights.year and component_errors.indicator = indicator_weights.indicator
         group by all
     )
     group by all

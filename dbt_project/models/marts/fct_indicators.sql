@@ -5,7 +5,8 @@ with components as (
 ),
 
 methodology as (
-    select distinct indicator, indicator_label_zh, indicator_label_en, indicator_order, indicator_weight
+    select distinct methodology_version, indicator, indicator_label_zh, indicator_label_en, indicator_order,
+        indicator_weight
     from {{ ref('int_methodology') }}
 ),
 
@@ -14,9 +15,10 @@ aggregated as (
         year,
         county_code,
         indicator,
-        sum(component_weight * value) filter (where is_available)
-            / sum(component_weight) filter (where is_available) as value,
-        coalesce(sum(component_weight) filter (where is_available), 0) / sum(component_weight) as coverage,
+        {{ exact_sum('component_weight * value', "filter (where is_available)") }}
+            / {{ exact_sum('component_weight', "filter (where is_available)") }} as value,
+        coalesce({{ exact_sum('component_weight', "filter (where is_available)") }}, 0)
+            / {{ exact_sum('component_weight') }} as coverage,
         count(*) filter (where is_available) as components_available,
         count(*) as components_configured,
         any_value(methodology_version) as methodology_version
@@ -39,7 +41,9 @@ final as (
         aggregated.components_configured,
         aggregated.methodology_version
     from aggregated
-    inner join methodology on aggregated.indicator = methodology.indicator
+    inner join methodology
+        on aggregated.methodology_version = methodology.methodology_version
+        and aggregated.indicator = methodology.indicator
 )
 
 select * from final

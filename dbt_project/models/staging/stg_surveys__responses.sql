@@ -22,6 +22,7 @@ final as (
         responses.line_number
     from responses
     left join points on responses.answer = points.answer
+        and points.methodology_version = {{ methodology_version_of('responses.survey_year') }}
 )
 
 select * from final

@@ -1,0 +1,93 @@
+"""Methodology versions as data (seeds keyed by version): a year graded under a past version is
+reproduced exactly after the default changes; versions chosen per year and per run; every result row
+names its version; an unknown version is refused."""
+
+import json
+import shutil
+
+import pytest
+
+from orchestration.dbt import DBT_PROJECT_DIR
+from orchestration.lib.duck import connect
+from tests.conftest import run_dbt
+
+PUBLISHED = ("fct_county_evaluation", "fct_indicators", "fct_components", "fct_grade_confidence")
+
+
+def copy_of(source, tmp_path, name: str):
+    folder = tmp_path / name
+    folder.mkdir()
+    path = folder / source.name  # the file's stem is the catalog's name in dbt's relations
+    shutil.copyfile(source, path)
+    return path
+
+
+def rows(warehouse, year: int) -> dict[str, list[tuple]]:
+    with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
+        return {table: con.execute(f"select * from marts.{table} where year = {year} order by all").fetchall()
+                for table in PUBLISHED}
+
+
+def build(warehouse, monkeypatch, version: str | None = None, project_dir=DBT_PROJECT_DIR, *extra):
+    with monkeypatch.context() as env:
+        if version:
+            env.setenv("JINGTU_METHODOLOGY_VERSION", version)
+        run_dbt(warehouse, "seed", project_dir=project_dir)
+        run_dbt(warehouse, "build", "--exclude", "resource_type:seed", "path:models/monitoring", *extra,
+                project_dir=project_dir, year=2017)
+
+
+@pytest.fixture
+def changed_default(tmp_path):
+    """A copy of the dbt project whose default version, 2019.1, weighs development 0.30 and clean
+    governance 0.15 (2018.1 keeps 0.20 and 0.25)."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    seed = project / "seeds" / "methodology_indicators.csv"
+    text = seed.read_text(encoding="utf-8")
+    for old, new in (("2019.1,development,0.20", "2019.1,development,0.30"),
+                     ("2019.1,clean_governance,0.25", "2019.1,clean_governance,0.15")):
+        assert old in text
+        text = text.replace(old, new)
+    seed.write_text(text, encoding="utf-8")
+    return project
+
+
+def test_a_year_rerun_under_its_version_reproduces_what_was_published(raw_warehouse, tmp_path, monkeypatch,
+                                                                       changed_default):
+    warehouse = copy_of(raw_warehouse, tmp_path, "versions")
+    build(warehouse, monkeypatch, "2018.1")
+    published = rows(warehouse, 2017)
+    assert all(published.values()) and {r[-1] for r in published["fct_county_evaluation"]} == {"2018.1"}
+
+    build(warehouse, monkeypatch, None, changed_default)  # the new default, 2019.1, weighs differently
+    regraded = rows(warehouse, 2017)
+    assert {r[-1] for r in regraded["fct_county_evaluation"]} == {"2019.1"}
+    assert regraded["fct_county_evaluation"] != published["fct_county_evaluation"]
+
+    build(warehouse, monkeypatch, "2018.1", changed_default)  # the past year, under its version again
+    reproduced = rows(warehouse, 2017)
+    for table in PUBLISHED:
+        assert reproduced[table] == published[table], next(
+            (ours, theirs) for ours, theirs in zip(reproduced[table], published[table]) if ours != theirs)
+
+
+def test_a_year_can_keep_its_version_while_the_others_take_the_default(built_warehouse, tmp_path):
+    warehouse = copy_of(built_warehouse, tmp_path, "by_year")
+    run_dbt(warehouse, "build", "--exclude", "resource_type:seed", "--vars",
+            json.dumps({"methodology_version_by_year": {2017: "2018.1"}}))
+    with connect(warehouse) as con:
+        versions = dict(con.execute("select year, string_agg(distinct methodology_version) "
+                                    "from marts.fct_county_evaluation group by 1").fetchall())
+        warnings = dict(con.execute("select year(month), string_agg(distinct methodology_version) "
+                                    "from marts.fct_early_warnings group by 1").fetchall())
+    assert versions == {2015: "2019.1", 2016: "2019.1", 2017: "2018.1", 2018: "2019.1"}
+    assert warnings.get(2017) == "2018.1" and warnings.get(2018) == "2019.1"
+
+
+def test_an_unknown_version_is_refused_with_its_name(raw_warehouse, tmp_path, monkeypatch):
+    warehouse = copy_of(raw_warehouse, tmp_path, "unknown")
+    monkeypatch.setenv("JINGTU_METHODOLOGY_VERSION", "2030.9")
+    run_dbt(warehouse, "seed")
+    success, messages = run_dbt(warehouse, "build", "--exclude", "resource_type:seed", check=False, year=2017)
+    assert not success and "methodology version 2030.9 is in force but not in methodology_versions.csv" in messages

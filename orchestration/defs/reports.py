@@ -4,6 +4,7 @@ refreshed after every successful evaluation or warnings run, however it was star
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    BackfillPolicy,
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -28,19 +29,27 @@ READS = [AssetKey(["marts", name]) for name in ("fct_county_evaluation", "fct_gr
 
 
 @asset(key=AssetKey(["reports", "county_portraits"]), deps=READS, partitions_def=yearly, group_name="reports",
-       pool=WAREHOUSE_POOL, kinds={"html"},
+       pool=WAREHOUSE_POOL, kinds={"html"}, backfill_policy=BackfillPolicy.single_run(),
        description="The year's county portraits (精准画像): one self-contained HTML page under JINGTU_REPORTS "
                    "(warehouse/reports/ by default) with the ranking, each unit's indicators, trend, components, "
                    "scores and early warnings, and the monitoring funnel plots; plus index.html.")
 def county_portraits(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    year = int(context.partition_key)
+    """Every year of the run's partition or range, in one run (a backfill of many years is one run)."""
+    years = [int(key) for key in context.partition_keys]
     out = settings.reports_dir()
+    pages = []
     with connect(warehouse.database_path, read_only=True) as con:
-        page = portrait.render_year(con, year, out)
+        for year in years:
+            try:
+                pages.append(portrait.render_year(con, year, out))
+            except LookupError as nothing:  # a year of the range without an evaluation
+                context.log.info(str(nothing))
         index = portrait.render_index(con, out)
-    context.log.info(f"county portraits of {year}: {page}")
-    return MaterializeResult(metadata={"path": MetadataValue.path(str(page)), "index": MetadataValue.path(str(index)),
-                                       "bytes": page.stat().st_size})
+    for page in pages:
+        context.log.info(f"county portraits: {page}")
+    return MaterializeResult(metadata={"pages": MetadataValue.json([str(p) for p in pages]),
+                                       "index": MetadataValue.path(str(index)),
+                                       "bytes": sum(p.stat().st_size for p in pages)})
 
 
 portraits_job = define_asset_job("county_portraits", selection=[county_portraits.key], partitions_def=yearly,

@@ -29,8 +29,8 @@ $(BROWSER_DRIVER):
 run: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## generate the sample if raw/ is empty, materialise every year, print the counts
 	$(BIN)/jingtu run
 
-test: $(INSTALLED) $(BROWSER_DRIVER) $(DAGSTER_HOME)/dagster.yaml  ## the test suite
-	$(BIN)/pytest
+test: $(INSTALLED) $(BROWSER_DRIVER) $(DAGSTER_HOME)/dagster.yaml  ## the test suite, on two workers (a file's tests share one)
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -m orchestration.definitions

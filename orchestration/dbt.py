@@ -26,7 +26,10 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 # What Dagster's steps run: that dbt, ended with the process that started it (lib/bound_child.py).
 BOUND_DBT_EXECUTABLE = str(Path(sys.executable).parent / "jingtu-dbt")
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# dbt's artefacts (manifest, saved parse) go to DBT_TARGET_PATH, dbt's and dagster-dbt's own variable,
+# or target/ (the tests give each parallel worker its own).
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
+                         target_path=Path(os.environ.get("DBT_TARGET_PATH", "target")))
 # dbt's saved parse, which each Dagster step's dbt starts from (dagster-dbt copies it in).
 PARTIAL_PARSE = DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack"
 

@@ -7,6 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+# Under pytest-xdist (`make test` runs two workers) each worker keeps its own dbt artefacts: the
+# workers' dbt runs would otherwise overwrite one another's saved parse and manifest.
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("DBT_TARGET_PATH", str(Path(__file__).resolve().parent.parent / "dbt_project" / "target"
+                                                 / worker))
+
 from dbt.cli.main import dbtRunner
 
 from orchestration.contracts import SOURCES

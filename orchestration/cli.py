@@ -259,6 +259,46 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_restatements(args) -> int:
+    """Print the restated grades (published beside restated, the change by indicator, the files that
+    changed), read from the serving file."""
+    from orchestration.lib.duck import DatabaseUnavailable, open_checked
+
+    try:
+        con = open_checked(settings.serving_path())
+    except DatabaseUnavailable as error:
+        print(f"cannot read the restatements: {error}", file=sys.stderr)
+        return ERROR
+    with con:
+        if not con.execute("select count(*) from information_schema.tables where table_name = 'fct_restatements'"
+                           ).fetchone()[0]:
+            print("no restatement table yet: materialise and publish first (jingtu materialize)", file=sys.stderr)
+            return 2
+        found = con.execute("""
+            select r.year, r.county_code, c.county_name, r.published_grade, r.restated_grade, r.published_composite,
+                   r.restated_composite, r.composite_change, r.indicator_changes, r.changed_files,
+                   strftime(r.published_at, '%Y-%m-%d %H:%M'), strftime(r.restated_at, '%Y-%m-%d %H:%M')
+            from marts.fct_restatements r left join marts.dim_county c using (county_code)
+            where $year is null or r.year = $year
+            order by r.year, r.restated_at, r.county_code""", {"year": args.year}).fetchall()
+    if not found:
+        print("no restatement" + (f" of {args.year}" if args.year else "") + ": every published grade stands")
+        return 0
+    for (year, code, name, was, now, composite_was, composite_now, change, indicators, files, published,
+         restated) in found:
+        print(f"{year} {code} {name}: {was} → {now}, composite {fmt(composite_was)} → {fmt(composite_now)}"
+              f" ({'' if change is None else f'{change:+.2f}'}); published {published}, restated {restated}")
+        moved = sorted((i for i in indicators or [] if i["contribution"]), key=lambda i: -abs(i["contribution"]))
+        if moved:
+            print("    by indicator: " + ", ".join(f"{i['indicator']} {i['contribution']:+.2f}" for i in moved))
+        print("    changed files: " + (", ".join(files) if files else "none"))
+    return 0
+
+
+def fmt(value) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def print_grades(years: list[int]) -> None:
     """Each year's grade table, from marts.fct_county_evaluation, with each grade's probability
     (marts.fct_grade_confidence); a near-boundary grade is marked `?`."""
@@ -415,6 +455,11 @@ def main(argv: list[str] | None = None) -> int:
                                                 " where they are")
     report.add_argument("--year", type=int, action="append", help="a year (repeatable; default: every evaluated year)")
     report.set_defaults(handler=cmd_report)
+
+    restatements = commands.add_parser("restatements", help="published grades that re-delivered raw files changed,"
+                                                            " beside what was published")
+    restatements.add_argument("--year", type=int)
+    restatements.set_defaults(handler=cmd_restatements)
 
     alerts = commands.add_parser("alerts", help="a month's early warnings from the serving file; exit status 1"
                                                 " if any is red, 2 if the month is not monitored, 3 on error")

@@ -88,6 +88,7 @@ class FileReport:
     rows_rejected: int = 0
     ignored_headers: list[str] = field(default_factory=list)
     fingerprint: tuple[int, int] = (0, 0)  # (bytes, modification time in ns) when read
+    sha256: str = ""  # of the file's bytes as read: what a publication records it came from
 
 
 @dataclass
@@ -386,6 +387,8 @@ class PartitionLoader:
         """Read `path` into the staging table: typed values, and the reason a row is rejected (duplicates
         aside). Recorded under `name`, its path under raw/."""
         fingerprint = _fingerprint(path)  # before reading: a file rewritten meanwhile is read again next time
+        with path.open("rb") as content:
+            checksum = hashlib.file_digest(content, "sha256").hexdigest()
         if path.stat().st_size == 0:
             raise SourceFileError(path, "the file is empty")
         if path.suffix.lower() == ".xlsx":
@@ -447,7 +450,7 @@ class PartitionLoader:
         if rows_read == 0:
             raise SourceFileError(path, "the file has a header but no data rows")
         known = {c.header for c in contract.columns}
-        return FileReport(name, file_format, encoding, rows_read, fingerprint=fingerprint,
+        return FileReport(name, file_format, encoding, rows_read, fingerprint=fingerprint, sha256=checksum,
                           ignored_headers=[pii.mask(h) for h in headers if h not in known])
 
     def _rejected_as_duplicate(self, first_line: str, first_file: str) -> str:
@@ -536,6 +539,7 @@ class PartitionLoader:
             alter table raw.load_files add column if not exists file_modified_ns bigint;
             alter table raw.load_files add column if not exists rules_digest varchar;
             alter table raw.load_files add column if not exists ignored_columns varchar[];
+            alter table raw.load_files add column if not exists file_sha256 varchar;
         """)
 
     def _plan(self, year: int, files: dict[str, Path]) -> tuple[str, list[str]]:
@@ -574,9 +578,9 @@ class PartitionLoader:
             """)
             if reports:
                 self.con.executemany(
-                    "insert into raw.load_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?, ?, ?)",
+                    "insert into raw.load_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?, ?, ?, ?)",
                     [(contract.name, year, r.path, r.file_format, r.encoding, r.rows_read, r.rows_loaded,
-                      r.rows_rejected, load_id, *r.fingerprint, self.rules_digest, r.ignored_headers)
+                      r.rows_rejected, load_id, *r.fingerprint, self.rules_digest, r.ignored_headers, r.sha256)
                      for r in reports],
                 )
             self.con.execute("commit")

@@ -34,6 +34,8 @@ ASSET_GRAPH = {  # asset key → group
     "marts/fct_county_evaluation": "marts", "marts/fct_case_events_monthly": "marts",
     "marts/fct_hotline_daily": "marts", "marts/fct_hotline_intake_lines": "marts",
     "marts/fct_inspection_stats": "marts", "marts/fct_grade_confidence": "marts",
+    "intermediate/int_raw_files": "publications", "marts/fct_county_evaluation_published": "publications",
+    "marts/fct_indicators_published": "publications", "marts/fct_restatements": "publications",
     "serving/bi_database": "serving", "reports/county_portraits": "reports",
 }
 

@@ -1,0 +1,131 @@
+"""Restatements, end to end: a year's raw files re-delivered keep the published grades, store the
+restated ones beside them with the change attributed to the indicators and the changed file named,
+add nothing on a re-run with nothing new; and the audit of a published grade in one query."""
+
+import csv
+import hashlib
+import io
+import shutil
+
+import pytest
+
+from orchestration import cli
+from orchestration.audit import AUDIT_SQL
+from orchestration.contracts import SOURCES
+from orchestration.ingest import ingest
+from orchestration.lib.duck import connect
+from orchestration.serving import publish
+from tests.conftest import SALT, UNITS_CSV, run_dbt
+
+YEAR, UNIT = 2017, "511102"
+CASES = f"cases/{YEAR}/cases_{YEAR}.csv"
+
+
+def build(warehouse):
+    run_dbt(warehouse, "build", "--exclude", "path:models/monitoring", year=YEAR)
+
+
+def read(warehouse, sql: str, params=None) -> list[tuple]:
+    with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
+        return con.execute(sql, params or {}).fetchall()
+
+
+def redeliver_cases(raw) -> None:
+    """The cases of 2017 again, with the unit's old misconduct dated after the cut-off: its cases
+    become new-occurrence, so its clean-governance indicator and composite fall."""
+    path = raw / CASES
+    text = path.read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+    county, misconduct = header.index("区县代码"), header.index("最后违纪时间")
+    changed = 0
+    for row in rows[1:]:
+        if len(row) == len(header) and row[county] == UNIT and row[misconduct] < "2012-11-08":
+            row[misconduct], changed = "2016-01-01", changed + 1
+    assert changed
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8-sig")
+
+
+@pytest.fixture(scope="module")
+def restated(small_raw_template, tmp_path_factory):
+    root = tmp_path_factory.mktemp("restated")
+    raw, warehouse = root / "raw", root / "warehouse.duckdb"
+    shutil.copytree(small_raw_template, raw)
+
+    def load(source: str):
+        with connect(warehouse) as con:
+            return ingest(con, SOURCES[source], YEAR, raw, UNITS_CSV, SALT)
+
+    for source in SOURCES:
+        load(source)
+    run_dbt(warehouse, "seed")
+    build(warehouse)
+    published = read(warehouse, "select * from marts.fct_county_evaluation_published order by county_code")
+    redeliver_cases(raw)
+    assert load("cases").mode == "full"
+    build(warehouse)
+    return {"warehouse": warehouse, "published": published, "raw": raw}
+
+
+def test_a_redelivery_keeps_the_published_grades_and_stores_the_restated_beside_them(restated):
+    warehouse = restated["warehouse"]
+    assert read(warehouse, "select * from marts.fct_county_evaluation_published order by county_code") \
+        == restated["published"]  # untouched, publication time included
+    rows = read(warehouse, """
+        select county_code, published_composite, restated_composite, composite_change, changed_files,
+               list_sum([i.contribution for i in indicator_changes]), published_grade, restated_grade
+        from marts.fct_restatements""")
+    assert [r[0] for r in rows] == [UNIT]  # only the unit whose cases changed
+    _, was, now, change, files, by_indicator, grade_was, grade_now = rows[0]
+    (current,) = read(warehouse, "select composite, grade from marts.fct_county_evaluation "
+                                 f"where year = {YEAR} and county_code = '{UNIT}'")
+    assert (now, grade_now) == current and now < was
+    published = next(r for r in restated["published"] if r[1] == UNIT)
+    assert (was, grade_was) == (published[8], published[14])  # the published composite and grade
+    assert change == pytest.approx(now - was) and by_indicator == pytest.approx(change, abs=1e-9)
+    assert files == [CASES]
+    (indicators,) = read(warehouse, "select indicator_changes from marts.fct_restatements")[0]
+    moved = {i["indicator"] for i in indicators if abs(i["contribution"]) > 1e-12}
+    assert moved == {"clean_governance"}
+
+
+def test_a_rerun_with_nothing_new_adds_no_restatement(restated):
+    build(restated["warehouse"])
+    assert read(restated["warehouse"], "select count(*) from marts.fct_restatements") == [(1,)]
+
+
+def test_jingtu_restatements_prints_them(restated, tmp_path, monkeypatch, capsys):
+    read(restated["warehouse"], "checkpoint")
+    copy = tmp_path / "copy" / restated["warehouse"].name
+    copy.parent.mkdir()
+    shutil.copyfile(restated["warehouse"], copy)
+    publish(copy, tmp_path / "serving.duckdb")
+    monkeypatch.setenv("JINGTU_SERVING", str(tmp_path / "serving.duckdb"))
+    assert cli.main(["restatements", "--year", str(YEAR)]) == 0
+    out = capsys.readouterr().out
+    assert f"{YEAR} {UNIT} 市中区:" in out and "by indicator: clean_governance -" in out
+    assert f"changed files: {CASES}" in out
+    assert cli.main(["restatements", "--year", "2016"]) == 0
+    assert "no restatement of 2016" in capsys.readouterr().out
+
+
+def test_one_query_audits_a_published_grade(restated):
+    raw = restated["raw"]
+    with connect(restated["warehouse"]) as con:
+        result = con.execute(AUDIT_SQL, {"year": YEAR, "county": "511111"})
+        names = [d[0] for d in result.description]
+        files = [dict(zip(names, row)) for row in result.fetchall()]
+    assert {f["methodology_version"] for f in files} == {"2019.1"} and {f["grade"] for f in files} != {None}
+    paths = {f["path"] for f in files}
+    assert {p.relative_to(raw).as_posix() for p in raw.glob(f"*/{YEAR}/*") if p.is_file()} == paths
+    development = next(f for f in files if f["source"] == "development")
+    assert development["sha256"] == hashlib.sha256((raw / development["path"]).read_bytes()).hexdigest()
+    assert development["bytes"] == (raw / development["path"]).stat().st_size and development["load_id"]
+    # the rows rejected from each file as published, with their line and rule
+    assert development["rows_rejected"] == len(development["rejected_rows"]) > 0
+    assert all(r["line"] > 1 and r["reason"] for r in development["rejected_rows"])
+    # the re-delivered cases were reloaded: their published load's rejects went with it
+    cases = next(f for f in files if f["path"] == CASES)
+    assert cases["rejected_rows"] is None

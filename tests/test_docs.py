@@ -3,6 +3,7 @@
 import shutil
 
 from orchestration import methodology_doc
+from orchestration.settings import PROJECT_ROOT
 
 
 def test_the_methodology_doc_tables_are_those_the_configuration_writes():
@@ -20,3 +21,28 @@ def test_a_changed_weight_shows_in_the_generated_tables(tmp_path, monkeypatch):
     monkeypatch.setattr(methodology_doc, "SEEDS", seeds)
     rendered = methodology_doc.render(methodology_doc.DOC.read_text(encoding="utf-8"))
     assert "| development | 经济社会发展 | 0.30 |" in rendered
+
+
+def test_every_enum_code_has_exactly_the_labels_its_contract_allows():
+    """enum_codes.csv codes the labels of each enum column (macro enum_code in the staging models): a
+    label the contract allows but the seed lacks would become a null code; one the seed has but the
+    contract refuses is dead."""
+    import csv
+    import re
+
+    from orchestration.contracts import SOURCES
+
+    seeds = PROJECT_ROOT / "dbt_project" / "seeds" / "enum_codes.csv"
+    with seeds.open(encoding="utf-8") as f:
+        labels: dict[str, set[str]] = {}
+        for row in csv.DictReader(f):
+            labels.setdefault(row["field"], set()).add(row["label_zh"])
+    used = {}
+    for model in (PROJECT_ROOT / "dbt_project" / "models" / "staging").glob("stg_*__*.sql"):
+        source = model.stem.split("_", 1)[1].split("__")[0]
+        for field, column in re.findall(r"enum_code\('(\w+)', '(?:\w+\.)?(\w+)'\)", model.read_text()):
+            used[field] = (source, column)
+    assert used.keys() == labels.keys()
+    for field, (source, column) in used.items():
+        allowed = next(c for c in SOURCES[source].columns if c.name == column).values
+        assert set(allowed) == labels[field], (field, source, column)

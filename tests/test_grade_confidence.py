@@ -8,6 +8,7 @@ import shutil
 import duckdb
 import pytest
 
+from orchestration.dbt import dbt_project
 from orchestration.lib.duck import connect
 from tests.conftest import DBT_PROJECT_DIR, run_dbt
 
@@ -120,7 +121,8 @@ def test_the_veto_cap_holds_in_every_draw(planted):
 
 def test_the_same_seed_gives_the_same_draws_whatever_the_threads(planted, tmp_path):
     rows = confidence(planted)
-    compiled = next((DBT_PROJECT_DIR / "target" / "compiled").rglob("fct_grade_confidence.sql")).read_text()
+    target = DBT_PROJECT_DIR / dbt_project.target_path  # this worker's, under pytest-xdist
+    compiled = next((target / "compiled").rglob("fct_grade_confidence.sql")).read_text()
     with connect(planted) as con:
         con.execute("set threads = 1")
         single = con.execute(f"select county_code, year, p_good, p_fairly_good, composite_p05, rank_p95"

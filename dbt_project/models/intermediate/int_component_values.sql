@@ -1,6 +1,12 @@
 {{ config(materialized='ephemeral') }}  {# filtered to the year partition: inlined into each consumer, never a stale view #}
 -- Each available component per configured unit and year, in [0, 100] (methodology §2). A component
 -- whose denominator is empty has no row here: missing, never 0 or 100.
+-- depends_on: {{ ref('methodology_components') }}
+{#- What this model produces besides the survey scores (a survey component is produced from its
+    survey_type); the build stops when the configuration and this list disagree. -#}
+{%- set produced = ['dev_assessment', 'hotline_satisfaction', 'hotline_on_time', 'discipline_new_occurrence',
+                    'inspection_rectification'] %}
+{% do validate_component_producers(produced) %}
 with units as (
     select county_code from {{ ref('units') }}
 ),

@@ -43,8 +43,6 @@ PLANTS = {
     ("files", "every row read"):
         "delete from raw.{source} where rowid = (select min(rowid) from raw.{source} where partition_year = {year})",
     ("marts_fct_county_evaluation", "every configured unit"): "delete from {t} where {row}",
-    ("marts_fct_county_evaluation", "grade is the highest"):
-        "update {t} set grade = case when grade = '差' then '好' else '差' end where {row}",
     ("config_methodology", "in each methodology version"): "update {t} set weight = weight + 0.1 where {row}",
     ("config_methodology", "inside each indicator"):
         "update config.methodology_components set weight = weight + 0.1"

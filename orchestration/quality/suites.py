@@ -163,20 +163,6 @@ def evaluation_suite() -> Suite:
         *indicators,
         expectation("expect_column_values_to_be_in_set", f"grade is one of {'/'.join(GRADES)}", column="grade",
                     value_set=list(GRADES)),
-        unexpected_rows(
-            "grade is the highest threshold reached by the composite, lowered only by the veto cap",
-            "select judged.* from (select e.*, (select arg_max(g.grade, g.min_composite)"
-            " from config.methodology_grades as g where g.methodology_version = e.methodology_version"
-            " and e.composite >= g.min_composite) as threshold_grade"
-            " from batch as e) as judged"
-            " left join config.methodology_grades as given"
-            " on given.methodology_version = judged.methodology_version and given.grade = judged.grade"
-            " left join config.methodology_grades as earned"
-            " on earned.methodology_version = judged.methodology_version and earned.grade = judged.threshold_grade"
-            " where case when judged.composite is null then judged.grade <> '未评定'"
-            " when judged.is_veto_cap_applied"
-            " then not judged.is_veto_triggered or given.grade_order <= earned.grade_order"
-            " else judged.grade is distinct from judged.threshold_grade end"),
     ])
 
 

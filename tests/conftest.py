@@ -129,3 +129,15 @@ def built_warehouse(raw_warehouse, tmp_path_factory):
     with connect(path) as con:  # dbt keeps its connection: flush the WAL so that copies are complete
         con.execute("checkpoint")
     return path
+
+
+# The end-to-end files take minutes each; started first, they do not leave one worker finishing alone
+# while the other idles (`make test` gives whole files to its two workers, in collection order).
+SLOW_FIRST = ("test_serving.py", "test_backfill.py", "test_reproduction.py", "test_pipeline.py", "test_restatements.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+    items.sort(key=rank)  # stable: the order inside a file is kept

@@ -180,7 +180,7 @@ def cmd_alerts(args) -> int:
     """Print a month's early warnings from the published serving file; exit 1 when any is red, so that
     it can drive a notification, and ERROR (never 1) when the alerts cannot be read."""
     from orchestration.alert_evidence import EVIDENCE_COLUMNS, describe
-    from orchestration.lib.duck import DatabaseUnavailable, open_checked
+    from orchestration.lib.duck import DatabaseUnavailable, has_mart, open_checked
 
     try:
         month = time.strptime(args.month, "%Y-%m")
@@ -195,8 +195,7 @@ def cmd_alerts(args) -> int:
               file=sys.stderr)
         return ERROR
     with con:
-        monitored = con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
-                                "and table_name = 'fct_early_warnings'").fetchone()[0]
+        monitored = has_mart(con, "fct_early_warnings")
         if monitored:
             (months,) = con.execute("select count(*) from marts.fct_monitoring_monthly where month = $m",
                                     {"m": first_day}).fetchone()
@@ -262,7 +261,7 @@ def cmd_report(args) -> int:
 def cmd_restatements(args) -> int:
     """Print the restated grades (published beside restated, the change by indicator, the files that
     changed), read from the serving file."""
-    from orchestration.lib.duck import DatabaseUnavailable, open_checked
+    from orchestration.lib.duck import DatabaseUnavailable, has_mart, open_checked
 
     try:
         con = open_checked(settings.serving_path())
@@ -270,8 +269,7 @@ def cmd_restatements(args) -> int:
         print(f"cannot read the restatements: {error}", file=sys.stderr)
         return ERROR
     with con:
-        if not con.execute("select count(*) from information_schema.tables where table_name = 'fct_restatements'"
-                           ).fetchone()[0]:
+        if not has_mart(con, "fct_restatements"):
             print("no restatement table yet: materialise and publish first (jingtu materialize)", file=sys.stderr)
             return 2
         found = con.execute("""

@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
 from orchestration.alert_evidence import EVIDENCE_COLUMNS, describe
+from orchestration.lib.duck import has_mart
 
 PLOTLY_JS = "plotly.min.js"
 FONT = "Noto Sans CJK SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, WenQuanYi Micro Hei, sans-serif"
@@ -32,11 +33,6 @@ def _records(con, sql: str, params: dict | None = None) -> list[dict]:
     result = con.execute(sql, params or {})
     names = [d[0] for d in result.description]
     return [dict(zip(names, row)) for row in result.fetchall()]
-
-
-def _has_table(con, name: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
-                            "and table_name = $t", {"t": name}).fetchone()[0])
 
 
 def _chart(fig: go.Figure, div_id: str, title: tuple[str, str], height: int = 320, width: int | None = None) -> str:
@@ -117,7 +113,7 @@ FUNNEL_SIGNALS = {"hotline_satisfaction_drop": ("12345群众满意率", "Hotline
 
 def _funnels(con, year: int, version: str) -> list[dict]:
     """The funnel plot of each monitoring signal for the year's last evaluated month."""
-    if not _has_table(con, "fct_warning_funnels"):
+    if not has_mart(con, "fct_warning_funnels"):
         return []
     charts = []
     for signal, (label_zh, label_en, denominator) in FUNNEL_SIGNALS.items():
@@ -164,7 +160,7 @@ def render_year(con: duckdb.DuckDBPyConnection, year: int, out: Path) -> Path:
     grades = _records(con, "select * from config.methodology_grades where methodology_version = $v order by grade_order",
                       {"v": version})
     alerts = []
-    if _has_table(con, "fct_early_warnings"):
+    if has_mart(con, "fct_early_warnings"):
         alerts = _records(con, f"""
             select county_code, signal_label_zh, signal_label_en, {', '.join(EVIDENCE_COLUMNS)}
             from marts.fct_early_warnings where year(month) = $y

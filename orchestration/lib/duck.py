@@ -60,6 +60,13 @@ def open_checked(database: Path, read_only: bool = True) -> duckdb.DuckDBPyConne
         raise DatabaseUnavailable(explain_open_error(database, error)) from None
 
 
+def has_mart(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the database holds the table marts.`name` (a warehouse or serving file not yet built
+    that far has not)."""
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = 'marts'"
+                            " and table_name = $name", {"name": name}).fetchone()[0])
+
+
 def connect(database: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection with the excel extension loaded. No connect-time config on purpose:
     dbt opens the same file in the same process, and DuckDB requires identical configs."""

@@ -131,12 +131,15 @@ def sniff_encoding(path: Path) -> tuple[str, list[str]]:
     raise SourceFileError(path, "unknown encoding: neither UTF-8 nor GB18030")
 
 
-def count_lines(path: Path) -> int:
+def count_lines(path: Path, digest=None) -> int:
     """The physical lines of a text file; refuses one with a NUL byte anywhere (the first MiB is
-    checked by `sniff_encoding`). Bytes only: no rows are held in Python."""
+    checked by `sniff_encoding`). Bytes only: no rows are held in Python. `digest` (a hashlib object),
+    if given, is fed the same bytes, so that the file's checksum costs no second read."""
     lines, offset, last = 0, 0, b"\n"
     with path.open("rb") as f:
         while chunk := f.read(READ_CHUNK):
+            if digest is not None:
+                digest.update(chunk)
             if (nul := chunk.find(b"\0")) >= 0:
                 line = lines + chunk.count(b"\n", 0, nul) + 1
                 raise SourceFileError(path, f"not a text table: NUL byte at line {line} (byte {offset + nul})")
@@ -387,14 +390,14 @@ class PartitionLoader:
         """Read `path` into the staging table: typed values, and the reason a row is rejected (duplicates
         aside). Recorded under `name`, its path under raw/."""
         fingerprint = _fingerprint(path)  # before reading: a file rewritten meanwhile is read again next time
-        with path.open("rb") as content:
-            checksum = hashlib.file_digest(content, "sha256").hexdigest()
         if path.stat().st_size == 0:
             raise SourceFileError(path, "the file is empty")
         if path.suffix.lower() == ".xlsx":
             self._refuse_other_sheets(path)
             file_format = encoding = "xlsx"
             lines = None
+            with path.open("rb") as content:
+                digest = hashlib.file_digest(content, "sha256")
             try:
                 headers = [d[0].strip() for d in self.con.execute(
                     f"describe select * from read_xlsx({sql_literal(path)}, header = true, all_varchar = true)"
@@ -404,7 +407,8 @@ class PartitionLoader:
         else:
             file_format = "csv"
             encoding, headers = sniff_encoding(path)
-            lines = count_lines(path)
+            digest = hashlib.sha256()
+            lines = count_lines(path, digest)
         self._check_headers(path, headers)
         contract = self.contract
         stored = contract.stored_columns
@@ -450,7 +454,7 @@ class PartitionLoader:
         if rows_read == 0:
             raise SourceFileError(path, "the file has a header but no data rows")
         known = {c.header for c in contract.columns}
-        return FileReport(name, file_format, encoding, rows_read, fingerprint=fingerprint, sha256=checksum,
+        return FileReport(name, file_format, encoding, rows_read, fingerprint=fingerprint, sha256=digest.hexdigest(),
                           ignored_headers=[pii.mask(h) for h in headers if h not in known])
 
     def _rejected_as_duplicate(self, first_line: str, first_file: str) -> str:

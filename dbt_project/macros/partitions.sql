@@ -52,6 +52,15 @@
 {#- The methodology version in force for the year in `year_column` (seeds/methodology_versions.csv):
     the run's JINGTU_METHODOLOGY_VERSION if set, else the year's entry in the var
     methodology_version_by_year, else the var methodology_version (the default for every year). -#}
+{#- The configured versions — the default, the per-year ones and the run's — as a SQL list of
+    literals: what the validation macros check (methodology_version_of picks among them). -#}
+{% macro versions_in_force() -%}
+    {%- set run_version = partition_env('JINGTU_METHODOLOGY_VERSION') -%}
+    {%- set versions = [var('methodology_version')] + (var('methodology_version_by_year', {}) or {}).values() | list
+                       + ([run_version] if run_version else []) -%}
+    [{% for v in versions | unique %}'{{ v }}'{{ ", " if not loop.last }}{% endfor %}]
+{%- endmacro %}
+
 {% macro methodology_version_of(year_column) -%}
     {%- set run_version = partition_env('JINGTU_METHODOLOGY_VERSION') -%}
     {%- set by_year = var('methodology_version_by_year', {}) or {} -%}

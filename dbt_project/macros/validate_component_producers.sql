@@ -5,12 +5,10 @@
     int_component_values. -#}
 {% macro validate_component_producers(produced) %}
     {% if not execute %}{% do return(none) %}{% endif %}
-    {%- set in_force = [var('methodology_version')] + (var('methodology_version_by_year', {}) or {}).values() | list
-                       + ([partition_env('JINGTU_METHODOLOGY_VERSION')] if partition_env('JINGTU_METHODOLOGY_VERSION') else []) -%}
     {% set checks %}
         with configured as (
             select * from {{ ref('methodology_components') }}
-            where methodology_version in ({% for v in in_force %}'{{ v }}'{{ ", " if not loop.last }}{% endfor %})
+            where list_contains({{ versions_in_force() }}, methodology_version)
         ),
         produced as (
             select unnest([{% for c in produced %}'{{ c }}'{{ ", " if not loop.last }}{% endfor %}]) as component

@@ -2,8 +2,6 @@
     Every problem is listed in one message, each naming its methodology version. -#}
 {% macro validate_methodology() %}
     {% if not execute %}{% do return(none) %}{% endif %}
-    {%- set in_force = [var('methodology_version')] + (var('methodology_version_by_year', {}) or {}).values() | list
-                       + ([partition_env('JINGTU_METHODOLOGY_VERSION')] if partition_env('JINGTU_METHODOLOGY_VERSION') else []) -%}
     {% set checks %}
         with versions as (select * from {{ ref('methodology_versions') }}),
         indicators as (select * from {{ ref('methodology_indicators') }}),
@@ -12,7 +10,7 @@
         problems as (
             select 'methodology version ' || version || ' is in force but not in methodology_versions.csv'
                 as problem
-            from (select unnest([{% for v in in_force %}'{{ v }}'{{ ", " if not loop.last }}{% endfor %}]) as version)
+            from (select unnest({{ versions_in_force() }}) as version)
             where version not in (select methodology_version from versions)
             union all
             select methodology_version || ': indicator weights sum to ' || round(sum(weight), 6) || ', not 1'

@@ -378,7 +378,8 @@ def cmd_suites(args) -> int:
 def cmd_docs(args) -> int:
     from orchestration.methodology_doc import write
 
-    print(f"rewrote the generated tables of {write()}")
+    for path in write():
+        print(f"rewrote the generated parts of {path.relative_to(settings.PROJECT_ROOT)}")
     return 0
 
 
@@ -446,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     suites = commands.add_parser("suites", help="write expectations/*.json (the quality suites) from the contracts")
     suites.set_defaults(handler=cmd_suites)
 
-    docs = commands.add_parser("docs", help="rewrite docs/methodology.md's tables from the configuration")
+    docs = commands.add_parser("docs", help="rewrite docs/methodology.md's tables and the marts' indicator columns from the configuration")
     docs.set_defaults(handler=cmd_docs)
 
     report = commands.add_parser("report", help="write the county portraits (HTML, one page per year) and print"

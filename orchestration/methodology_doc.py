@@ -1,6 +1,7 @@
-"""docs/methodology.md: the method in prose, its tables generated from the configuration (the dbt
-seeds and vars), so that they cannot drift. `jingtu docs` rewrites the tables between their markers;
-a test fails when the committed file differs from what this module writes."""
+"""Text generated from the configuration (the dbt seeds and vars), so that it cannot drift: the tables
+of docs/methodology.md and the indicator columns' docs and tests in the marts' YAML. `jingtu docs`
+rewrites what lies between the markers; a test fails when a committed file differs from what this
+module writes."""
 
 import csv
 import re
@@ -11,8 +12,11 @@ import yaml
 from orchestration.settings import PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "methodology.md"
+MODELS = PROJECT_ROOT / "dbt_project" / "models"
+YAML_DOCS = (MODELS / "marts" / "_marts.yml", MODELS / "publications" / "_publications.yml")
 SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
 MARKER = re.compile(r"(<!-- generated: (\w+) -->\n).*?(<!-- end -->)", re.DOTALL)
+YAML_MARKER = re.compile(r"^( *)(# generated: (\w+)\b.*?\n).*?^(\1# end)$", re.DOTALL | re.MULTILINE)
 
 
 def _default_version() -> str:
@@ -102,11 +106,38 @@ TABLES = {"indicators": _indicators, "grades": _grades, "survey_points": _survey
           "settings": _settings}
 
 
+def _all_indicators() -> list[dict]:
+    """Every version's indicators, in display order: the evaluation mart's columns (macro indicators)."""
+    first: dict[str, dict] = {}
+    for row in sorted(_all_rows("methodology_indicators"), key=lambda r: (int(r["display_order"]), r["indicator"])):
+        first.setdefault(row["indicator"], row)
+    return list(first.values())
+
+
+def _indicator_columns(indent: str, tested: bool) -> str:
+    lines = []
+    for i in _all_indicators():
+        lines += [f"{indent}- name: {i['indicator']}",
+                  f"{indent}  description: {i['label_zh']} ({i['label_en']}), the indicator's score in points, 0–100."]
+        if tested:
+            lines.append(f"{indent}  data_tests: [{{between: {{arguments: {{min_value: 0, max_value: 100}}}}}}]")
+    return "\n".join(lines) + "\n"
+
+
+YAML_BLOCKS = {"indicator_columns": lambda indent: _indicator_columns(indent, tested=True),
+               "indicator_column_docs": lambda indent: _indicator_columns(indent, tested=False)}
+
+
 def render(text: str) -> str:
-    """`text` with every generated table rewritten from the configuration."""
-    return MARKER.sub(lambda m: m.group(1) + TABLES[m.group(2)]() + m.group(3), text)
+    """`text` with every generated table or YAML block rewritten from the configuration."""
+    text = MARKER.sub(lambda m: m.group(1) + TABLES[m.group(2)]() + m.group(3), text)
+    return YAML_MARKER.sub(lambda m: m.group(1) + m.group(2) + YAML_BLOCKS[m.group(3)](m.group(1)) + m.group(4),
+                           text)
 
 
-def write(path: Path = DOC) -> Path:
-    path.write_text(render(path.read_text(encoding="utf-8")), encoding="utf-8")
-    return path
+def write() -> list[Path]:
+    """Rewrite every generated part of the docs; the paths written."""
+    paths = [DOC, *YAML_DOCS]
+    for path in paths:
+        path.write_text(render(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return paths

@@ -98,8 +98,7 @@ def test_every_suite_runs_as_a_blocking_pooled_check_in_the_yearly_job():
     from orchestration.defs.quality import CHECK_NAME, quality_checks
 
     guarded = {key.asset_key.to_user_string() for check in quality_checks for key in check.check_keys}
-    assert guarded == {"raw/hotline", "raw/cases", "raw/inspections", "raw/surveys", "raw/development",
-                       "marts/fct_county_evaluation", "marts/fct_indicators", "config/methodology_indicators"}
+    assert guarded == {"raw/hotline", "raw/cases", "raw/inspections", "raw/surveys", "raw/development"}
     for check in quality_checks:
         (spec,) = check.check_specs
         assert spec.blocking and spec.name == CHECK_NAME and check.partitions_def == yearly

@@ -6,10 +6,14 @@ from orchestration import methodology_doc
 from orchestration.settings import PROJECT_ROOT
 
 
-def test_the_methodology_doc_tables_are_those_the_configuration_writes():
+def test_the_generated_docs_are_those_the_configuration_writes():
     text = methodology_doc.DOC.read_text(encoding="utf-8")
     assert methodology_doc.render(text) == text, "docs/methodology.md is stale: run `jingtu docs`"
     assert text.count("<!-- generated: ") == len(methodology_doc.TABLES)
+    for path in methodology_doc.YAML_DOCS:
+        text = path.read_text(encoding="utf-8")
+        assert "# generated: indicator_column" in text and methodology_doc.render(text) == text, \
+            f"{path.name} is stale: run `jingtu docs`"
 
 
 def test_a_changed_weight_shows_in_the_generated_tables(tmp_path, monkeypatch):

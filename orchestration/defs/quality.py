@@ -1,8 +1,9 @@
-"""The quality gates: each Great Expectations suite of `expectations/` as a blocking asset check.
+"""The raw layer's quality gates: its Great Expectations suites (`expectations/`) as blocking asset checks.
 
-A failing check stops the assets downstream of its partition (the year's dbt build after a raw
-check, the publication after a mart check); the data stays where it is, for inspection. The check
-names the expectation that failed, on how many rows, with a few of the values.
+A failing check stops the year's dbt build; the data stays where it is, for inspection. The check
+names the expectation that failed, on how many rows, with a few of the values. The marts are
+guarded by their dbt tests, which dagster-dbt shows as checks and which fail the run, so nothing
+is published.
 """
 
 from dagster import (
@@ -97,12 +98,4 @@ raw_checks = [
                 source=name)
     for name in SOURCES
 ]
-mart_checks = [
-    suite_check(AssetKey(["marts", "fct_county_evaluation"]), ["marts_fct_county_evaluation"],
-                "One row per unit, indicators in [0, 100], grades consistent with the thresholds and the cap."),
-    suite_check(AssetKey(["marts", "fct_indicators"]), ["marts_fct_indicators"],
-                "One row per unit and indicator, values in [0, 100]."),
-    suite_check(AssetKey(["config", "methodology_indicators"]), ["config_methodology"],
-                "The configured weights sum to 1."),
-]
-quality_checks = [*raw_checks, *mart_checks]
+quality_checks = raw_checks

@@ -1,4 +1,4 @@
-"""The Great Expectations suites, written from the source contracts and the methodology.
+"""The Great Expectations suites, written from the source contracts.
 
 `jingtu suites` writes them to `expectations/<suite>.json`; the checks read them from there, and a
 test fails when the files drift from what this module writes. Each suite says which rows it
@@ -19,10 +19,6 @@ from orchestration.lib import pii
 # hard-code the unit list.
 UNITS = {"$PARAMETER": "configured_units"}
 UNITS_AND_CITY = {"$PARAMETER": "configured_units_and_city"}
-GRADES = ("好", "较好", "一般", "差", "未评定")
-INDICATORS = ("development", "clean_governance", "government_conduct", "cadre_selection", "public_safety",
-              "committee_evaluation")
-WEIGHT_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -149,52 +145,10 @@ def files_suite(contract: SourceContract) -> Suite:
                  f" where source = '{contract.name}' and partition_year = {{year}}", expectations, by_load=True)
 
 
-def evaluation_suite() -> Suite:
-    indicators = [expectation("expect_column_values_to_be_between", f"{name} is in [0, 100]", column=name,
-                              min_value=0, max_value=100) for name in (*INDICATORS, "composite")]
-    return Suite("marts_fct_county_evaluation",
-                 "select * from marts.fct_county_evaluation where year = {year}", [
-        expectation("expect_compound_columns_to_be_unique", "one row per unit and year",
-                    column_list=["year", "county_code"]),
-        expectation("expect_column_values_to_be_in_set", "county_code is a configured unit",
-                    column="county_code", value_set=UNITS),
-        unexpected_rows("every configured unit has a row",
-                        "select * from config.units where county_code not in (select county_code from batch)"),
-        *indicators,
-        expectation("expect_column_values_to_be_in_set", f"grade is one of {'/'.join(GRADES)}", column="grade",
-                    value_set=list(GRADES)),
-    ])
-
-
-def indicators_suite() -> Suite:
-    return Suite("marts_fct_indicators", "select * from marts.fct_indicators where year = {year}", [
-        expectation("expect_compound_columns_to_be_unique", "one row per unit, year and indicator",
-                    column_list=["year", "county_code", "indicator"]),
-        expectation("expect_column_values_to_be_in_set", "indicator is one of the six",
-                    column="indicator", value_set=list(INDICATORS)),
-        expectation("expect_column_values_to_be_between", "value is in [0, 100]", column="value",
-                    min_value=0, max_value=100),
-    ])
-
-
-def methodology_suite() -> Suite:
-    return Suite("config_methodology", "select * from config.methodology_indicators", [
-        expectation("expect_column_values_to_be_in_set", "the indicators are the six",
-                    column="indicator", value_set=list(INDICATORS)),
-        unexpected_rows("in each methodology version the indicator weights sum to 1",
-                        "select methodology_version, sum(weight) as weight_sum from batch group by all"
-                        f" having abs(sum(weight) - 1) > {WEIGHT_TOLERANCE}"),
-        unexpected_rows("inside each indicator the component weights sum to 1",
-                        "select c.methodology_version, c.indicator, sum(c.weight) as weight_sum"
-                        " from config.methodology_components as c inner join batch as i"
-                        " on i.methodology_version = c.methodology_version and i.indicator = c.indicator"
-                        f" group by all having abs(sum(c.weight) - 1) > {WEIGHT_TOLERANCE}"),
-    ])
-
-
 def all_suites() -> list[Suite]:
-    raw = [s for contract in SOURCES.values() for s in (raw_suite(contract), files_suite(contract))]
-    return [*raw, evaluation_suite(), indicators_suite(), methodology_suite()]
+    """The raw layer's suites. The marts and the methodology are checked by dbt (its tests, and the
+    build guards in macros/), each rule by one tool."""
+    return [s for contract in SOURCES.values() for s in (raw_suite(contract), files_suite(contract))]
 
 
 def suite_path(name: str, folder: Path | None = None) -> Path:

@@ -1,5 +1,6 @@
--- One row per configured unit and year: the six indicators, the composite, the professional and
--- sense-of-gain scores, the grade after the veto cap, its consequence and the rank (methodology §4).
+-- One row per configured unit and year: one column per indicator (generated from the seed), the
+-- composite, the professional and sense-of-gain scores, the grade after the veto cap, its consequence
+-- and the rank (methodology §4).
 with indicators as (
     select * from {{ ref('fct_indicators') }} where {{ in_partition('year') }}
 ),
@@ -23,8 +24,7 @@ wide as (
     select
         year,
         county_code,
-        {% for indicator in ['development', 'clean_governance', 'government_conduct', 'cadre_selection',
-                             'public_safety', 'committee_evaluation'] -%}
+        {% for indicator in indicators() -%}
         any_value(value) filter (where indicator = '{{ indicator }}') as {{ indicator }},
         {% endfor -%}
         count(*) filter (where value is null) as indicators_missing,
@@ -108,12 +108,9 @@ final as (
     select
         capped.year,
         capped.county_code,
-        capped.development,
-        capped.clean_governance,
-        capped.government_conduct,
-        capped.cadre_selection,
-        capped.public_safety,
-        capped.committee_evaluation,
+        {% for indicator in indicators() -%}
+        capped.{{ indicator }},
+        {% endfor -%}
         capped.composite,
         capped.professional_score,
         capped.sense_of_gain_score,

@@ -114,6 +114,14 @@ between_unit as (
     from dispersion
 ),
 
+adjusted as (
+    -- √(s² + τ²) of each unit in the funnel: z_D is (p − θ) over it, the limits are θ ± z times it
+    select scored.methodology_version, scored.signal, scored.month, scored.county_code,
+        sqrt(scored.sampling_variance + between_unit.tau2) as adjusted_standard_error
+    from scored
+    inner join between_unit using (methodology_version, signal, month)
+),
+
 final as (
     select
         points.methodology_version,
@@ -128,15 +136,14 @@ final as (
         between_unit.phi,
         between_unit.tau2,
         scored.z,
-        (scored.proportion - scored.theta) / sqrt(scored.sampling_variance + between_unit.tau2) as z_d,
-        -- √(s² + τ²): the limits at z are θ ± z times this
-        sqrt(scored.sampling_variance + between_unit.tau2) as adjusted_standard_error,
+        (scored.proportion - scored.theta) / adjusted.adjusted_standard_error as z_d,
+        adjusted.adjusted_standard_error,
         points.warning_z,
         points.alarm_z,
-        100 * (scored.theta - points.warning_z * sqrt(scored.sampling_variance + between_unit.tau2)) as warning_lower,
-        100 * (scored.theta + points.warning_z * sqrt(scored.sampling_variance + between_unit.tau2)) as warning_upper,
-        100 * (scored.theta - points.alarm_z * sqrt(scored.sampling_variance + between_unit.tau2)) as alarm_lower,
-        100 * (scored.theta + points.alarm_z * sqrt(scored.sampling_variance + between_unit.tau2)) as alarm_upper,
+        100 * (scored.theta - points.warning_z * adjusted.adjusted_standard_error) as warning_lower,
+        100 * (scored.theta + points.warning_z * adjusted.adjusted_standard_error) as warning_upper,
+        100 * (scored.theta - points.alarm_z * adjusted.adjusted_standard_error) as alarm_lower,
+        100 * (scored.theta + points.alarm_z * adjusted.adjusted_standard_error) as alarm_upper,
         points.direction,
         scored.z is not null as is_evaluated,
         case
@@ -151,6 +158,7 @@ final as (
     left join pooled using (methodology_version, signal, month)
     left join scored using (methodology_version, signal, month, county_code)
     left join between_unit using (methodology_version, signal, month)
+    left join adjusted using (methodology_version, signal, month, county_code)
 )
 
 select * from final

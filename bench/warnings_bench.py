@@ -96,6 +96,16 @@ def false_alarms(warehouse: Path) -> dict:
     return {"unit_months": unit_months, "per_100": rates, "evaluated": evaluated}
 
 
+def first_alert(version: str) -> str:
+    """Months from a shift's onset to its first alert under `version`, within the shift and
+    the 2 months after it."""
+    return f"""(select min(datediff('month', shifts.onset, alerts.month))
+         from marts.fct_early_warnings_all_versions as alerts
+         where alerts.methodology_version = '{version}' and alerts.signal = shifts.signal
+           and alerts.county_code = shifts.county_code
+           and alerts.month between shifts.onset and shifts.onset + to_months(shifts.months + 1))"""
+
+
 def detection(warehouse: Path, shifts: list) -> list[dict]:
     """Each planted shift: eligible for the target (E ≥ 20 for a doubling, ≥ 100 rated tickets for a
     drop, read from the warehouse at its onset), and its delay to the first alert under each rule
@@ -108,17 +118,7 @@ def detection(warehouse: Path, shifts: list) -> list[dict]:
                         [(s.signal, s.county_code, s.onset, s.size, s.months) for s in shifts])
         rows = con.execute(f"""
             select shifts.*, surges.expected as baseline_expected, monthly.hotline_rated as rated,
-                (select min(datediff('month', shifts.onset, alerts.month))
-                 from marts.fct_early_warnings_all_versions as alerts
-                 where alerts.methodology_version = '{STATISTICAL}' and alerts.signal = shifts.signal
-                   and alerts.county_code = shifts.county_code
-                   and alerts.month between shifts.onset and shifts.onset + to_months(shifts.months + 1)) as delay,
-                (select min(datediff('month', shifts.onset, alerts.month))
-                 from marts.fct_early_warnings_all_versions as alerts
-                 where alerts.methodology_version = '{THRESHOLD}' and alerts.signal = shifts.signal
-                   and alerts.county_code = shifts.county_code
-                   and alerts.month between shifts.onset and shifts.onset + to_months(shifts.months + 1))
-                    as threshold_delay
+                {first_alert(STATISTICAL)} as delay, {first_alert(THRESHOLD)} as threshold_delay
             from shifts
             left join marts.fct_warning_surges as surges
                 on surges.methodology_version = '{STATISTICAL}' and surges.county_code = shifts.county_code

@@ -3,40 +3,17 @@ of docs/methodology.md and the indicator columns' docs and tests in the marts' Y
 rewrites what lies between the markers; a test fails when a committed file differs from what this
 module writes."""
 
-import csv
 import re
 from pathlib import Path
 
-import yaml
-
+from orchestration import methodology
 from orchestration.settings import PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "methodology.md"
 MODELS = PROJECT_ROOT / "dbt_project" / "models"
 YAML_DOCS = (MODELS / "marts" / "_marts.yml", MODELS / "publications" / "_publications.yml")
-SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
 MARKER = re.compile(r"(<!-- generated: (\w+) -->\n).*?(<!-- end -->)", re.DOTALL)
 YAML_MARKER = re.compile(r"^( *)(# generated: (\w+)\b.*?\n).*?^(\1# end)$", re.DOTALL | re.MULTILINE)
-
-
-def _default_version() -> str:
-    return _variables()["methodology_version"]
-
-
-def _variables() -> dict:
-    return yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
-
-
-def _all_rows(seed: str) -> list[dict]:
-    with (SEEDS / f"{seed}.csv").open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _rows(seed: str, version: str | None = None) -> list[dict]:
-    """The seed's rows of `version` (default: the version in force), without the version column."""
-    version = version or _default_version()
-    return [{k: v for k, v in row.items() if k != "methodology_version"}
-            for row in _all_rows(seed) if row["methodology_version"] == version]
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -46,22 +23,22 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def _indicators() -> str:
-    components = _rows("methodology_components")
+    components = methodology.rows("methodology_components")
     return _table(["indicator", "中文", "weight", "components (weight inside the indicator, sampling error)"], [
         [i["indicator"], i["label_zh"], i["weight"],
          ", ".join(f"`{c['component']}` ({c['weight']}, {c['sampling_error']})" for c in components
                    if c["indicator"] == i["indicator"])]
-        for i in sorted(_rows("methodology_indicators"), key=lambda i: int(i["display_order"]))])
+        for i in sorted(methodology.rows("methodology_indicators"), key=lambda i: int(i["display_order"]))])
 
 
 def _grades() -> str:
     return _table(["grade", "English", "composite at least", "consequence"], [
         [g["grade"], g["grade_en"], g["min_composite"], f"{g['consequence']} {g['consequence_en']}".strip() or "—"]
-        for g in _rows("methodology_grades")])
+        for g in methodology.rows("methodology_grades")])
 
 
 def _survey_points() -> str:
-    return _table(["answer", "points"], [[p["answer"], p["points"] or "excluded"] for p in _rows("survey_points")])
+    return _table(["answer", "points"], [[p["answer"], p["points"] or "excluded"] for p in methodology.rows("survey_points")])
 
 
 VERSIONED = ("methodology_indicators", "methodology_components", "methodology_grades", "survey_points",
@@ -70,16 +47,16 @@ VERSIONED = ("methodology_indicators", "methodology_components", "methodology_gr
 
 def _versions() -> str:
     """Each version, and which of its tables differ from the version in force."""
-    default = _default_version()
+    default = methodology.default_version()
 
     def differs(version: str) -> str:
         if version == default:
             return "in force (the default)"
-        tables = [seed for seed in VERSIONED if _rows(seed, version) != _rows(seed, default)]
+        tables = [seed for seed in VERSIONED if methodology.rows(seed, version) != methodology.rows(seed, default)]
         return "differs from " + default + " in " + (", ".join(f"`{t}`" for t in tables) or "nothing")
     return _table(["version", "adopted on", "early-warning rules", "compared with the default", "note"], [
         [v["methodology_version"], v["adopted_on"], v["warning_rule_set"], differs(v["methodology_version"]), v["note"]]
-        for v in _all_rows("methodology_versions")])
+        for v in methodology.all_rows("methodology_versions")])
 
 
 def _warning_rules() -> str:
@@ -87,17 +64,17 @@ def _warning_rules() -> str:
                    "observation point"], [
         [r["methodology_version"], r["signal"], r["label_zh"], r["severity"], r["statistic"], r["threshold"] or "—",
          r["min_count"] or "—", r["observation_point"]]
-        for r in _all_rows("warning_rules") if r["enabled"] == "true"])
+        for r in methodology.all_rows("warning_rules") if r["enabled"] == "true"])
 
 
 def _warning_parameters() -> str:
     return _table(["version", "parameter", "value", "what it does"], [
         [r["methodology_version"], f"`{r['parameter']}`", r["value"], r["description"]]
-        for r in _all_rows("warning_parameters")])
+        for r in methodology.all_rows("warning_parameters")])
 
 
 def _settings() -> str:
-    variables = _variables()
+    variables = methodology.variables()
     return _table(["setting (dbt var)", "value"], [[f"`{name}`", value] for name, value in variables.items()])
 
 
@@ -109,7 +86,7 @@ TABLES = {"indicators": _indicators, "grades": _grades, "survey_points": _survey
 def _all_indicators() -> list[dict]:
     """Every version's indicators, in display order: the evaluation mart's columns (macro indicators)."""
     first: dict[str, dict] = {}
-    for row in sorted(_all_rows("methodology_indicators"), key=lambda r: (int(r["display_order"]), r["indicator"])):
+    for row in sorted(methodology.all_rows("methodology_indicators"), key=lambda r: (int(r["display_order"]), r["indicator"])):
         first.setdefault(row["indicator"], row)
     return list(first.values())
 

@@ -2,7 +2,7 @@
 
 import shutil
 
-from orchestration import methodology_doc
+from orchestration import methodology, methodology_doc
 from orchestration.settings import PROJECT_ROOT
 
 
@@ -18,11 +18,11 @@ def test_the_generated_docs_are_those_the_configuration_writes():
 
 def test_a_changed_weight_shows_in_the_generated_tables(tmp_path, monkeypatch):
     seeds = tmp_path / "seeds"
-    shutil.copytree(methodology_doc.SEEDS, seeds)
+    shutil.copytree(methodology.SEEDS, seeds)
     path = seeds / "methodology_indicators.csv"
     path.write_text(path.read_text(encoding="utf-8").replace("development,0.20", "development,0.30"),
                     encoding="utf-8")
-    monkeypatch.setattr(methodology_doc, "SEEDS", seeds)
+    monkeypatch.setattr(methodology, "SEEDS", seeds)
     rendered = methodology_doc.render(methodology_doc.DOC.read_text(encoding="utf-8"))
     assert "| development | 经济社会发展 | 0.30 |" in rendered
 

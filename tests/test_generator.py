@@ -1,6 +1,9 @@
 """The sample generator writes exports the way the source systems do, and does it deterministically."""
 
 import hashlib
+import shutil
+
+import pytest
 
 from orchestration.sample import generate
 
@@ -96,3 +99,26 @@ def test_monitoring_scenarios_fill_every_month_and_plant_their_shifts_only_when_
         ratios.append(during / before)
     assert 1.7 < sum(ratios) / len(ratios) < 2.3
     con.close()
+
+
+def test_survey_targets_follow_the_component_weights_in_the_seeds(tmp_path, monkeypatch):
+    from orchestration import methodology
+    from orchestration.sample.surveys import survey_target
+
+    others = {"discipline_new_occurrence": 80.0, "inspection_rectification": 70.0}
+    assert survey_target(90, "clean_governance", others) == pytest.approx(100)  # (90 − 0.2·80 − 0.2·70) / 0.6
+    missing = {**others, "inspection_rectification": None}  # (90·0.8 − 0.2·80) / 0.6: renormalised
+    assert survey_target(90, "clean_governance", missing) == pytest.approx(56 / 0.6)
+    seeds = tmp_path / "seeds"
+    shutil.copytree(methodology.SEEDS, seeds)
+    path = seeds / "methodology_components.csv"
+    text = path.read_text(encoding="utf-8")
+    for old, new in (("2019.1,survey_clean_governance,clean_governance,0.6",
+                      "2019.1,survey_clean_governance,clean_governance,0.4"),
+                     ("2019.1,discipline_new_occurrence,clean_governance,0.2",
+                      "2019.1,discipline_new_occurrence,clean_governance,0.4")):
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(methodology, "SEEDS", seeds)
+    assert survey_target(90, "clean_governance", others) == pytest.approx(110)  # (90 − 0.4·80 − 0.2·70) / 0.4

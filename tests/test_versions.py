@@ -91,3 +91,63 @@ def test_an_unknown_version_is_refused_with_its_name(raw_warehouse, tmp_path, mo
     run_dbt(warehouse, "seed")
     success, messages = run_dbt(warehouse, "build", "--exclude", "resource_type:seed", check=False, year=2017)
     assert not success and "methodology version 2030.9 is in force but not in methodology_versions.csv" in messages
+
+
+NEW_COMPONENT = """veto_free_cases as (
+    select year, county_code, 'veto_free_cases' as component,
+        100.0 * count(*) filter (where not is_veto_trigger) / count(*) as value,
+        count(*) filter (where not is_veto_trigger) as numerator, count(*) as denominator,
+        null::double as standard_error
+    from {{ ref('stg_cases__records') }}
+    where is_filed and year(filed_on) = year and {{ in_partition('year') }}
+    group by all
+),
+
+all_components as ("""
+
+
+def test_a_new_indicator_is_a_change_to_the_seeds_and_one_component_model(raw_warehouse, tmp_path, monkeypatch):
+    """A seventh indicator, case_handling (weight 0.10, taken from development), from an existing
+    source: rows in two seeds and one producer in int_component_values; nothing else is edited."""
+    from orchestration import methodology, methodology_doc
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    seeds = project / "seeds"
+    indicators, components = seeds / "methodology_indicators.csv", seeds / "methodology_components.csv"
+    for version in ("2018.1", "2019.1"):
+        text = indicators.read_text(encoding="utf-8").replace(f"{version},development,0.20", f"{version},development,0.10")
+        indicators.write_text(text + f"{version},case_handling,0.10,案件办理,Case handling,7\n", encoding="utf-8")
+        with components.open("a", encoding="utf-8") as f:
+            f.write(f"{version},veto_free_cases,case_handling,1.0,professional,cases,,无留置案件占比,"
+                    "Filed cases without detention,binomial\n")
+    model = project / "models" / "intermediate" / "int_component_values.sql"
+    text = model.read_text(encoding="utf-8")
+    for old, new in (("'inspection_rectification'] %}", "'inspection_rectification', 'veto_free_cases'] %}"),
+                     ("all_components as (", NEW_COMPONENT),
+                     ("    union all select * from inspections\n",
+                      "    union all select * from inspections\n    union all select * from veto_free_cases\n")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    model.write_text(text, encoding="utf-8")
+
+    warehouse = copy_of(raw_warehouse, tmp_path, "seventh")
+    build(warehouse, monkeypatch, None, project)
+    with connect(warehouse) as con:
+        columns = [c for (c,) in con.execute("select column_name from information_schema.columns where table_name"
+                                             " = 'fct_county_evaluation' order by ordinal_position").fetchall()]
+        assert columns[columns.index("committee_evaluation") + 1] == "case_handling"
+        (units, checked, off) = con.execute("""
+            select count(*), count(e.case_handling),
+                max(abs(e.composite - (0.10 * e.development + 0.25 * e.clean_governance + 0.15 * e.government_conduct
+                    + 0.15 * e.cadre_selection + 0.10 * e.public_safety + 0.15 * e.committee_evaluation
+                    + 0.10 * e.case_handling)))
+            from marts.fct_county_evaluation as e
+            inner join marts.fct_indicators as i
+                on i.year = e.year and i.county_code = e.county_code and i.indicator = 'case_handling'
+            where e.year = 2017 and i.value = e.case_handling""").fetchone()
+    assert units == checked == 11 and off < 1e-9
+
+    monkeypatch.setattr(methodology, "SEEDS", seeds)
+    marts_yml = methodology_doc.render(methodology_doc.YAML_DOCS[0].read_text(encoding="utf-8"))
+    assert "- name: case_handling\n        description: 案件办理 (Case handling)" in marts_yml

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from orchestration.contracts import CASES
+from orchestration.contracts import CASES, MUNICIPAL_CODE
 from orchestration.lib.duck import connect
 from orchestration.sample import plan
 from orchestration.sample.writer import write_export
@@ -119,7 +119,7 @@ def _expand(batch: Batch, rng: np.random.Generator, units: list[plan.Unit]) -> l
     outcomes = batch.outcomes or (FILED_OUTCOMES if batch.filed else UNFILED_OUTCOMES)
     forms = _shuffled(rng, _exact([((f, o), c) for f, o, c in outcomes], n)) if batch.handled else [None] * n
     categories = _shuffled(rng, _exact(list((batch.categories or GENERIC_CATEGORIES).items()), n))
-    counties = _shuffled(rng, _exact([(u.code, u.size) for u in units] + [(plan.MUNICIPAL, MUNICIPAL_WEIGHT)], n))
+    counties = _shuffled(rng, _exact([(u.code, u.size) for u in units] + [(MUNICIPAL_CODE, MUNICIPAL_WEIGHT)], n))
     # Disjoint quotas: no generated record is a detained county-rank top leader (that is the veto).
     roles = (["rank"] * batch.county_rank + ["top"] * batch.top_leaders + ["detained"] * batch.detained)
     roles = _shuffled(rng, roles + [""] * (n - len(roles)))
@@ -148,7 +148,7 @@ def _misconduct_dates(records: list[dict], year: int, rng: np.random.Generator) 
     for r in filed:
         by_unit.setdefault(r["county_code"], []).append(r)
     codes = sorted(by_unit)
-    wanted = [len(by_unit[c]) * (plan.new_share(c, year) if c != plan.MUNICIPAL else 0.3) for c in codes]
+    wanted = [len(by_unit[c]) * (plan.new_share(c, year) if c != MUNICIPAL_CODE else 0.3) for c in codes]
     quotas = plan.largest_remainder(wanted, plan.NEW_OCCURRENCE[year])
     for code, quota in zip(codes, quotas):
         group = by_unit[code]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from orchestration.contracts import INSPECTIONS
+from orchestration.contracts import INSPECTIONS, MUNICIPAL_CODE
 from orchestration.lib.duck import connect
 from orchestration.sample import plan
 from orchestration.sample.writer import write_export
@@ -36,7 +36,7 @@ def _routine(rng: np.random.Generator, year: int, units: list[plan.Unit], due_da
                          **_dates(rng, year, 1 + k % 3, due_days)})
     for k, name in enumerate(CITY_DEPARTMENTS[:6]):
         found = int(rng.integers(6, 21))
-        rows.append({"inspection_type": "常规巡察", "county_code": plan.MUNICIPAL, "unit_name": name,
+        rows.append({"inspection_type": "常规巡察", "county_code": MUNICIPAL_CODE, "unit_name": name,
                      "unit_type": "市级部门", "problems_found": found, "clues_transferred": found // 6,
                      **_dates(rng, year, 1 + k % 3, due_days)})
     return rows
@@ -47,7 +47,7 @@ def _political_checkups(rng: np.random.Generator, units: list[plan.Unit]) -> lis
     spec = plan.POLITICAL_CHECKUP_2018
     names = {u.code: u.name for u in units}
     targets = ([(c, names[c] + "委", "县(市、区)党委", 40.0) for c in spec["county_committees"]]
-               + [(plan.MUNICIPAL, d, "市级部门", 30.0) for d in CITY_DEPARTMENTS[:spec["municipal_departments"]]])
+               + [(MUNICIPAL_CODE, d, "市级部门", 30.0) for d in CITY_DEPARTMENTS[:spec["municipal_departments"]]])
     grassroots = plan.largest_remainder([u.size for u in units], spec["grassroots"])
     targets += [(u.code, f"{u.name}基层党组织{k + 1:03d}", "基层党组织", float(rng.integers(2, 9)))
                 for u, n in zip(units, grassroots) for k in range(n)]
@@ -115,7 +115,7 @@ def generate(out: Path, units: list[plan.Unit], years, seed: int, progress=print
     rates = {}
     for year in years:
         rows = rows_for_year(year, units, seed, gaps)
-        rates[year] = rectification_rate([r for r in rows if r["county_code"] != plan.MUNICIPAL])
+        rates[year] = rectification_rate([r for r in rows if r["county_code"] != MUNICIPAL_CODE])
         as_excel = year in (2016, 2018)
         con.register("inspection_rows", pa.Table.from_pylist(rows))
         path = out / "inspections" / str(year) / f"xuncha_{year}.{'xlsx' if as_excel else 'csv'}"

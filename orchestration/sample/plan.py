@@ -11,7 +11,6 @@ import numpy as np
 
 YEARS = (2015, 2016, 2017, 2018)
 HOTLINE_OPENED = (2018, 3)  # the 12345 line opened in March 2018
-MUNICIPAL = "511100"
 
 # code, name, relative size (population share; drives volumes)
 UNITS = (

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from orchestration import methodology
 from orchestration.contracts import DEVELOPMENT, SURVEYS
 from orchestration.lib.duck import connect
 from orchestration.sample import plan
@@ -38,18 +39,26 @@ def answer_shares(score: float) -> np.ndarray:
     return np.append(better * (1 - worst), worst)
 
 
+def survey_target(level: float, indicator: str, others: dict[str, float | None]) -> float:
+    """The survey score that brings `indicator` to `level`, given its other components' values (None
+    when missing: the weights are renormalised over those available, as the marts do)."""
+    weights = methodology.component_weights(indicator)
+    (survey,) = (c for c in weights if c not in others)
+    available = {c: v for c, v in others.items() if v is not None}
+    total = weights[survey] + sum(weights[c] for c in available)
+    return (level * total - sum(weights[c] * v for c, v in available.items())) / weights[survey]
+
+
 def target_scores(code: str, year: int, rectification: float | None, rng: np.random.Generator) -> dict:
     """The survey score per type that brings the unit-year's indicators to its planned level."""
     level = plan.level(code, year)
-    discipline = 100 * (1 - plan.new_share(code, year))
-    # clean_governance = 0.6 survey + 0.2 discipline + 0.2 rectification (renormalised if missing)
-    if rectification is None:
-        clean = (level - 0.25 * discipline) / 0.75
-    else:
-        clean = (level - 0.2 * discipline - 0.2 * rectification) / 0.6
-    conduct = level
-    if year == 2018:  # government_conduct = 0.5 survey + 0.3 satisfaction + 0.2 on-time
-        conduct = (level - 30 * plan.hotline_satisfaction(code, year) - 20 * plan.hotline_on_time(code, year)) / 0.5
+    clean = survey_target(level, "clean_governance", {
+        "discipline_new_occurrence": 100 * (1 - plan.new_share(code, year)),
+        "inspection_rectification": rectification})
+    hotline = year >= plan.HOTLINE_OPENED[0]
+    conduct = survey_target(level, "government_conduct", {
+        "hotline_satisfaction": 100 * plan.hotline_satisfaction(code, year) if hotline else None,
+        "hotline_on_time": 100 * plan.hotline_on_time(code, year) if hotline else None})
     targets = {"党风廉政建设满意度": clean, "政风满意度": conduct}
     for kind in ("选人用人评议", "平安建设群众满意度", "市委委员综合评价"):
         targets[kind] = level + float(rng.uniform(-2, 2))

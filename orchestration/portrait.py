@@ -11,19 +11,15 @@ from pathlib import Path
 
 import duckdb
 import plotly.graph_objects as go
-from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
 from orchestration.alert_evidence import EVIDENCE_COLUMNS, describe
 from orchestration.lib.duck import has_mart
+from orchestration.lib.html import templates
 
 PLOTLY_JS = "plotly.min.js"
 FONT = "Noto Sans CJK SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, WenQuanYi Micro Hei, sans-serif"
 COLOURS = {"unit": "#c0392b", "city": "#7f8c8d", "limit95": "#e67e22", "limit998": "#c0392b"}
-
-templates = Environment(loader=PackageLoader("orchestration", "templates"), autoescape=select_autoescape(),
-                        trim_blocks=True, lstrip_blocks=True)
-
 
 def page_name(year: int) -> str:
     return f"portrait_{year}.html"

@@ -17,6 +17,26 @@ PUBLISHED_SCHEMAS = ("marts",)
 READ_ONLY = 0o444
 
 
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _copy_comments(con, tables: list[tuple[str, str]]) -> None:
+    """The tables' and columns' comments (the dbt docs, persisted by dbt) onto their published copies:
+    a BI tool shows them beside each table and column."""
+    published = set(tables)
+    for schema, table, comment in con.execute(
+            "select schema_name, table_name, comment from duckdb_tables()"
+            " where database_name = current_database() and comment is not null").fetchall():
+        if (schema, table) in published:
+            con.execute(f"comment on table published.{schema}.{table} is {_quoted(comment)}")
+    for schema, table, column, comment in con.execute(
+            "select schema_name, table_name, column_name, comment from duckdb_columns()"
+            " where database_name = current_database() and comment is not null").fetchall():
+        if (schema, table) in published:
+            con.execute(f'comment on column published.{schema}.{table}."{column}" is {_quoted(comment)}')
+
+
 def publish(warehouse: Path, serving: Path) -> dict[str, int]:
     """Copy every table of the published schemas into `serving`, atomically; rows per table."""
     serving.parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +58,7 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
                 con.execute(f"create table published.{schema}.{table} as select * from {schema}.{table}")
                 counts[f"{schema}.{table}"] = con.execute(
                     f"select count(*) from published.{schema}.{table}").fetchone()[0]
+            _copy_comments(con, tables)
             con.execute(f"""create table published.main.published_at as
                             select now()::timestamp as published_at, {len(tables)} as tables""")
         finally:

@@ -36,8 +36,7 @@ def expectations_dir() -> Path:
 
 
 def quality_dir() -> Path:
-    """Great Expectations' working folder: validation results and the Data Docs site
-    (`JINGTU_QUALITY`, by default next to the warehouse)."""
+    """The quality report's folder (`JINGTU_QUALITY`, by default next to the warehouse)."""
     return Path(os.environ.get("JINGTU_QUALITY", warehouse_path().parent / "quality"))
 
 

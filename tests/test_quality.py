@@ -1,6 +1,7 @@
 """The Great Expectations gates: suites in step with the contracts, one planted defect per
 expectation caught by it, every row checked at scale, and a failing check blocking the year."""
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from orchestration.contracts import SOURCES
 from orchestration.ingest import configured_units
 from orchestration.lib.duck import connect
+from orchestration.quality import report
 from orchestration.quality.suites import all_suites, read_suite, write_suites
 from orchestration.quality.validate import validate
 from tests.conftest import UNITS_CSV, query
@@ -95,16 +97,19 @@ def test_the_suites_in_expectations_are_those_the_contracts_write(tmp_path):
         assert read_suite(path.stem, tmp_path) == committed, f"expectations/{path.name} is stale: run `jingtu suites`"
 
 
-def test_clean_data_meets_every_suite_with_data_docs(built_warehouse, tmp_path, monkeypatch):
+def test_clean_data_meets_every_suite_and_the_report_says_so(built_warehouse, tmp_path, monkeypatch):
     path = _copy(built_warehouse, tmp_path, monkeypatch)
     results = validate(path, [s.name for s in all_suites()], YEAR, UNITS, "clean")
     assert [(r.suite, r.failures) for r in results if not r.success] == []
     rows = {r.suite: r.rows for r in results}
     assert rows["raw_hotline"] == query(path, f"select count(*) from raw.hotline where partition_year = {YEAR}")[0][0]
-    for result in results:
-        page = result.docs_url.removeprefix("file://")
-        assert page.startswith(str(tmp_path / "quality" / "data_docs")) and Path(page).read_text()
-    assert (tmp_path / "quality" / "data_docs" / "index.html").exists()
+    recorded = json.loads(report.results_path().read_text(encoding="utf-8"))
+    assert set(recorded) == {f"{s.name}/{YEAR}" for s in all_suites()}
+    assert recorded[f"raw_hotline/{YEAR}"]["rows"] == rows["raw_hotline"]
+    page = report.page_path().read_text(encoding="utf-8")
+    assert "全部通过" in page and all(f'id="{s.name}-{YEAR}"' in page for s in all_suites())
+    # GX keeps nothing on disk: its results hold unexpected values as read
+    assert sorted(p.name for p in (tmp_path / "quality").iterdir()) == ["index.html", "results.json"]
 
 
 CASES = [(suite.name, index, e["meta"]["rule"]) for suite in all_suites() for index, e in enumerate(suite.expectations)]
@@ -116,7 +121,7 @@ def test_a_planted_defect_fails_its_expectation(built_warehouse, tmp_path, monke
     suite = read_suite(suite_name)
     with connect(path) as con:
         plant(con, suite, suite.expectations[index])
-    (result,) = validate(path, [suite_name], YEAR, UNITS, "planted", data_docs=False)
+    (result,) = validate(path, [suite_name], YEAR, UNITS, "planted")
     failures = {f.rule: f for f in result.failures}
     assert rule in failures, f"planted against {rule!r}, but only these failed: {list(failures)}"
     assert all(not f.examples[0].startswith("error:") for f in result.failures if f.examples), result.failures
@@ -141,7 +146,7 @@ def test_one_bad_ticket_among_a_million_is_caught(built_warehouse, tmp_path, mon
             from range(1000000) as t(i);
             update raw.hotline set county_code = '519999' where ticket_id = 'T777777';
         """)
-    (result,) = validate(path, ["raw_hotline"], YEAR, UNITS, "million", data_docs=False)
+    (result,) = validate(path, ["raw_hotline"], YEAR, UNITS, "million")
     assert result.rows == 1_000_000
     assert [(f.rule, f.unexpected, f.examples) for f in result.failures] == [
         ("区县代码 (county_code) is a configured unit", 1, ["519999"])]
@@ -170,7 +175,8 @@ def test_a_failing_check_blocks_the_years_evaluation_and_keeps_the_data(raw, war
     assert not failed.passed
     assert "raw_development_files: no file has more than 25% of its rows rejected" in failed.description
     assert "0.545" in failed.metadata["failed_expectations"].value  # 6 of 11 rows, the observed rate
-    assert failed.metadata["data_docs"].value.startswith("file://")
+    page = Path(failed.metadata["quality_report"].value.removeprefix("file://")).read_text(encoding="utf-8")
+    assert "未通过" in page and "no file has more than 25% of its rows rejected" in page
     assert all(evaluations[k].passed for k in ("raw/cases", "raw/hotline", "raw/surveys", "raw/inspections"))
     failed_steps = [e.step_key for e in result.all_events if e.is_step_failure]
     assert failed_steps == ["raw__development_expectations"]

@@ -42,6 +42,23 @@ def test_publication_copies_every_mart_and_swaps_atomically(raw_warehouse, tmp_p
     assert not list(tmp_path.glob(".serving*")) and not (tmp_path / "serving.duckdb.wal").exists()
 
 
+def test_a_bi_user_sees_documented_columns_county_names_and_plain_types(built_warehouse, tmp_path):
+    warehouse, serving = tmp_path / built_warehouse.name, tmp_path / "serving.duckdb"
+    shutil.copyfile(built_warehouse, warehouse)
+    publish(warehouse, serving)
+    with connect(serving, read_only=True) as con:
+        tables = con.execute("select table_name, comment from duckdb_tables() where schema_name = 'marts'").fetchall()
+        columns = con.execute("select table_name, column_name, data_type, comment from duckdb_columns()"
+                              " where schema_name = 'marts'").fetchall()
+        names = dict(con.execute("select distinct county_code, county_name from marts.fct_county_evaluation").fetchall())
+    assert len(tables) >= 15 and [t for t, comment in tables if not comment] == []
+    assert [(t, c) for t, c, _, comment in columns if not comment] == []
+    assert "0–100" in next(comment for t, c, _, comment in columns if (t, c) == ("fct_county_evaluation", "development"))
+    assert {t: d for t, c, d, _ in columns if c == "year" and d != "INTEGER"} == {}
+    assert [(t, c) for t, c, d, _ in columns if d == "HUGEINT"] == []
+    assert names["511102"] == "市中区" and len(names) == 11
+
+
 BI_USER = 65534  # nobody: the account of a BI client, or of a pipeline that is not root
 
 

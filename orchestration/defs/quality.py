@@ -20,6 +20,7 @@ from orchestration.contracts import SOURCES
 from orchestration.ingest import configured_units
 from orchestration.lib.duck import connect
 from orchestration.partitions import yearly
+from orchestration.quality import report
 from orchestration.quality.validate import SuiteResult, pending_loads, record_validated, validate
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
@@ -46,11 +47,7 @@ def check_result(results: list[SuiteResult], loads: list[str] | None = None) -> 
         "expectations_failed": len(failures),
         "seconds": round(max(r.seconds for r in results), 2),
     }
-    docs = [r.docs_url for r in results if r.docs_url]
-    if docs:
-        metadata["data_docs"] = MetadataValue.url(docs[0])
-        metadata["data_docs_pages"] = MetadataValue.md("\n".join(f"- [{r.suite}]({r.docs_url})"
-                                                                 for r in results if r.docs_url))
+    metadata["quality_report"] = MetadataValue.url(report.page_path().as_uri())
     if failures:
         metadata["failed_expectations"] = MetadataValue.md(_failures_table(results))
         lines = [f"{suite}: {f.rule}: {f.unexpected if f.unexpected is not None else 'not met'}"

@@ -1,7 +1,8 @@
 """Running the suites of `expectations/` against the warehouse with Great Expectations.
 
-GX works in its own folder (`settings.quality_dir()`): validation results accumulate there and the
-Data Docs site is rebuilt after every validation. Every expectation runs as SQL inside DuckDB over
+GX keeps nothing on disk: its validation results (which hold unexpected values as read) stay in
+memory, and the summary of each, its examples masked, goes to the quality report
+(`quality/report.py`), a page that opens offline. Every expectation runs as SQL inside DuckDB over
 the whole partition (see `gx_duckdb`), so a ten-million-ticket year is never loaded into Python.
 """
 
@@ -10,16 +11,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration import settings
 from orchestration.contracts import MUNICIPAL_CODE
 from orchestration.lib import pii
 from orchestration.lib.duck import connect, sql_literal
-from orchestration.quality import gx_duckdb
+from orchestration.quality import gx_duckdb, report
 from orchestration.quality.suites import Suite, read_suite
 
 EXAMPLES = 5  # unexpected values shown per failed expectation
 DATASOURCE = "warehouse"
-DOCS_SITE = "jingtu"
 
 
 @dataclass
@@ -40,7 +39,6 @@ class SuiteResult:
     evaluated: int
     failures: list[FailedExpectation] = field(default_factory=list)
     observed: dict[str, object] = field(default_factory=dict)  # rule -> observed value, for the record
-    docs_url: str | None = None
     seconds: float = 0.0
 
 
@@ -49,9 +47,9 @@ def suite_parameters(units: list[str]) -> dict:
 
 
 def _context():
-    """An ephemeral GX context whose validation results and Data Docs live on disk. Suites,
-    validation definitions and checkpoints stay in memory: they are rebuilt from `expectations/` on
-    every run, so no stale GX object ever refers to a batch that is gone."""
+    """An ephemeral GX context: suites, validation definitions, checkpoints and results stay in
+    memory. They are rebuilt from `expectations/` on every run, so no stale GX object ever refers to
+    a batch that is gone."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no telemetry: nothing outside is reachable
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
@@ -60,17 +58,8 @@ def _context():
         ProgressBarsConfig,
     )
 
-    root = settings.quality_dir()
-    defaults = InMemoryStoreBackendDefaults()
-    defaults.stores[defaults.validation_results_store_name]["store_backend"] = {
-        "class_name": "TupleFilesystemStoreBackend", "base_directory": str(root / "validations")}
-    config = DataContextConfig(store_backend_defaults=defaults, analytics_enabled=False,
-                               progress_bars=ProgressBarsConfig(globally=False))
-    config.data_docs_sites = {DOCS_SITE: {
-        "class_name": "SiteBuilder",
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(root / "data_docs")},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    }}
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
+                               progress_bars=ProgressBarsConfig(globally=False), data_docs_sites={})
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
@@ -100,8 +89,8 @@ def _unexpected(result: dict) -> int | None:
     return observed if isinstance(observed, int) else None
 
 
-def _summarise(validation, docs_url: str | None, seconds: float) -> SuiteResult:
-    outcome = SuiteResult(validation.suite_name, bool(validation.success), None, len(validation.results), docs_url=docs_url,
+def _summarise(validation, seconds: float) -> SuiteResult:
+    outcome = SuiteResult(validation.suite_name, bool(validation.success), None, len(validation.results),
                           seconds=seconds)
     for evaluated in validation.results:  # in GX's order, not the suite's
         rule = evaluated.expectation_config.meta["rule"]
@@ -165,11 +154,13 @@ def batch_query(suite: Suite, year: int | None, loads: list[str] | None) -> str:
 
 
 def validate(database: Path, suite_names: list[str], year: int | None, units: list[str],
-             run_name: str, data_docs: bool = True, loads: list[str] | None = None) -> list[SuiteResult]:
+             run_name: str, loads: list[str] | None = None) -> list[SuiteResult]:
     """Validate each suite's batch (for `year`; for raw suites given `loads`, only their rows) in
-    `database`; results, and unless `data_docs` is false the Data Docs pages, in the quality folder."""
-    if loads == []:  # every row of the partition passed a check already: no GX run, no Data Docs page
-        return [SuiteResult(suite=name, success=True, rows=0, evaluated=0) for name in suite_names]
+    `database`; their summaries, also recorded in the quality report."""
+    if loads == []:  # every row of the partition passed a check already: no GX run
+        outcomes = [SuiteResult(suite=name, success=True, rows=0, evaluated=0) for name in suite_names]
+        report.record(outcomes, year, run_name)
+        return outcomes
     import great_expectations as gx
 
     context = _context()
@@ -192,14 +183,10 @@ def validate(database: Path, suite_names: list[str], year: int | None, units: li
     finally:
         gx_duckdb.close_connections()
     seconds = time.perf_counter() - started
-    if data_docs:  # one build for all the suites (GX's UpdateDataDocsAction rebuilds the index per suite)
-        context.build_data_docs(resource_identifiers=list(result.run_results))
-    by_suite = {}
-    for identifier, validation in result.run_results.items():
-        urls = context.get_docs_sites_urls(resource_identifier=identifier) if data_docs else []
-        by_suite[validation.suite_name] = (validation, urls[0]["site_url"] if urls else None)
-    outcomes = [_summarise(*by_suite[suite.name], seconds) for suite in suites]
+    by_suite = {validation.suite_name: validation for validation in result.run_results.values()}
+    outcomes = [_summarise(by_suite[suite.name], seconds) for suite in suites]
     _add_example_rows(database, suites, year, loads, outcomes)
+    report.record(outcomes, year, run_name)
     return outcomes
 
 

@@ -13,6 +13,10 @@ grades as (
     select * from {{ ref('methodology_grades') }}
 ),
 
+units as (
+    select * from {{ ref('units') }}
+),
+
 veto_triggers as (
     select year, county_code, count(*) as veto_trigger_cases
     from {{ ref('stg_cases__records') }}
@@ -108,6 +112,7 @@ final as (
     select
         capped.year,
         capped.county_code,
+        units.county_name,
         {% for indicator in indicators() -%}
         capped.{{ indicator }},
         {% endfor -%}
@@ -131,6 +136,7 @@ final as (
         end as veto_cap,
         capped.methodology_version
     from capped
+    left join units on capped.county_code = units.county_code
     left join grades as final_grade
         on final_grade.methodology_version = capped.methodology_version and final_grade.grade = case when capped.is_veto_cap_applied
             then '{{ var("veto_cap_grade") }}' else capped.uncapped_grade end

@@ -14,9 +14,9 @@ final as (
         unit_type,
         unit_type_code,
         count(*) as inspections,
-        sum(problems_found) as problems_found,
-        sum(clues_transferred) as clues_transferred,
-        sum(problems_rectified) as problems_rectified
+        sum(problems_found)::bigint as problems_found,
+        sum(clues_transferred)::bigint as clues_transferred,
+        sum(problems_rectified)::bigint as problems_rectified
     from inspections
     group by all
 )

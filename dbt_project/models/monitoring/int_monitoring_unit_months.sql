@@ -44,8 +44,8 @@ filed as (
 
 trailing_cases as (
     select grid.county_code, grid.month,
-        coalesce(sum(filed.cases_filed), 0) as cases_filed_12m,
-        coalesce(sum(filed.new_occurrence_filed), 0) as new_occurrence_12m
+        coalesce(sum(filed.cases_filed), 0)::bigint as cases_filed_12m,
+        coalesce(sum(filed.new_occurrence_filed), 0)::bigint as new_occurrence_12m
     from grid
     left join filed on filed.county_code = grid.county_code
         and filed.month between grid.month - interval 11 month and grid.month
@@ -54,8 +54,8 @@ trailing_cases as (
 
 city_trailing_cases as (
     select months.month,
-        sum(filed.cases_filed) as city_cases_filed_12m,
-        sum(filed.new_occurrence_filed) as city_new_occurrence_12m
+        sum(filed.cases_filed)::bigint as city_cases_filed_12m,
+        sum(filed.new_occurrence_filed)::bigint as city_new_occurrence_12m
     from months
     left join filed on filed.month between months.month - interval 11 month and months.month
     group by all
@@ -67,7 +67,7 @@ inspections as (
     select grid.county_code, grid.month,
         count(*) as inspections_ended,
         coalesce(sum(problems_found - problems_rectified) filter (
-            where rectification_due_on < last_day(grid.month)), 0) as overdue_problems
+            where rectification_due_on < last_day(grid.month)), 0)::bigint as overdue_problems
     from grid
     inner join {{ ref('stg_inspections__findings') }} as findings
         on findings.county_code = grid.county_code and findings.ended_on <= last_day(grid.month)

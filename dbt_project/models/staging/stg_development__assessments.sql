@@ -4,7 +4,7 @@ with assessments as (
 
 final as (
     select
-        year,
+        year::integer as year,  -- integer in every mart (the raw column is a BIGINT)
         county_code,
         score,
         source_file,

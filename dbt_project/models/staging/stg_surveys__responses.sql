@@ -9,7 +9,7 @@ points as (
 final as (
     select
         responses.response_id,
-        responses.survey_year as year,
+        responses.survey_year::integer as year,  -- integer in every mart (the raw column is a BIGINT)
         responses.survey_type,
         responses.county_code,
         responses.respondent_type,

@@ -53,6 +53,5 @@ bench-national: $(INSTALLED)  ## 100 million tickets, 2,800 units; not part of t
 clean:
 	rm -rf warehouse .dagster_home bench/work
 
-docs: $(INSTALLED)  ## dbt docs into dbt_project/target; GX Data Docs are rebuilt by every check run
-	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . && echo "dbt docs: open dbt_project/target/index.html"
-	@echo "Great Expectations Data Docs (built by the checks of \`make run\`): open warehouse/quality/data_docs/index.html"
+docs: $(INSTALLED)  ## the documentation pages, which open offline and while a run goes on (jingtu site)
+	$(BIN)/jingtu site

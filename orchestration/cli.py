@@ -383,6 +383,25 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def cmd_site(args) -> int:
+    """Write the documentation pages that open offline, and print where they are."""
+    from orchestration.docs_site import write_dbt_docs
+    from orchestration.quality import report
+
+    try:
+        dbt_docs = write_dbt_docs()
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return ERROR
+    if not report.page_path().exists():
+        report.record([], None, "none")
+    print(f"dbt docs (models, columns, lineage): {dbt_docs}")
+    print(f"data quality (the latest check of each suite and year): {report.page_path()}")
+    print(f"county portraits: {settings.reports_dir() / 'index.html'}")
+    print(f"the method: {settings.PROJECT_ROOT / 'docs' / 'methodology.md'}")
+    return 0
+
+
 def cmd_run(args) -> int:
     raw = settings.raw_root()
     if not data_years(raw):
@@ -449,6 +468,10 @@ def main(argv: list[str] | None = None) -> int:
 
     docs = commands.add_parser("docs", help="rewrite docs/methodology.md's tables and the marts' indicator columns from the configuration")
     docs.set_defaults(handler=cmd_docs)
+
+    site = commands.add_parser("site", help="write the documentation pages that open offline (dbt docs, data"
+                                            " quality) and print where they are")
+    site.set_defaults(handler=cmd_site)
 
     report = commands.add_parser("report", help="write the county portraits (HTML, one page per year) and print"
                                                 " where they are")

@@ -2,7 +2,6 @@
 section, every chart has drawn, no JavaScript error, no network request. A screenshot is kept in
 test-artifacts/. Without a browser the test fails, saying how to install one: it never skips."""
 
-import json
 import shutil
 from pathlib import Path
 
@@ -11,25 +10,9 @@ import pytest
 from orchestration import cli, portrait
 from orchestration.lib.duck import connect
 from orchestration.settings import PROJECT_ROOT
+from tests.browser import browser, console_errors, offline, requested_urls
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (binary and driver):
-        pytest.fail("no headless browser: `make test` installs Debian's chromium and chromium-driver "
-                    "(apt-get install chromium chromium-driver, as root)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,2000", "--allow-file-access-from-files"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +48,8 @@ def test_the_report_renders_in_a_real_browser_offline_without_errors(reports):
         sections = {e.get_attribute("id") for e in driver.find_elements(By.CSS_SELECTOR, "section.unit")}
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "portrait_2018.png"))
-        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-        requests = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+        errors = console_errors(driver)
+        urls = requested_urls(driver)
     finally:
         driver.quit()
     assert sections == {f"unit-{code}" for code in reports["units"]} and len(sections) == 11
@@ -76,8 +59,7 @@ def test_the_report_renders_in_a_real_browser_offline_without_errors(reports):
     assert reports["funnels"] and {f"funnel-{signal}" for signal in reports["funnels"]} <= ids
     assert len(charts) == len(drawn) and all(marks > 0 for _, marks in drawn), drawn
     assert errors == []
-    urls = {r["params"]["request"]["url"] for r in requests if r["method"] == "Network.requestWillBeSent"}
-    assert urls and all(url.startswith(("file://", "data:", "about:")) for url in urls), urls
+    assert offline(urls), urls
     assert (ARTIFACTS / "portrait_2018.png").stat().st_size > 10_000
 
 

@@ -1,0 +1,57 @@
+"""dbt's documentation as one static page that opens from disk, offline, while a run holds the
+warehouse: the catalog (column types, row counts) is read from a private copy of the serving file,
+which no run locks, and `dbt docs generate --static` inlines the manifest and the catalog into the
+page (the usual index.html fetches them, which a browser refuses from file://)."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from orchestration import settings
+from orchestration.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+
+def dbt_docs_path() -> Path:
+    return settings.warehouse_path().parent / "docs" / "dbt.html"
+
+
+def write_dbt_docs(out: Path | None = None) -> Path:
+    """Write the page; without a serving file yet, its catalog is empty (the docs are all there)."""
+    out = out or dbt_docs_path()
+    serving = settings.serving_path()
+    with tempfile.TemporaryDirectory(prefix="jingtu-docs-") as folder:
+        folder = Path(folder)
+        catalog = folder / settings.warehouse_path().name  # the file's stem is the catalog's name in dbt
+        if serving.exists():
+            shutil.copyfile(serving, catalog)
+            os.chmod(catalog, 0o600)  # the serving file is read-only; dbt opens its database for writing
+        env = {**os.environ, "JINGTU_WAREHOUSE": str(catalog)}
+        common = ["--target-path", str(folder / "target"), "--project-dir", str(DBT_PROJECT_DIR),
+                  "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"]
+        for command in (["parse"], ["docs", "generate", "--static", "--no-compile",
+                                    *([] if serving.exists() else ["--empty-catalog"])]):
+            result = subprocess.run([DBT_EXECUTABLE, *command, *common], env=env, capture_output=True, text=True,
+                                    check=False)
+            if result.returncode:
+                raise RuntimeError(f"dbt {' '.join(command)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        page = (folder / "target" / "static_index.html").read_text(encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.tmp")
+    staging.write_text(_without_dead_links(page), encoding="utf-8")
+    os.replace(staging, out)
+    return out
+
+
+# dbt's page asks for two files that do not exist, which a browser logs as errors: menu icons whose
+# link is an Angular expression in a plain attribute (fetched before Angular fills it in), and a
+# favicon whose path was never bundled. Each is rewritten only if found as it is in dbt 1.11.
+DEAD_LINKS = {'<use xlink:href="{{ getIcon(': '<use ng-attr-xlink:href="{{ getIcon(',
+              '<link rel="shortcut icon" href="${require(\'./assets/favicons/favicon.ico\')}"/>': ""}
+
+
+def _without_dead_links(page: str) -> str:
+    for dead, fixed in DEAD_LINKS.items():
+        page = page.replace(dead, fixed)
+    return page

@@ -12,12 +12,14 @@ from functools import cached_property
 from pathlib import Path
 from unittest import mock
 
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, Output, TableColumn, TableSchema
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.dbt_project import using_dagster_dev
 from packaging import version
 
+from orchestration import settings
 from orchestration.lib import bound_child
+from orchestration.lib.duck import connect
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -82,11 +84,44 @@ class DbtCli(DbtCliResource):
         bound = {**partition, bound_child.PARENT: str(os.getpid())}
         with mock.patch.dict(os.environ, bound):  # dagster-dbt passes os.environ to dbt
             invocation = self.cli(["build"], context=context)
-        yield from invocation.stream()
+        # held until dbt has exited: only then may this process open the warehouse to count rows
+        yield from with_table_metadata(list(invocation.stream()), invocation.manifest)
         parse = invocation.target_path / PARTIAL_PARSE.name
         if parse.exists():  # a cache, replaced atomically: dbt checks it and re-parses on a mismatch
             os.replace(parse, PARTIAL_PARSE)
         shutil.rmtree(invocation.target_path)
+
+
+def with_table_metadata(events: list, manifest: Mapping) -> list:
+    """Each materialised table's row count and columns (name, type, its dbt description as persisted
+    in the warehouse) added to its event: one query on DuckDB's catalog and a count per table, where
+    dagster-dbt's own fetch_row_counts / fetch_column_metadata open an adapter and a thread per model.
+    Views have no count (counting one would run it)."""
+    tables = {}
+    for event in events:
+        if isinstance(event, Output) and "unique_id" in event.metadata:
+            node = manifest["nodes"][event.metadata["unique_id"].value]
+            tables[f"{node['schema']}.{node['alias']}"] = event
+    if not tables:
+        return events
+    with connect(settings.warehouse_path(), read_only=False) as con:
+        columns: dict[str, list[TableColumn]] = {}
+        for schema, table, column, data_type, comment in con.execute(
+                "select schema_name, table_name, column_name, data_type, comment from duckdb_columns()"
+                " where database_name = current_database() and not internal order by column_index").fetchall():
+            columns.setdefault(f"{schema}.{table}", []).append(TableColumn(column, data_type, comment))
+        built = {f"{s}.{t}" for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()").fetchall()}
+        counts = {name: con.execute(f"select count(*) from {name}").fetchone()[0] for name in tables if name in built}
+    names = {id(event): name for name, event in tables.items()}
+    out = []
+    for event in events:
+        name = names.get(id(event))
+        if name in counts:
+            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[name],
+                                         "dagster/column_schema": TableSchema(columns[name])})
+        out.append(event)
+    return out
 
 
 def partition_env(year: str | int | None = None, months: tuple[str, str] | None = None) -> dict[str, str]:

@@ -126,3 +126,10 @@ def test_the_code_location_loads_as_under_dagster_dev_without_dbt_on_path(tmp_pa
                             env={**os.environ, "DAGSTER_HOME": str(tmp_path), "DAGSTER_IS_DEV_CLI": "1",
                                  "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_check_has_a_readable_name():
+    """dbt names a generic test from its arguments: Chinese values became runs of underscores."""
+    names = [key.name for key in defs.resolve_asset_graph().asset_check_keys]
+    assert len(names) > 50
+    assert [n for n in names if "___" in n or n.endswith("_")] == []

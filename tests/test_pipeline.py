@@ -5,7 +5,7 @@ import warnings
 
 import msgpack
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 
 from orchestration import cli
 from orchestration.dbt import PARTIAL_PARSE
@@ -78,7 +78,14 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert state_check(PARTIAL_PARSE) == state_check(tmp_path / "parse" / PARTIAL_PARSE.name)
     with DagsterInstance.get() as instance:
         runs = [run.run_id[:7] for run in instance.get_runs()]
+        event = instance.get_latest_materialization_event(AssetKey(["marts", "fct_county_evaluation"]))
     assert len(runs) >= 2
+    # the asset page's row count and columns, types and descriptions included
+    metadata = event.asset_materialization.metadata
+    assert metadata["dagster/row_count"].value == query(warehouse, "select count(*) from marts.fct_county_evaluation"
+                                                        )[0][0] == 22
+    columns = {c.name: c for c in metadata["dagster/column_schema"].schema.columns}
+    assert columns["county_name"].type == "VARCHAR" and "区县名称" in columns["county_name"].description
     assert not [path for path in PARTIAL_PARSE.parent.iterdir() if any(f"-{run}-" in path.name for run in runs)]
 
 

@@ -32,8 +32,16 @@ run: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## generate the sample if raw/ i
 test: $(INSTALLED) $(BROWSER_DRIVER) $(DAGSTER_HOME)/dagster.yaml  ## the test suite, on two workers (a file's tests share one)
 	$(BIN)/pytest -n 2 --dist loadfile
 
-ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/dagster dev -m orchestration.definitions
+# The code location `jingtu`, described in DAGSTER_HOME: `dagster dev` runs from there, since it warns
+# about a dagster.yaml in its working folder that is not DAGSTER_HOME's.
+$(DAGSTER_HOME)/workspace.yaml: Makefile
+	mkdir -p $(DAGSTER_HOME)
+	printf 'load_from:\n  - python_module:\n      module_name: orchestration.definitions\n      location_name: jingtu\n      working_directory: %s\n' "$(CURDIR)" > $@
+
+UI_PORT ?= 3000
+ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml $(DAGSTER_HOME)/workspace.yaml  ## the Dagster UI on http://127.0.0.1:3000 (UI_PORT)
+	cd $(DAGSTER_HOME) && PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
+		$(CURDIR)/$(BIN)/dagster dev -w workspace.yaml -p $(UI_PORT)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check orchestration tests bench

@@ -8,7 +8,6 @@ import shutil
 import sys
 import time
 import unicodedata
-import warnings
 from pathlib import Path
 
 from orchestration import settings
@@ -415,16 +414,7 @@ def cmd_run(args) -> int:
 
 
 # Library notices a person running `jingtu` can do nothing about: the project's choices, made knowingly.
-QUIETED_WARNINGS = (
-    "Specifying a partitions_def on an AssetCheckSpec is currently in preview",  # the per-year checks
-    "Asset job .* materializes assets with varying BackfillPolicies",  # `jingtu` runs a year at a time
-    "Parameter `backfill_policy` of function `asset` is currently in beta",  # the portraits, one run per range
-)
-
-
 def main(argv: list[str] | None = None) -> int:
-    for message in QUIETED_WARNINGS:
-        warnings.filterwarnings("ignore", message=message)
     from orchestration.sample import DEFAULT_SEED
 
     parser = argparse.ArgumentParser(prog="jingtu", description="Jingtu (净土) data warehouse")

@@ -169,3 +169,17 @@ def test_every_check_has_a_readable_name():
     names = [key.name for key in defs.resolve_asset_graph().asset_check_keys]
     assert len(names) > 50
     assert [n for n in names if "___" in n or n.endswith("_")] == []
+
+
+def test_each_raw_source_says_when_it_is_due_and_the_instance_evaluates_it():
+    from datetime import timedelta
+
+    import yaml
+
+    graph = defs.resolve_asset_graph()
+    windows = {key.path[1]: (graph.get(key).freshness_policy.warn_window.to_timedelta(),
+                             graph.get(key).freshness_policy.fail_window.to_timedelta())
+               for key in graph.get_all_asset_keys() if key.path[0] == "raw"}
+    assert windows.pop("hotline") == (timedelta(days=31), timedelta(days=45))  # delivered every month
+    assert len(windows) == 4 and set(windows.values()) == {(timedelta(days=366), timedelta(days=380))}
+    assert yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())["freshness"] == {"enabled": True}

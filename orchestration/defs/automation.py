@@ -23,9 +23,8 @@ from dagster import (
 from orchestration import settings
 from orchestration.contracts import SOURCES
 from orchestration.defs.dbt_models import jingtu_dbt_models
-from orchestration.partitions import monthly, yearly
+from orchestration.partitions import TIMEZONE, monthly, yearly
 
-TIMEZONE = "Asia/Shanghai"
 MONITORING = AssetSelection.groups("monitoring")
 SERVING = AssetSelection.groups("serving")
 REPORTS = AssetSelection.groups("reports")  # written after the run (defs/reports.py)

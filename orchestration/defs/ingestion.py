@@ -1,6 +1,16 @@
 """One asset per raw source, partitioned by year: raw/<source>/<YYYY>/ → raw.<source> in DuckDB."""
 
-from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
+from datetime import timedelta
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Failure,
+    FreshnessPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from orchestration import settings
 from orchestration.contracts import SOURCES, SourceContract
@@ -16,8 +26,16 @@ def _files_table(report: LoadReport) -> str:
     return "\n".join(lines)
 
 
+def freshness(contract: SourceContract) -> FreshnessPolicy:
+    """When the source is due: the hotline every month, the others once a year. The asset warns when
+    its last load is older than that, and fails a few days later (a delivery a little late is usual)."""
+    due = timedelta(days=31) if contract.name == "hotline" else timedelta(days=366)
+    return FreshnessPolicy.time_window(warn_window=due, fail_window=due + timedelta(days=14))
+
+
 def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
     @asset(
+        freshness_policy=freshness(contract),
         name=contract.name,
         key_prefix="raw",
         group_name="raw",
@@ -62,3 +80,4 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
 
 
 ingestion_assets = [ingestion_asset(contract) for contract in SOURCES.values()]
+

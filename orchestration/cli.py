@@ -47,11 +47,6 @@ def _dagster_instance():
     return instance
 
 
-def data_years(raw: Path) -> list[int]:
-    """The years that have a folder under any source of raw/."""
-    return sorted({int(p.name) for p in raw.glob("*/*") if p.is_dir() and p.name.isdigit()})
-
-
 def cmd_generate(args) -> int:
     from orchestration.sample import generate, plan
 
@@ -81,7 +76,7 @@ def cmd_materialize(args) -> int:
     from orchestration.defs.reports import portraits_job
     from orchestration.defs.serving import publish_job
 
-    available = data_years(settings.raw_root())
+    available = settings.years_with_data(settings.raw_root())
     years = args.years or available
     if not years:
         print(f"no data under {settings.raw_root()}: run `jingtu generate` first", file=sys.stderr)
@@ -403,7 +398,7 @@ def cmd_site(args) -> int:
 
 def cmd_run(args) -> int:
     raw = settings.raw_root()
-    if not data_years(raw):
+    if not settings.years_with_data(raw):
         print(f"{raw} is empty: generating the sample data", flush=True)
         status = cmd_generate(argparse.Namespace(out=str(raw), seed=args.seed, units=None,
                                                  hotline_scale=None, scale=None, force=False,

@@ -14,6 +14,11 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("JINGTU_WAREHOUSE", PROJECT_ROOT / "warehouse" / "jingtu.duckdb"))
 
 
+def years_with_data(raw: Path) -> list[int]:
+    """The years that have a folder under any source of raw/."""
+    return sorted({int(p.name) for p in raw.glob("*/*") if p.is_dir() and p.name.isdigit()})
+
+
 def serving_path() -> Path:
     """The read-only copy of the marts for BI tools (`JINGTU_SERVING`), swapped in atomically."""
     return Path(os.environ.get("JINGTU_SERVING", warehouse_path().parent / "serving.duckdb"))

@@ -67,9 +67,20 @@ def test_dbt_tests_become_asset_checks():
     assert "assert_grades_match_composite_and_cap" in checks
 
 
-def test_yearly_partitions_run_from_2015_to_the_current_year():
-    keys = yearly.get_partition_keys(current_time=datetime(2026, 11, 28))
-    assert keys[0] == "2015" and keys[-1] == "2026" and len(keys) == 12
+def test_the_partitions_are_the_periods_that_can_have_data(tmp_path):
+    from orchestration.partitions import partitions
+
+    now = datetime(2026, 11, 28)
+    yearly_keys, monthly_keys = (p.get_partition_keys(current_time=now) for p in partitions(tmp_path, now))
+    assert (yearly_keys[0], yearly_keys[-1], len(yearly_keys)) == ("2015", "2026", 12)  # nothing landed yet
+    assert (monthly_keys[0], monthly_keys[-1]) == ("2015-01", "2026-11")  # no month after the current one
+    for folder in ("cases/2016", "surveys/2018", "hotline/2018"):
+        (tmp_path / folder).mkdir(parents=True)
+    yearly_keys, monthly_keys = (p.get_partition_keys(current_time=now) for p in partitions(tmp_path, now))
+    assert yearly_keys == ["2016", "2017", "2018"]
+    assert (monthly_keys[0], monthly_keys[-1], len(monthly_keys)) == ("2016-01", "2018-12", 36)
+    (tmp_path / "hotline" / "2026").mkdir()
+    assert partitions(tmp_path, now)[1].get_partition_keys(current_time=now)[-1] == "2026-11"
 
 
 def test_ingestion_assets_have_descriptions_naming_their_tables():

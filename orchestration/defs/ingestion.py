@@ -62,6 +62,9 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
         ignored = {f.path: f.ignored_headers for f in report.files if f.ignored_headers}
         for path, headers in ignored.items():
             context.log.warning(f"{path}: column(s) {', '.join(headers)} are not in the contract and were not loaded")
+        folder = warehouse.raw_path / contract.name / str(year)
+        if not report.files and not report.files_kept:
+            context.log.info(f"{contract.name} {year}: no raw data ({folder} has no file); nothing to load")
         context.log.info(f"{contract.name} {year} ({report.mode}): {report.rows_loaded} rows loaded, "
                          f"{report.rows_rejected} rejected, from {len(report.files)} file(s) read; "
                          f"{report.files_kept} file(s) loaded earlier kept")
@@ -71,7 +74,8 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
             "rows_read": report.rows_read,
             "rows_loaded": report.rows_loaded,
             "rows_rejected": report.rows_rejected,
-            "files": MetadataValue.md(_files_table(report) if report.files else "no files read"),
+            "files": MetadataValue.md(_files_table(report) if report.files
+                                      else f"no file read ({folder.relative_to(warehouse.raw_path)}/ has none)"),
             "load_id": report.load_id or "",
             "ignored_columns": MetadataValue.json(ignored),
         })

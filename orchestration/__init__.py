@@ -9,5 +9,11 @@ QUIETED_WARNINGS = (
     "Asset job .* materializes assets with varying BackfillPolicies",  # `jingtu` runs a year at a time
     "Parameter `backfill_policy` of function `asset` is currently in beta",  # the portraits, one run per range
 )
-for _message in QUIETED_WARNINGS:
-    warnings.filterwarnings("ignore", message=_message)
+
+
+def quiet_notices() -> None:
+    for message in QUIETED_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
+quiet_notices()

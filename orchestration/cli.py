@@ -10,7 +10,7 @@ import time
 import unicodedata
 from pathlib import Path
 
-from orchestration import settings
+from orchestration import quiet_notices, settings
 
 # Progress lines stay readable: failures are summarised by report_failure, details are in `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -410,6 +410,7 @@ def cmd_run(args) -> int:
 
 # Library notices a person running `jingtu` can do nothing about: the project's choices, made knowingly.
 def main(argv: list[str] | None = None) -> int:
+    quiet_notices()  # again: a caller may have reset the warning filters
     from orchestration.sample import DEFAULT_SEED
 
     parser = argparse.ArgumentParser(prog="jingtu", description="Jingtu (净土) data warehouse")

@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import datetime
 import io
 import os
 import shutil
@@ -68,13 +69,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_materialize(args) -> int:
-    from orchestration.dbt import prepare_manifest
-
-    prepare_manifest()
-    from orchestration.definitions import defs
-    from orchestration.defs.automation import monthly_job, yearly_job
-    from orchestration.defs.reports import portraits_job
-    from orchestration.defs.serving import publish_job
+    from orchestration import inputs
 
     available = settings.years_with_data(settings.raw_root())
     years = args.years or available
@@ -102,6 +97,22 @@ def cmd_materialize(args) -> int:
     if key == settings.DEV_PII_SALT:
         print("caller phones are hashed with the public development key: fine for the generated sample, which"
               " is all raw/ holds (real data needs JINGTU_PII_SALT)")
+    current = inputs.fingerprint(years, args.methodology, key)
+    if not args.force and (finished_at := inputs.unchanged_since_last_run(current)):
+        print(f"nothing new since the run that finished at {finished_at}: the same raw files, code, configuration"
+              " and methodology, so the warehouse, the serving file and the portraits are up to date"
+              " (--force runs anyway)")
+        print_counts()
+        print_grades(years)
+        return 0
+    from orchestration.dbt import prepare_manifest
+
+    prepare_manifest()
+    from orchestration.definitions import defs
+    from orchestration.defs.automation import monthly_job, yearly_job
+    from orchestration.defs.reports import portraits_job
+    from orchestration.defs.serving import publish_job
+
     if args.methodology:  # read by dbt's macro methodology_version_of, in every step of these runs
         os.environ["JINGTU_METHODOLOGY_VERSION"] = args.methodology
     instance = _dagster_instance()
@@ -129,6 +140,7 @@ def cmd_materialize(args) -> int:
         return 1
     if not execute(publish_job.name, tags=ours):
         return 1
+    inputs.record_run(current, datetime.datetime.now().isoformat(timespec="seconds"))
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
     print(f"county portraits: {settings.reports_dir() / 'index.html'} (open it in a browser)")
     print_counts()
@@ -350,7 +362,8 @@ def cmd_backfill(args) -> int:
     if args.last < args.first:
         print(f"backfill {args.first} {args.last}: the last year comes before the first", file=sys.stderr)
         return 2
-    return cmd_materialize(argparse.Namespace(years=list(range(args.first, args.last + 1)), methodology=None))
+    return cmd_materialize(argparse.Namespace(years=list(range(args.first, args.last + 1)), methodology=None,
+                                              force=False))
 
 
 def cmd_publish(args) -> int:
@@ -405,7 +418,7 @@ def cmd_run(args) -> int:
                                                  signals="report"))
         if status:
             return status
-    return cmd_materialize(argparse.Namespace(years=None, methodology=None))
+    return cmd_materialize(argparse.Namespace(years=None, methodology=None, force=False))
 
 
 # Library notices a person running `jingtu` can do nothing about: the project's choices, made knowingly.
@@ -439,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--methodology", metavar="VERSION",
                      help="grade these years under this methodology version (e.g. 2018.1, to reproduce what was"
                           " published under it) instead of the configured one")
+    mat.add_argument("--force", action="store_true",
+                     help="run even when nothing changed since the last run (raw files, code, configuration)")
     mat.set_defaults(handler=cmd_materialize)
 
     backfill = commands.add_parser("backfill", help="materialise the years FIRST … LAST, with progress per year")

@@ -86,6 +86,16 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
                                                         )[0][0] == 22
     columns = {c.name: c for c in metadata["dagster/column_schema"].schema.columns}
     assert columns["county_name"].type == "VARCHAR" and "区县名称" in columns["county_name"].description
+
+    # Again with nothing new: no run, no write, the same grades printed.
+    warehouse_written = warehouse.stat().st_mtime_ns
+    assert cli.main(["materialize", "2017", "2018"]) == 0
+    again = capsys.readouterr().out
+    assert "nothing new since the run that finished at" in again
+    assert [line for line in again.splitlines() if line.startswith("      5111")] == grade_lines
+    with DagsterInstance.get() as instance:
+        assert len(instance.get_runs()) == len(runs)
+    assert warehouse.stat().st_mtime_ns == warehouse_written
     assert not [path for path in PARTIAL_PARSE.parent.iterdir() if any(f"-{run}-" in path.name for run in runs)]
 
 
@@ -115,3 +125,17 @@ def test_materialising_a_year_without_raw_data_says_so_plainly(raw, monkeypatch,
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     assert cli.main(["materialize", "2018", "2019"]) == 2
     assert "no raw data for 2019" in capsys.readouterr().err
+
+
+def test_the_inputs_of_a_run_change_with_a_raw_file_the_code_or_the_methodology(raw, warehouse, monkeypatch):
+    from orchestration import inputs
+
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    before = inputs.fingerprint([2018], None, "key")
+    assert inputs.fingerprint([2018], None, "key") == before
+    assert inputs.fingerprint([2018], "2018.1", "key") != before
+    assert inputs.fingerprint([2018], None, "another key") != before
+    assert inputs.fingerprint([2017, 2018], None, "key") != before
+    path = next((raw / "cases" / "2018").iterdir())
+    path.write_bytes(path.read_bytes() + b"\n")
+    assert inputs.fingerprint([2018], None, "key")["raw"] != before["raw"]

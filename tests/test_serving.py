@@ -130,7 +130,7 @@ def test_bi_clients_read_the_serving_file_while_a_materialisation_writes(raw, tm
     expected = read_with_cli(serving)
     engine = sqlalchemy.create_engine(f"duckdb:///{serving}", connect_args={"read_only": True})
     assert read_with_sqlalchemy(engine) == expected
-    writer = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, stdout=subprocess.DEVNULL,
+    writer = subprocess.Popen([JINGTU, "materialize", "2017", "--force"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     reads = 0
     while writer.poll() is None:

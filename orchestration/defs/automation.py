@@ -1,7 +1,6 @@
 """Jobs, schedules and the raw/ sensor: the annual evaluation, the monthly warnings, and ingestion
 of a year whose files changed."""
 
-import hashlib
 import json
 from datetime import datetime
 
@@ -20,9 +19,8 @@ from dagster import (
     sensor,
 )
 
-from orchestration import settings
-from orchestration.contracts import SOURCES
 from orchestration.defs.dbt_models import jingtu_dbt_models
+from orchestration.inputs import raw_fingerprints
 from orchestration.partitions import TIMEZONE, monthly, yearly
 
 MONITORING = AssetSelection.groups("monitoring")
@@ -69,17 +67,6 @@ def monthly_warning_refresh(context: ScheduleEvaluationContext) -> RunRequest | 
     if month not in monthly.get_partition_keys():
         return SkipReason(NO_DATA.format(period=month))
     return RunRequest(run_key=f"warnings-{month}", partition_key=month)
-
-
-def raw_fingerprints() -> dict[str, str]:
-    """'<source>/<year>' → a digest of the folder's file names, sizes and modification times."""
-    fingerprints = {}
-    for source in SOURCES:
-        for folder in sorted((settings.raw_root() / source).glob("[0-9][0-9][0-9][0-9]")):
-            files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                           for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-            fingerprints[f"{source}/{folder.name}"] = hashlib.sha256(json.dumps(files).encode()).hexdigest()
-    return fingerprints
 
 
 @sensor(job=yearly_job, minimum_interval_seconds=60)

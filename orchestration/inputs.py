@@ -1,0 +1,72 @@
+"""What the warehouse's contents follow from: the raw files, the code and configuration, the key
+that hashes personal data, and the methodology chosen for the run. The raw/ sensor requests the years
+whose files changed; `jingtu materialize` does nothing when none of it changed since its last run."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from orchestration import settings
+from orchestration.contracts import SOURCES
+
+# Everything whose change changes a result: the code, the dbt project, the suites.
+CODE = ("orchestration/**/*.py", "orchestration/templates/*", "dbt_project/dbt_project.yml",
+        "dbt_project/models/**/*", "dbt_project/macros/**/*", "dbt_project/seeds/**/*", "dbt_project/tests/**/*",
+        "expectations/*.json", "requirements.lock")
+
+
+def raw_fingerprints() -> dict[str, str]:
+    """'<source>/<year>' → a digest of the folder's file names, sizes and modification times."""
+    fingerprints = {}
+    for source in SOURCES:
+        for folder in sorted((settings.raw_root() / source).glob("[0-9][0-9][0-9][0-9]")):
+            files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                           for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+            fingerprints[f"{source}/{folder.name}"] = hashlib.sha256(json.dumps(files).encode()).hexdigest()
+    return fingerprints
+
+
+def _digest(paths) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(years: list[int], methodology: str | None, key: str) -> dict[str, object]:
+    root = settings.PROJECT_ROOT
+    code = {p.relative_to(root) for pattern in CODE for p in root.glob(pattern) if p.is_file()}
+    return {
+        "years": sorted(years),
+        "raw": raw_fingerprints(),
+        "code": _digest(root / p for p in code),
+        "units": _digest([settings.units_file()]),
+        "key": hashlib.sha256(key.encode()).hexdigest(),
+        "methodology": methodology or os.environ.get("JINGTU_METHODOLOGY_VERSION", ""),
+        "warehouse": [_stat(settings.warehouse_path()), _stat(settings.serving_path())],
+    }
+
+
+def _stat(path: Path) -> list | None:
+    return [path.stat().st_size, path.stat().st_mtime_ns] if path.exists() else None
+
+
+def state_path() -> Path:
+    return settings.warehouse_path().with_name(settings.warehouse_path().name + ".inputs.json")
+
+
+def unchanged_since_last_run(current: dict) -> str | None:
+    """When the last successful run had exactly these inputs: its time; otherwise None."""
+    path = state_path()
+    if not path.exists():
+        return None
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    return recorded["finished_at"] if recorded["inputs"] == current else None
+
+
+def record_run(current: dict, finished_at: str) -> None:
+    """After a successful run: its inputs, the warehouse and serving files as the run left them."""
+    current = {**current, "warehouse": [_stat(settings.warehouse_path()), _stat(settings.serving_path())]}
+    state_path().write_text(json.dumps({"finished_at": finished_at, "inputs": current}, indent=1), encoding="utf-8")

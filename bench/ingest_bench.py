@@ -68,7 +68,7 @@ def child(args: list[str]) -> None:
         started, rows = time.perf_counter(), 0
         for source in sources:
             for year in plan.YEARS:
-                results = validate(database, [f"raw_{source}", f"raw_{source}_files"], year, units,
+                results = validate(database, [f"raw_{source}", f"raw_{source}_files"], [year], units,
                                    f"bench_{source}_{year}")
                 failed = [(r.suite, f.rule) for r in results for f in r.failures]
                 if failed:

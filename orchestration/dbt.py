@@ -124,8 +124,11 @@ def with_table_metadata(events: list, manifest: Mapping) -> list:
     return out
 
 
-def partition_env(year: str | int | None = None, months: tuple[str, str] | None = None) -> dict[str, str]:
-    """The environment selecting a dbt build's partition: one year, a range of months ('2018-01',
-    '2018-06'), or (empty values) everything."""
-    return {"JINGTU_DBT_YEAR": "" if year is None else str(int(year)),
-            "JINGTU_DBT_MONTHS": "" if months is None else "..".join(months)}
+def partition_env(year: str | int | None = None, months: tuple[str, str] | None = None,
+                  years: tuple[str, str] | None = None) -> dict[str, str]:
+    """The environment selecting a dbt build's partition: one year, a range of years ('2015', '2018'),
+    a range of months ('2018-01', '2018-06'), or (empty values) everything."""
+    selected = "" if year is None else str(int(year))
+    if years is not None:
+        selected = str(int(years[0])) if years[0] == years[1] else f"{int(years[0])}..{int(years[1])}"
+    return {"JINGTU_DBT_YEAR": selected, "JINGTU_DBT_MONTHS": "" if months is None else "..".join(months)}

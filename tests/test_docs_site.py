@@ -28,7 +28,7 @@ def test_the_doc_pages_open_offline_while_a_run_holds_the_warehouse(built_wareho
     publish(warehouse, tmp_path / "serving.duckdb")
     with connect(warehouse) as con:
         units = [c for (c,) in con.execute("select county_code from config.units").fetchall()]
-    validate(warehouse, ["raw_development", "raw_development_files"], 2018, units, "raw_development_2018")
+    validate(warehouse, ["raw_development", "raw_development_files"], [2018], units, "raw_development_2018")
 
     with connect(warehouse) as holder:  # a run's writing connection: no other process may open the file
         holder.execute("create or replace table main.run_in_progress as select 1 as x")

@@ -50,7 +50,7 @@ PLANTS = {
 def plant(con, suite, expectation: dict) -> None:
     """Break `expectation` on one row of the suite's batch."""
     table = re.search(r" from (\S+)", suite.batch).group(1)
-    condition = suite.batch.split(" where ", 1)[1].format(year=YEAR) if " where " in suite.batch else "true"
+    condition = suite.batch.split(" where ", 1)[1].format(years=YEAR) if " where " in suite.batch else "true"
     row = f"rowid = (select min(rowid) from {table} where {condition})"
     rule, kwargs = expectation["meta"]["rule"], expectation["kwargs"]
     custom = [sql for (name, start), sql in PLANTS.items()
@@ -99,7 +99,7 @@ def test_the_suites_in_expectations_are_those_the_contracts_write(tmp_path):
 
 def test_clean_data_meets_every_suite_and_the_report_says_so(built_warehouse, tmp_path, monkeypatch):
     path = _copy(built_warehouse, tmp_path, monkeypatch)
-    results = validate(path, [s.name for s in all_suites()], YEAR, UNITS, "clean")
+    results = validate(path, [s.name for s in all_suites()], [YEAR], UNITS, "clean")
     assert [(r.suite, r.failures) for r in results if not r.success] == []
     rows = {r.suite: r.rows for r in results}
     assert rows["raw_hotline"] == query(path, f"select count(*) from raw.hotline where partition_year = {YEAR}")[0][0]
@@ -121,7 +121,7 @@ def test_a_planted_defect_fails_its_expectation(built_warehouse, tmp_path, monke
     suite = read_suite(suite_name)
     with connect(path) as con:
         plant(con, suite, suite.expectations[index])
-    (result,) = validate(path, [suite_name], YEAR, UNITS, "planted")
+    (result,) = validate(path, [suite_name], [YEAR], UNITS, "planted")
     failures = {f.rule: f for f in result.failures}
     assert rule in failures, f"planted against {rule!r}, but only these failed: {list(failures)}"
     assert all(not f.examples[0].startswith("error:") for f in result.failures if f.examples), result.failures
@@ -146,7 +146,7 @@ def test_one_bad_ticket_among_a_million_is_caught(built_warehouse, tmp_path, mon
             from range(1000000) as t(i);
             update raw.hotline set county_code = '519999' where ticket_id = 'T777777';
         """)
-    (result,) = validate(path, ["raw_hotline"], YEAR, UNITS, "million")
+    (result,) = validate(path, ["raw_hotline"], [YEAR], UNITS, "million")
     assert result.rows == 1_000_000
     assert [(f.rule, f.unexpected, f.examples) for f in result.failures] == [
         ("区县代码 (county_code) is a configured unit", 1, ["519999"])]

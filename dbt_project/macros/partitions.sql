@@ -1,14 +1,18 @@
 {#- Partitions come from environment variables, read only while executing: dbt re-parses the whole
     project whenever `--vars` change, and every file that read a changed environment variable while
     parsing; these are read by no file at parse time, so each Dagster step reuses the parse.
-    JINGTU_DBT_YEAR=2018 builds one year; unset, every year is built. -#}
+    JINGTU_DBT_YEAR=2018 builds one year, JINGTU_DBT_YEAR=2015..2018 a range in one run; unset, every
+    year is built. -#}
 {% macro partition_env(name) -%}
     {{- return(env_var(name, '') if execute else '') -}}
 {%- endmacro %}
 
 {% macro in_partition(column='year') -%}
-    {%- set year = partition_env('JINGTU_DBT_YEAR') -%}
-    {%- if year -%} {{ column }} = {{ year | int }} {%- else -%} true {%- endif -%}
+    {%- set years = partition_env('JINGTU_DBT_YEAR') -%}
+    {%- if '..' in years -%}
+        {%- set first, last = years.split('..') -%} {{ column }} between {{ first | int }} and {{ last | int }}
+    {%- elif years -%} {{ column }} = {{ years | int }}
+    {%- else -%} true {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of the yearly marts (incremental, append): drop the partition's old rows first, so a

@@ -26,12 +26,15 @@ class JingtuTranslator(DagsterDbtTranslator):
     project=dbt_project,
     exclude=MONITORING,
     partitions_def=yearly,
+    backfill_policy=BackfillPolicy.single_run(),  # a range of years is one dbt build
     pool=WAREHOUSE_POOL,
     dagster_dbt_translator=JingtuTranslator(),
 )
 def jingtu_dbt_models(context: AssetExecutionContext, dbt: DbtCli):
-    """The evaluation: staging, components, indicators, grades and the report's marts, per year."""
-    yield from dbt.build(context, partition_env(year=context.partition_key))
+    """The evaluation: staging, components, indicators, grades and the report's marts, for the run's
+    year or range of years in a single dbt build."""
+    years = context.partition_key_range
+    yield from dbt.build(context, partition_env(years=(years.start, years.end)))
 
 
 @dbt_assets(

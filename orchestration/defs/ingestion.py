@@ -5,6 +5,7 @@ from datetime import timedelta
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
+    BackfillPolicy,
     Failure,
     FreshnessPolicy,
     MaterializeResult,
@@ -19,10 +20,10 @@ from orchestration.partitions import yearly
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
 
-def _files_table(report: LoadReport) -> str:
+def _files_table(reports: list[LoadReport]) -> str:
     lines = ["| file | format | encoding | read | loaded | rejected |", "|---|---|---|---:|---:|---:|"]
     lines += [f"| {f.path} | {f.file_format} | {f.encoding} | {f.rows_read} | {f.rows_loaded} | {f.rows_rejected} |"
-              for f in report.files]
+              for report in reports for f in report.files]
     return "\n".join(lines)
 
 
@@ -40,45 +41,58 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
         key_prefix="raw",
         group_name="raw",
         partitions_def=yearly,
+        backfill_policy=BackfillPolicy.single_run(),  # a range of years is one run, one connection
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
         description=f"{contract.title}: raw/{contract.name}/<year>/ loaded into {contract.table}; "
                     "rejected rows in raw.rejects.",
     )
     def _ingest(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-        year = int(context.partition_key)
+        """The run's year, or each year of its range in turn (each load replaces or extends its year
+        atomically; a failure leaves that year as it was, the years before it loaded)."""
         try:
             key = settings.pii_key(warehouse.raw_path)
-            with warehouse.connect() as con:
-                report = ingest(con, contract, year, warehouse.raw_path, warehouse.units_path, key)
+        except settings.PiiKeyMissing as error:
+            raise Failure(description=f"{contract.name} was not loaded, the warehouse is unchanged: {error}") from None
+        reports = []
+        with warehouse.connect() as con:
+            for year in map(int, context.partition_keys):
+                reports.append(_load_year(context, con, warehouse, year, key))
+        ignored = {f.path: f.ignored_headers for r in reports for f in r.files if f.ignored_headers}
+        return MaterializeResult(metadata={
+            "mode": ", ".join(sorted({r.mode for r in reports})),
+            "files_kept": sum(r.files_kept for r in reports),
+            "rows_read": sum(r.rows_read for r in reports),
+            "rows_loaded": sum(r.rows_loaded for r in reports),
+            "rows_rejected": sum(r.rows_rejected for r in reports),
+            "files": MetadataValue.md(_files_table(reports) if any(r.files for r in reports)
+                                      else "no file read (nothing new under raw/)"),
+            "load_id": ", ".join(r.load_id for r in reports if r.load_id),
+            "ignored_columns": MetadataValue.json(ignored),
+        })
+
+    def _load_year(context: AssetExecutionContext, con, warehouse: Warehouse, year: int, key: str) -> LoadReport:
+        try:
+            report = ingest(con, contract, year, warehouse.raw_path, warehouse.units_path, key)
         except SourceFileError as error:  # `from None`: the message is the sanitised account of the cause
             raise Failure(
                 description=f"{contract.name} {year} was not loaded, the warehouse is unchanged: {error}",
                 metadata={"file": str(error.path), "problem": error.problem},
             ) from None
-        except (WarehouseWriteError, settings.PiiKeyMissing) as error:
+        except WarehouseWriteError as error:
             raise Failure(description=f"{contract.name} {year} was not loaded, the warehouse is unchanged: {error}"
                           ) from None
-        ignored = {f.path: f.ignored_headers for f in report.files if f.ignored_headers}
-        for path, headers in ignored.items():
-            context.log.warning(f"{path}: column(s) {', '.join(headers)} are not in the contract and were not loaded")
-        folder = warehouse.raw_path / contract.name / str(year)
+        for file in report.files:
+            if file.ignored_headers:
+                context.log.warning(f"{file.path}: column(s) {', '.join(file.ignored_headers)} are not in the"
+                                    " contract and were not loaded")
         if not report.files and not report.files_kept:
+            folder = warehouse.raw_path / contract.name / str(year)
             context.log.info(f"{contract.name} {year}: no raw data ({folder} has no file); nothing to load")
         context.log.info(f"{contract.name} {year} ({report.mode}): {report.rows_loaded} rows loaded, "
                          f"{report.rows_rejected} rejected, from {len(report.files)} file(s) read; "
                          f"{report.files_kept} file(s) loaded earlier kept")
-        return MaterializeResult(metadata={
-            "mode": report.mode,
-            "files_kept": report.files_kept,
-            "rows_read": report.rows_read,
-            "rows_loaded": report.rows_loaded,
-            "rows_rejected": report.rows_rejected,
-            "files": MetadataValue.md(_files_table(report) if report.files
-                                      else f"no file read ({folder.relative_to(warehouse.raw_path)}/ has none)"),
-            "load_id": report.load_id or "",
-            "ignored_columns": MetadataValue.json(ignored),
-        })
+        return report
 
     return _ingest
 

@@ -73,17 +73,18 @@ def suite_check(asset_key: AssetKey, suites: list[str], description: str,
     @asset_check(asset=asset_key, name=CHECK_NAME, blocking=True, partitions_def=yearly, pool=WAREHOUSE_POOL,
                  description=f"{description} Suites: {', '.join(f'expectations/{s}.json' for s in suites)}.")
     def _check(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
-        year = int(context.partition_key)
+        years = [int(key) for key in context.partition_keys]  # the run's year, or its range in one pass
+        label = "–".join(dict.fromkeys((str(years[0]), str(years[-1]))))
         with connect() as con:
             units = configured_units(con, warehouse.units_path)
-        loads = pending_loads(warehouse.database_path, source, year) if source else None
-        results = validate(warehouse.database_path, suites, year, units,
-                           run_name=f"{'_'.join(asset_key.path)}_{year}", loads=loads)
+        loads = pending_loads(warehouse.database_path, source, years) if source else None
+        results = validate(warehouse.database_path, suites, years, units,
+                           run_name=f"{'_'.join(asset_key.path)}_{label}", loads=loads)
         outcome = check_result(results, loads)
         if source and outcome.passed:
-            record_validated(warehouse.database_path, source, year)
+            record_validated(warehouse.database_path, source, years)
         log = context.log.info if outcome.passed else context.log.error
-        log(f"{asset_key.to_user_string()} {year}: {outcome.description}")
+        log(f"{asset_key.to_user_string()} {label}: {outcome.description}")
         return outcome
 
     return _check

@@ -21,8 +21,9 @@ def page_path() -> Path:
     return settings.quality_dir() / "index.html"
 
 
-def record(results: list, year: int | None, run_name: str) -> Path:
-    """Keep `results` (SuiteResults) as the latest of their suite and year; rewrite the page."""
+def record(results: list, years: list[int], run_name: str) -> Path:
+    """Keep `results` (SuiteResults) as the latest of their suite and years; rewrite the page."""
+    year = "–".join(dict.fromkeys((str(min(years)), str(max(years))))) if years else None
     path = results_path()
     latest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     checked_at = datetime.datetime.now().isoformat(timespec="seconds")
@@ -33,7 +34,7 @@ def record(results: list, year: int | None, run_name: str) -> Path:
         latest[f"{result.suite}/{year}"] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
     _write(path, json.dumps(latest, ensure_ascii=False, indent=1, default=str))
-    entries = sorted(latest.values(), key=lambda e: (e["suite"], e["year"] or 0))
+    entries = sorted(latest.values(), key=lambda e: (e["suite"], str(e["year"] or "")))
     _write(page_path(), templates.get_template("quality.html.j2").render(
         entries=entries, failed=sum(not e["success"] for e in entries), written_at=checked_at))
     return page_path()

@@ -2,7 +2,7 @@
 
 `jingtu suites` writes them to `expectations/<suite>.json`; the checks read them from there, and a
 test fails when the files drift from what this module writes. Each suite says which rows it
-validates (`meta.batch`, SQL with a `{year}` placeholder) and each expectation says in words what
+validates (`meta.batch`, SQL with a `{years}` placeholder, the years validated together) and each expectation says in words what
 it guards (`meta.rule`), which is what a failing check reports. Raw suites (`meta.by_load`) may be
 narrowed to the loads not validated yet, so that appending a month re-checks only that month.
 """
@@ -24,7 +24,7 @@ UNITS_AND_CITY = {"$PARAMETER": "configured_units_and_city"}
 @dataclass(frozen=True)
 class Suite:
     name: str
-    batch: str  # the rows validated, SQL with a {year} placeholder
+    batch: str  # the rows validated, SQL with a {years} placeholder
     expectations: list[dict]
     by_load: bool = False  # the rows carry `load_id`: a check may validate only the loads not yet validated
 
@@ -115,7 +115,7 @@ def raw_suite(contract: SourceContract) -> Suite:
     for rule in contract.row_rules:
         expectations.append(unexpected_rows(f"no row where {rule.description}",
                                             rows_where(rule.violated)))
-    return Suite(f"raw_{contract.name}", f"select * from {contract.table} where partition_year = {{year}}",
+    return Suite(f"raw_{contract.name}", f"select * from {contract.table} where partition_year in ({{years}})",
                  expectations, by_load=True)
 
 
@@ -142,7 +142,7 @@ def files_suite(contract: SourceContract) -> Suite:
     ]
     return Suite(f"raw_{contract.name}_files",
                  "select *, rows_rejected / rows_read as reject_rate from raw.load_files"
-                 f" where source = '{contract.name}' and partition_year = {{year}}", expectations, by_load=True)
+                 f" where source = '{contract.name}' and partition_year in ({{years}})", expectations, by_load=True)
 
 
 def all_suites() -> list[Suite]:

@@ -115,27 +115,28 @@ def _summarise(validation, seconds: float) -> SuiteResult:
 VALIDATED_LOADS = "quality.validated_loads"
 
 
-def pending_loads(database: Path, source: str, year: int) -> list[str]:
-    """The loads of a raw partition that no passing check has validated yet."""
+def pending_loads(database: Path, source: str, years: list[int]) -> list[str]:
+    """The loads of the raw partitions that no passing check has validated yet."""
     with connect(database, read_only=False) as con:
         _ensure_validated_loads(con)
         return [load_id for (load_id,) in con.execute(
-            f"""select distinct load_id from raw.load_files where source = $source and partition_year = $year
+            f"""select distinct load_id from raw.load_files
+                where source = $source and list_contains($years, partition_year)
                 and load_id not in (select load_id from {VALIDATED_LOADS}
-                                    where source = $source and partition_year = $year)
-                order by 1""", {"source": source, "year": year}).fetchall()]
+                                    where source = $source and list_contains($years, partition_year))
+                order by 1""", {"source": source, "years": years}).fetchall()]
 
 
-def record_validated(database: Path, source: str, year: int) -> None:
-    """After a passing check: every load the partition now holds is validated."""
+def record_validated(database: Path, source: str, years: list[int]) -> None:
+    """After a passing check: every load the partitions now hold is validated."""
     with connect(database, read_only=False) as con:
         _ensure_validated_loads(con)
         con.execute("begin transaction")
-        con.execute(f"delete from {VALIDATED_LOADS} where source = $source and partition_year = $year",
-                    {"source": source, "year": year})
+        con.execute(f"delete from {VALIDATED_LOADS} where source = $source and list_contains($years, partition_year)",
+                    {"source": source, "years": years})
         con.execute(f"""insert into {VALIDATED_LOADS} select distinct source, partition_year, load_id, now()::timestamp
-                        from raw.load_files where source = $source and partition_year = $year""",
-                    {"source": source, "year": year})
+                        from raw.load_files where source = $source and list_contains($years, partition_year)""",
+                    {"source": source, "years": years})
         con.execute("commit")
 
 
@@ -144,22 +145,22 @@ def _ensure_validated_loads(con) -> None:
                 "source varchar, partition_year integer, load_id varchar, validated_at timestamp)")
 
 
-def batch_query(suite: Suite, year: int | None, loads: list[str] | None) -> str:
-    """The suite's rows for `year`; for a by-load suite given `loads`, only those loads' rows."""
-    query = suite.batch.format(year=year)
+def batch_query(suite: Suite, years: list[int], loads: list[str] | None) -> str:
+    """The suite's rows for `years`; for a by-load suite given `loads`, only those loads' rows."""
+    query = suite.batch.format(years=", ".join(str(int(year)) for year in years))
     if loads is None or not suite.by_load:
         return query
     wanted = ", ".join(sql_literal(load) for load in loads)
     return f"select * from ({query}) where {f'load_id in ({wanted})' if loads else 'false'}"
 
 
-def validate(database: Path, suite_names: list[str], year: int | None, units: list[str],
+def validate(database: Path, suite_names: list[str], years: list[int], units: list[str],
              run_name: str, loads: list[str] | None = None) -> list[SuiteResult]:
-    """Validate each suite's batch (for `year`; for raw suites given `loads`, only their rows) in
-    `database`; their summaries, also recorded in the quality report."""
-    if loads == []:  # every row of the partition passed a check already: no GX run
+    """Validate each suite's batch (the rows of `years`; for raw suites given `loads`, only their
+    rows), every year in one pass, in `database`; their summaries, also recorded in the quality report."""
+    if loads == []:  # every row of the partitions passed a check already: no GX run
         outcomes = [SuiteResult(suite=name, success=True, rows=0, evaluated=0) for name in suite_names]
-        report.record(outcomes, year, run_name)
+        report.record(outcomes, years, run_name)
         return outcomes
     import great_expectations as gx
 
@@ -168,7 +169,7 @@ def validate(database: Path, suite_names: list[str], year: int | None, units: li
     datasource = context.data_sources.add_sql(DATASOURCE, connection_string=gx_duckdb.connection_string(database))
     definitions = []
     for suite in suites:
-        batch = datasource.add_query_asset(suite.name, query=batch_query(suite, year, loads)) \
+        batch = datasource.add_query_asset(suite.name, query=batch_query(suite, years, loads)) \
             .add_batch_definition_whole_table("partition")
         gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name, expectations=suite.expectations))
         definitions.append(context.validation_definitions.add(
@@ -185,12 +186,12 @@ def validate(database: Path, suite_names: list[str], year: int | None, units: li
     seconds = time.perf_counter() - started
     by_suite = {validation.suite_name: validation for validation in result.run_results.values()}
     outcomes = [_summarise(by_suite[suite.name], seconds) for suite in suites]
-    _add_example_rows(database, suites, year, loads, outcomes)
-    report.record(outcomes, year, run_name)
+    _add_example_rows(database, suites, years, loads, outcomes)
+    report.record(outcomes, years, run_name)
     return outcomes
 
 
-def _add_example_rows(database: Path, suites: list[Suite], year: int | None, loads: list[str] | None,
+def _add_example_rows(database: Path, suites: list[Suite], years: list[int], loads: list[str] | None,
                       outcomes: list[SuiteResult]) -> None:
     """GX reports only a count for an unexpected-rows expectation unless asked for every row; fetch
     a few of the rows for the report instead."""
@@ -200,7 +201,7 @@ def _add_example_rows(database: Path, suites: list[Suite], year: int | None, loa
         return
     with connect(database, read_only=False) as con:
         for suite, failure in failing:
-            query = failure.query.format(batch=f"({batch_query(suite, year, loads)})")
+            query = failure.query.format(batch=f"({batch_query(suite, years, loads)})")
             cursor = con.execute(f"select * from ({query}) limit {EXAMPLES}")
             names = [d[0] for d in cursor.description]
             # The rows that break a personal-data rule hold that data: masked here, as the loader would.

@@ -3,7 +3,7 @@ scale (1×) and the Sichuan scale (17×: 183 units, about ten million hotline ti
 adding one month of hotline tickets and re-running.
 
     python bench/pipeline_bench.py [--scales 1,17]     (make bench)
-    python bench/pipeline_bench.py --scales national --skip reference,incremental
+    python bench/pipeline_bench.py --scales national --skip incremental
                                                        (make bench-national: 2,800 units, 100 M tickets)
 
 The full run materialises every year with December 2018's export held back; the incremental run
@@ -50,31 +50,68 @@ def stage_of(step_key: str) -> str:
     return "publish"
 
 
+def utf8_mirror(raw: Path, mirror: Path) -> None:
+    """The raw CSV files under `mirror`, GB18030 ones transcoded (DuckDB reads UTF-8), the rest linked."""
+    from orchestration.ingest import sniff_encoding
+
+    for path in raw.glob("*/*/*.csv"):
+        target = mirror / path.relative_to(raw)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if sniff_encoding(path)[0] == "utf-8":
+            target.symlink_to(path.resolve())
+        else:
+            with path.open(encoding="gb18030", newline="") as source, \
+                    target.open("w", encoding="utf-8", newline="") as copy:
+                shutil.copyfileobj(source, copy, 1 << 24)
+
+
+def xlsx_union(raw: Path, source: str, options: str) -> str:
+    """One query over a source's .xlsx files, each row with its file name."""
+    return " union all by name ".join(
+        f"select *, '{p}' as filename from read_xlsx('{p}', header = true{options})"
+        for p in sorted(raw.glob(f"{source}/*/*.xlsx"))) or "select null as filename where false"
+
+
+def floor_child(raw: Path, out: Path) -> None:
+    """The floor: every raw file read into typed DuckDB tables (types detected; a value that does not
+    convert skips its row, as no rule is applied), GB18030 files transcoded first (timed)."""
+    import tempfile
+
+    import duckdb
+
+    from orchestration.lib.duck import load_excel_extension
+
+    started = time.perf_counter()
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="jingtu-floor-") as scratch:
+        utf8_mirror(raw, Path(scratch))
+        out.unlink(missing_ok=True)
+        with duckdb.connect(str(out)) as con:
+            load_excel_extension(con)
+            for source in ("hotline", "cases", "inspections", "surveys", "development"):
+                csv = f"select * from read_csv('{scratch}/{source}/*/*.csv', union_by_name = true, filename = true," \
+                      " ignore_errors = true)"
+                if any(raw.glob(f"{source}/*/*.xlsx")):
+                    csv += f" union all by name {xlsx_union(raw, source, '')}"
+                con.execute(f"create table {source} as {csv}")
+                rows += con.execute(f"select count(*) from {source}").fetchone()[0]
+    print(json.dumps({"seconds_inside": time.perf_counter() - started, "rows": rows,
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
 def reference_child(raw: Path, units: Path, out: Path) -> None:
     """bench/reference.sql over the raw files; GB18030 files are transcoded first (timed)."""
     import tempfile
 
     import duckdb
 
-    from orchestration.ingest import sniff_encoding
     from orchestration.lib.duck import load_excel_extension
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="jingtu-reference-") as scratch:
         mirror = Path(scratch)
-        for path in raw.glob("*/*/*.csv"):
-            target = mirror / path.relative_to(raw)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if sniff_encoding(path)[0] == "utf-8":
-                target.symlink_to(path.resolve())
-            else:
-                with path.open(encoding="gb18030", newline="") as source, \
-                        target.open("w", encoding="utf-8", newline="") as copy:
-                    shutil.copyfileobj(source, copy, 1 << 24)
-        xlsx = {source: " union all by name ".join(
-                    f"select *, '{p}' as filename from read_xlsx('{p}', header = true, all_varchar = true)"
-                    for p in sorted(raw.glob(f"{source}/*/*.xlsx"))) or "select null as filename where false"
-                for source in ("development", "inspections")}
+        utf8_mirror(raw, mirror)
+        xlsx = {source: xlsx_union(raw, source, ", all_varchar = true") for source in ("development", "inspections")}
         script = (HERE / "reference.sql").read_text().format(
             raw=mirror, units=units, xlsx_development=xlsx["development"], xlsx_inspections=xlsx["inspections"])
         out.unlink(missing_ok=True)
@@ -203,8 +240,9 @@ def measure(command: list[str], env: dict | None = None, disk: Path | None = Non
     return result
 
 
-def compare(warehouse: Path, reference: Path, pandas_prefix: Path | None) -> list[str]:
-    """The marts the three computed must agree; returns the disagreements."""
+def compare(warehouse: Path, reference: Path, baselines: dict[str, Path]) -> list[str]:
+    """The marts the pipeline and the baselines (name -> Parquet prefix) computed must equal the
+    reference's; returns the disagreements."""
     from orchestration.lib.duck import connect
 
     problems = []
@@ -216,16 +254,15 @@ def compare(warehouse: Path, reference: Path, pandas_prefix: Path | None) -> lis
         pairs = {
             "evaluation: pipeline vs reference": (evaluation.format("pipeline.marts.fct_county_evaluation"),
                                                   evaluation.format("evaluation_result")),
-            "evaluation: pandas vs reference": (evaluation.format(f"'{pandas_prefix}_evaluation.parquet'"),
-                                                evaluation.format("evaluation_result")),
             "hotline_daily: pipeline vs reference": (daily.format("pipeline.marts.fct_hotline_daily"),
                                                      daily.format("hotline_daily_result")),
-            "hotline_daily: pandas vs reference": (daily.format(f"'{pandas_prefix}_hotline_daily.parquet'"),
-                                                   daily.format("hotline_daily_result")),
         }
+        for baseline, prefix in baselines.items():
+            pairs[f"evaluation: {baseline} vs reference"] = (evaluation.format(f"'{prefix}_evaluation.parquet'"),
+                                                             evaluation.format("evaluation_result"))
+            pairs[f"hotline_daily: {baseline} vs reference"] = (daily.format(f"'{prefix}_hotline_daily.parquet'"),
+                                                                daily.format("hotline_daily_result"))
         for name, (left, right) in pairs.items():
-            if "pandas" in name and pandas_prefix is None:
-                continue
             (differences,) = con.execute(f"select count(*) from (({left} except all {right}) union all "
                                          f"({right} except all {left}))").fetchone()
             if differences:
@@ -260,10 +297,15 @@ def bench_scale(scale: str, skip: set[str]) -> dict:
     if "pandas" not in skip:
         result["pandas"] = measure([sys.executable, str(HERE / "pandas_baseline.py"), str(raw), str(units),
                                     str(folder / "pandas"), str(PANDAS_MEMORY_CAP)])
+    if "polars" not in skip:
+        result["polars"] = measure([sys.executable, str(HERE / "polars_baseline.py"), str(raw), str(units),
+                                    str(folder / "polars")])
+    if "floor" not in skip:
+        result["floor"] = measure([sys.executable, __file__, "--child", "floor", str(raw), str(folder / "floor.duckdb")])
     if "reference" in result and "failed" not in result["reference"]:
-        pandas_ok = "pandas" in result and "failed" not in result["pandas"]
-        result["problems"] = compare(Path(env["JINGTU_WAREHOUSE"]), folder / "reference.duckdb",
-                                     folder / "pandas" if pandas_ok else None)
+        baselines = {name: folder / name for name in ("pandas", "polars")
+                     if name in result and "failed" not in result[name]}
+        result["problems"] = compare(Path(env["JINGTU_WAREHOUSE"]), folder / "reference.duckdb", baselines)
     return result
 
 
@@ -289,6 +331,11 @@ def report(results: list[dict]) -> str:
              "  and the daily hotline counts (GB18030 files transcoded first, timed).",
              "- (c) pandas: `bench/pandas_baseline.py`, the same two results the straightforward pandas way,",
              f"  under a {PANDAS_MEMORY_CAP / 2**30:.0f} GiB address-space cap.",
+             "- (d) Polars: `bench/polars_baseline.py`, the same two results with Polars' lazy API on its",
+             "  streaming engine (GB18030 files transcoded first, timed).",
+             "- (e) floor: every raw file read into DuckDB tables with detected types, no rule applied (a value",
+             "  that does not convert skips its row; GB18030 files transcoded first, timed): what reading",
+             "  the data costs at the least.",
              "- Peak RSS is the largest resident set of the process and of any of its children (dbt). A",
              "  forked child starts with its parent's count, so for (a) this is an upper bound of either.",
              "- Peak disk: the warehouse folder (database, DuckDB's spill files, serving copy, GX results),",
@@ -301,7 +348,8 @@ def report(results: list[dict]) -> str:
               "| peak RSS (MiB) | peak disk (GiB) |"),
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     labels = {"full": "(a) pipeline, all years", "incremental": "add 2018-12, re-run 2018",
-              "reference": "(b) DuckDB reference script", "pandas": "(c) pandas"}
+              "reference": "(b) DuckDB reference script", "pandas": "(c) pandas", "polars": "(d) Polars",
+              "floor": "(e) floor: read every file, no rules"}
     for r in results:
         every_row = (r.get("incremental") or r["full"]).get("rows", 0)  # all raw rows, December's included
         for name, label in labels.items():
@@ -325,22 +373,24 @@ def report(results: list[dict]) -> str:
         s, rows = r["full"].get("stages", {}), r["full"].get("rows", 0)
         lines.append(f"| {scale_label(r['scale'])} | " + " | ".join(f"{rows / s[k]:,.0f}" if s.get(k) else "—"
                                                      for k in ("ingest", "checks", "dbt", "publish")) + " |")
-    lines += ["", ("| scale | raw data (GiB) | tickets | a / b (time) | c / a (time) | c / a (peak memory) "
-                   "| incremental / full | results agree |"), "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines += ["", ("| scale | raw data (GiB) | tickets | a / b (time) | c / a (time) | d / a (time) | a / e (time) "
+                   "| c / a (peak memory) | incremental / full | results agree |"),
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
-        a, b, c, inc = r["full"], r.get("reference"), r.get("pandas"), r.get("incremental")
+        a, b, c, d, e, inc = (r["full"], r.get("reference"), r.get("pandas"), r.get("polars"), r.get("floor"),
+                              r.get("incremental"))
         tickets = (inc or a).get("tickets", 0)
         agree = "not compared" if "problems" not in r else "yes" if not r["problems"] else "; ".join(r["problems"])
         lines.append(f"| {scale_label(r['scale'])} | {r.get('raw_gib', 0):.1f} | {tickets:,} | {_ratio(a, b, 'seconds', '.1f')} "
-                     f"| {_ratio(c, a, 'seconds', '.2f')} | {_ratio(c, a, 'peak_rss_mib', '.2f')} "
-                     f"| {_ratio(inc, a, 'seconds', '.0%')} | {agree} |")
+                     f"| {_ratio(c, a, 'seconds', '.2f')} | {_ratio(d, a, 'seconds', '.2f')} | {_ratio(a, e, 'seconds', '.1f')} "
+                     f"| {_ratio(c, a, 'peak_rss_mib', '.2f')} | {_ratio(inc, a, 'seconds', '.0%')} | {agree} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="1,17", help=f"comma-separated, of {', '.join(SCALES)}")
-    parser.add_argument("--skip", default="", help="comma-separated runs to leave out: incremental, reference, pandas")
+    parser.add_argument("--skip", default="", help="comma-separated runs to leave out: incremental, reference, pandas, polars, floor")
     parser.add_argument("--report-only", action="store_true", help="rewrite the Markdown from the saved JSON")
     args = parser.parse_args()
     name = "pipeline" if "national" not in args.scales else "national"
@@ -361,6 +411,8 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:3] == ["--child", "reference"]:
         reference_child(*(Path(a) for a in sys.argv[3:6]))
+    elif sys.argv[1:3] == ["--child", "floor"]:
+        floor_child(*(Path(a) for a in sys.argv[3:5]))
     elif sys.argv[1:2] == ["--child"]:
         child(sys.argv[2:])
     else:

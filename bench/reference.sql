@@ -20,7 +20,7 @@ create or replace macro folder_year(f) as regexp_extract(f, '/([0-9]{{4}})/[^/]*
 -- 12345 tickets -------------------------------------------------------------------------------
 create or replace temp table tickets as
 with rows as (
-    select row_number() over () as ordinal, filename,
+    select row_number() over () as ordinal, folder_year(filename) as folder_year,
         clean("工单编号") as ticket_id, ts(clean("受理时间")) as received_at, clean("受理时间") as received_text,
         clean("区县代码") as county_code, clean("诉求类别") as category, clean("原热线") as intake_line,
         ts(clean("办结时限")) as due_at, clean("办结时间") as closed_text, ts(clean("办结时间")) as closed_at,
@@ -38,15 +38,15 @@ valid as (
       and (rating is null or rating in ('满意', '基本满意', '不满意'))
       and (closed_text is null or closed_at is not null)
       and not coalesce(closed_at < received_at, false)
-      and year(received_at) = folder_year(filename)
-    qualify row_number() over (partition by folder_year(filename), ticket_id order by filename, ordinal) = 1
-)
-select folder_year(filename) as year, received_at::date as received_on, county_code,
+      and year(received_at) = folder_year
+),
+firsts as (select folder_year, ticket_id, min(ordinal) as ordinal from valid group by all having count(*) > 1)
+select folder_year as year, received_at::date as received_on, county_code,
     status = '办结' and closed_at is not null as is_closed,
     status = '办结' and closed_at is not null and closed_at <= due_at as is_closed_on_time,
     rating is not null as is_rated, coalesce(rating in ('满意', '基本满意'), false) as is_satisfied,
     category in ('干部作风', '腐败问题') as is_conduct_complaint
-from valid;
+from valid left join firsts as f using (folder_year, ticket_id) where f.ordinal is null or f.ordinal = valid.ordinal;
 
 create or replace temp table hotline_daily as
 select year, received_on, county_code, count(*) as tickets_received,

@@ -15,10 +15,7 @@ import csv
 import hashlib
 import html
 import io
-import os
 import re
-import tempfile
-import threading
 import uuid
 import zipfile
 from contextlib import contextmanager
@@ -37,7 +34,6 @@ from orchestration.contracts import (
 )
 from orchestration.lib import pii
 from orchestration.lib.duck import sql_literal
-from orchestration.lib.processes import is_alive
 
 SNIFF_BYTES = 1 << 20
 READ_CHUNK = 1 << 24
@@ -149,60 +145,35 @@ def count_lines(path: Path, digest=None) -> int:
 
 
 @contextmanager
-def utf8_stream(path: Path, encoding: str):
-    """A path DuckDB reads `path` from, in UTF-8: the file itself, or a named pipe fed by a thread
-    that transcodes GB18030 (Python's codec runs at ~140 MB/s here, DuckDB's encodings extension at
-    ~3 MB/s). Nothing transcoded is ever written to disk, so a killed load leaves no copy of the
-    file's personal data behind: only an empty pipe in a folder that the next load removes."""
+def utf8_source(con: duckdb.DuckDBPyConnection, path: Path, encoding: str):
+    """Where DuckDB reads `path` from, in UTF-8: the file itself, or for GB18030 a transcoded copy
+    held in memory (an fsspec memory file, which DuckDB reads through its filesystem bridge; Python's
+    codec runs at ~140 MB/s here, DuckDB's encodings extension at ~3 MB/s). Nothing transcoded is
+    ever written to disk, so a killed load leaves no copy of the file's personal data behind. The
+    copy can be read in parallel and re-read, which the named pipe it replaced could not
+    (bench/results/loader.md); it costs memory the size of the file while the file is read."""
     if encoding in ("utf-8", "xlsx"):
-        yield path
+        yield str(path)
         return
-    _remove_stale_pipes()
-    folder = Path(tempfile.mkdtemp(prefix=f"{_PIPE_PREFIX}{os.getpid()}-"))
-    pipe = folder / "utf8.csv"
-    os.mkfifo(pipe, 0o600)
-    failure: list[BaseException] = []
+    import fsspec
 
-    def feed():
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            with path.open("rb") as source, pipe.open("wb") as out:
-                while chunk := source.read(READ_CHUNK):
-                    out.write(decoder.decode(chunk).encode("utf-8"))
-                out.write(decoder.decode(b"", final=True).encode("utf-8"))
-        except BrokenPipeError:  # DuckDB stopped reading (it failed): its error is the one to report
-            pass
-        except BaseException as error:  # noqa: BLE001 - reported by the reader below
-            failure.append(error)
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
+    memory = fsspec.filesystem("memory")
+    if not con.filesystem_is_registered(memory.protocol[0]):
+        con.register_filesystem(memory)
+    name = f"/jingtu-ingest-{uuid.uuid4().hex}.csv"
+    decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        yield pipe
+        try:
+            with path.open("rb") as source, memory.open(name, "wb") as copy:
+                while chunk := source.read(READ_CHUNK):
+                    copy.write(decoder.decode(chunk).encode("utf-8"))
+                copy.write(decoder.decode(b"", final=True).encode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise SourceFileError(path, f"unknown encoding: not valid {encoding} past the first MiB ({error})") from None
+        yield f"memory://{name}"
     finally:
-        if feeder.is_alive():  # DuckDB never opened the pipe, or stopped early: unblock the feeder
-            with open(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK), "rb") as drain:
-                while feeder.is_alive():
-                    drain.read(READ_CHUNK)
-                    feeder.join(0.01)
-        feeder.join()
-        pipe.unlink()
-        folder.rmdir()
-    if failure:
-        raise SourceFileError(path, f"unknown encoding: not valid {encoding} past the first MiB ({failure[0]})")
-
-
-_PIPE_PREFIX = "jingtu-ingest-"
-
-
-def _remove_stale_pipes() -> None:
-    """Folders of loads whose process is gone (killed): each holds at most an empty named pipe."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{_PIPE_PREFIX}*-*"):
-        pid = folder.name.removeprefix(_PIPE_PREFIX).split("-")[0]
-        if pid.isdigit() and not is_alive(int(pid)):
-            for leftover in folder.iterdir():
-                leftover.unlink()
-            folder.rmdir()
+        if memory.exists(name):
+            memory.rm_file(name)
 
 
 def xlsx_sheets(path: Path) -> list[str]:
@@ -344,7 +315,7 @@ class PartitionLoader:
                                             f" ('{sheets[0]}') is read: move them into it or deliver them as a file"
                                             " of their own")
 
-    def _source(self, readable: Path, file_format: str, headers: list[str], first_row: int) -> tuple[str, str, str]:
+    def _source(self, readable: str | Path, file_format: str, headers: list[str], first_row: int) -> tuple[str, str, str]:
         """(FROM clause yielding the file's rows, the staged line_offset, ORDER BY) for one file.
         A CSV's records are read as they come and numbered later (`_renumber_lines`) if need be. A
         workbook's wholly blank rows are skipped, each other row keeping its sheet row number."""
@@ -358,7 +329,7 @@ class PartitionLoader:
                 f" header = true, all_varchar = true, stop_at_empty = false)) where coalesce({cells}) is not null)")
         return call, f"sheet_row - ({first_row} - 1 + row_number() over (order by sheet_row))", "order by sheet_row"
 
-    def _renumber_lines(self, name: str, readable: Path, first_row: int) -> None:
+    def _renumber_lines(self, name: str, readable: str | Path, first_row: int) -> None:
         """Give the staged rows of CSV file `name` their physical line numbers, where records and lines
         differ (a quoted value spanning lines, blank lines): a record starts on a non-blank line that
         follows an even number of quote characters."""
@@ -421,7 +392,7 @@ class PartitionLoader:
         # row (line 2). `row_number() over ()` would say the same but confines the whole statement
         # to one thread: it took twice as long.
         (first_row,) = self.con.execute(f"select count(*) from {self.staged}").fetchone()
-        with utf8_stream(path, encoding) as readable:
+        with utf8_source(self.con, path, encoding) as readable:
             source, line_offset, order = self._source(readable, file_format, headers, first_row)
             extra = ", sheet_row" if file_format == "xlsx" else ""
             try:

@@ -83,8 +83,7 @@ class DbtCli(DbtCliResource):
         stays, with its dbt.log."""
         bound = {**partition, bound_child.PARENT: str(os.getpid())}
         with mock.patch.dict(os.environ, bound):  # dagster-dbt passes os.environ to dbt
-            # no manifest.json or run_results.json: nothing reads them, and writing them took a second
-            invocation = self.cli(["build", "--no-write-json"], context=context)
+            invocation = self.cli(["build"], context=context)
         # held until dbt has exited: only then may this process open the warehouse to count rows
         yield from with_table_metadata(list(invocation.stream()), invocation.manifest)
         parse = invocation.target_path / PARTIAL_PARSE.name

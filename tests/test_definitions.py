@@ -106,16 +106,16 @@ def test_dagster_validates_the_code_location(tmp_path):
 
 def test_every_suite_runs_as_a_blocking_pooled_check_in_the_yearly_job():
     from orchestration.defs.automation import yearly_job
-    from orchestration.defs.quality import CHECK_NAME, quality_checks
+    from orchestration.defs.quality import CHECK_NAME, quality_checks, raw_expectations
 
-    guarded = {key.asset_key.to_user_string() for check in quality_checks for key in check.check_keys}
+    assert quality_checks == [raw_expectations]  # one step, one GX run, a result per source
+    guarded = {key.asset_key.to_user_string() for key in raw_expectations.check_keys}
     assert guarded == {"raw/hotline", "raw/cases", "raw/inspections", "raw/surveys", "raw/development"}
-    for check in quality_checks:
-        (spec,) = check.check_specs
-        assert spec.blocking and spec.name == CHECK_NAME and check.partitions_def == yearly
-        assert check.op.pool == "duckdb_warehouse"
+    for spec in raw_expectations.check_specs:
+        assert spec.blocking and spec.name == CHECK_NAME and spec.partitions_def == yearly
+    assert raw_expectations.can_subset and raw_expectations.op.pool == "duckdb_warehouse"
     in_job = defs.resolve_job_def(yearly_job.name).asset_layer.asset_graph.asset_check_keys
-    assert {key for check in quality_checks for key in check.check_keys} <= set(in_job)
+    assert set(raw_expectations.check_keys) <= set(in_job)
 
 
 def test_the_dbt_resource_knows_the_dbt_version_without_a_subprocess_and_builds_no_adapter():

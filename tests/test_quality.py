@@ -179,7 +179,7 @@ def test_a_failing_check_blocks_the_years_evaluation_and_keeps_the_data(raw, war
     assert "未通过" in page and "no file has more than 25% of its rows rejected" in page
     assert all(evaluations[k].passed for k in ("raw/cases", "raw/hotline", "raw/surveys", "raw/inspections"))
     failed_steps = [e.step_key for e in result.all_events if e.is_step_failure]
-    assert failed_steps == ["raw__development_expectations"]
+    assert failed_steps == ["raw_expectations"]  # one step checks every source, each with its own result
     assert "jingtu_dbt_models" not in {e.step_key for e in result.all_events if e.is_step_success}
     assert query(warehouse, "select count(*) from information_schema.tables where table_schema = 'marts'") == [(0,)]
     assert query(warehouse, "select count(*) from raw.rejects where source = 'development' and partition_year = 2016"
@@ -211,20 +211,19 @@ def test_a_raw_check_validates_only_the_loads_not_yet_validated(raw, warehouse, 
     from dagster import AssetKey, DagsterInstance, materialize
 
     from orchestration.defs.ingestion import ingestion_assets
-    from orchestration.defs.quality import raw_checks
+    from orchestration.defs.quality import raw_expectations
     from orchestration.resources import Warehouse
     from tests.conftest import write_source
 
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     monkeypatch.setenv("JINGTU_QUALITY", str(tmp_path / "quality"))
     key = AssetKey(["raw", "hotline"])
-    selection = [next(a for a in ingestion_assets if a.key == key),
-                 next(c for c in raw_checks if any(k.asset_key == key for k in c.check_keys))]
+    selection = [next(a for a in ingestion_assets if a.key == key), raw_expectations]
     instance = DagsterInstance.ephemeral()
 
     def run():
-        result = materialize(selection, partition_key=str(YEAR), resources={"warehouse": Warehouse()},
-                             instance=instance, raise_on_error=False)
+        result = materialize(selection, selection=[key], partition_key=str(YEAR),
+                             resources={"warehouse": Warehouse()}, instance=instance, raise_on_error=False)
         (evaluation,) = result.get_asset_check_evaluations()
         return evaluation.passed, evaluation.metadata["loads_validated"].value, \
             evaluation.metadata["rows_validated"].value["raw_hotline"]

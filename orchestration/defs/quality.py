@@ -6,14 +6,17 @@ guarded by their dbt tests, which dagster-dbt shows as checks and which fail the
 is published.
 """
 
+from collections.abc import Iterator
+
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
-    AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetKey,
     MetadataValue,
-    asset_check,
+    multi_asset_check,
 )
 
 from orchestration.contracts import SOURCES
@@ -37,8 +40,10 @@ def _failures_table(results: list[SuiteResult]) -> str:
     return "\n".join(lines)
 
 
-def check_result(results: list[SuiteResult], loads: list[str] | None = None) -> AssetCheckResult:
-    """One Dagster check result for the suites run together: failures first, statistics always."""
+def check_result(results: list[SuiteResult], loads: list[str] | None = None,
+                 asset_key: AssetKey | None = None) -> AssetCheckResult:
+    """One Dagster check result (of `asset_key`'s check) for the suites run together: failures first,
+    statistics always."""
     failures = [(r.suite, f) for r in results for f in r.failures]
     metadata = {} if loads is None else {"loads_validated": len(loads)}
     metadata |= {
@@ -59,41 +64,47 @@ def check_result(results: list[SuiteResult], loads: list[str] | None = None) -> 
         description = (f"all {metadata['expectations_evaluated']} expectations met" if loads != []
                        else "no load since the last passing check: nothing new to validate")
     return AssetCheckResult(passed=not failures, severity=AssetCheckSeverity.ERROR, description=description,
-                            metadata=metadata)
+                            metadata=metadata, asset_key=asset_key, check_name=asset_key and CHECK_NAME)
 
 
 def _plain(value):
     return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
 
 
-def suite_check(asset_key: AssetKey, suites: list[str], description: str,
-                source: str | None = None) -> AssetChecksDefinition:
-    """A blocking check running `suites`; for a raw `source`, over the loads not yet validated
-    (every load when a previous check failed, none when nothing was loaded since it passed)."""
-    @asset_check(asset=asset_key, name=CHECK_NAME, blocking=True, partitions_def=yearly, pool=WAREHOUSE_POOL,
-                 description=f"{description} Suites: {', '.join(f'expectations/{s}.json' for s in suites)}.")
-    def _check(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
-        years = [int(key) for key in context.partition_keys]  # the run's year, or its range in one pass
-        label = "–".join(dict.fromkeys((str(years[0]), str(years[-1]))))
-        with connect() as con:
-            units = configured_units(con, warehouse.units_path)
-        loads = pending_loads(warehouse.database_path, source, years) if source else None
-        results = validate(warehouse.database_path, suites, years, units,
-                           run_name=f"{'_'.join(asset_key.path)}_{label}", loads=loads)
-        outcome = check_result(results, loads)
-        if source and outcome.passed:
+def _source_of(key: AssetCheckKey) -> str:
+    return key.asset_key.path[-1]
+
+
+@multi_asset_check(
+    name="raw_expectations",
+    specs=[AssetCheckSpec(CHECK_NAME, asset=AssetKey(["raw", name]), blocking=True, partitions_def=yearly,
+                          description=f"The loaded {name} rows of the year meet the contract, and no file rejects"
+                                      f" too many rows. Suites: expectations/raw_{name}.json,"
+                                      f" expectations/raw_{name}_files.json.")
+           for name in SOURCES],
+    can_subset=True, pool=WAREHOUSE_POOL)
+def raw_expectations(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
+    """Every selected source's suites in one GX run, over the loads not yet validated (every load
+    when a previous check failed, none when nothing was loaded since it passed); a result per source."""
+    years = [int(key) for key in context.partition_keys]  # the run's year, or its range in one pass
+    label = "–".join(dict.fromkeys((str(years[0]), str(years[-1]))))
+    sources = sorted(_source_of(key) for key in context.selected_asset_check_keys)
+    with connect() as con:
+        units = configured_units(con, warehouse.units_path)
+    pending = {source: pending_loads(warehouse.database_path, source, years) for source in sources}
+    suites = {source: [f"raw_{source}", f"raw_{source}_files"] for source in sources}
+    results = validate(warehouse.database_path, [s for source in sources for s in suites[source]], years, units,
+                       run_name=f"raw_{label}",
+                       loads={suite: pending[source] for source in sources for suite in suites[source]})
+    by_suite = {result.suite: result for result in results}
+    for source in sources:
+        outcome = check_result([by_suite[suite] for suite in suites[source]], pending[source],
+                               AssetKey(["raw", source]))
+        if outcome.passed:
             record_validated(warehouse.database_path, source, years)
         log = context.log.info if outcome.passed else context.log.error
-        log(f"{asset_key.to_user_string()} {label}: {outcome.description}")
-        return outcome
-
-    return _check
+        log(f"raw/{source} {label}: {outcome.description}")
+        yield outcome
 
 
-raw_checks = [
-    suite_check(AssetKey(["raw", name]), [f"raw_{name}", f"raw_{name}_files"],
-                f"The loaded {name} rows of the year meet the contract, and no file rejects too many rows.",
-                source=name)
-    for name in SOURCES
-]
-quality_checks = raw_checks
+quality_checks = [raw_expectations]

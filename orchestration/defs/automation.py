@@ -26,6 +26,9 @@ from orchestration.partitions import TIMEZONE, monthly, yearly
 MONITORING = AssetSelection.groups("monitoring")
 SERVING = AssetSelection.groups("serving")
 REPORTS = AssetSelection.groups("reports")  # written after the run (defs/reports.py)
+# How often the sensors that publish and write the portraits after a successful run look for one
+# (Dagster's default is 30 s): BI users and the portraits catch up within seconds.
+RUN_STATUS_SENSOR_SECONDS = 5
 
 # Every step opens the warehouse, so the pool runs them one at a time anyway: in-process execution
 # spares a Python start-up per step (~5–10 s each under the multiprocess executor).

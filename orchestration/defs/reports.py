@@ -18,7 +18,7 @@ from dagster import (
 )
 
 from orchestration import portrait, settings
-from orchestration.defs.automation import monthly_job, yearly_job
+from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, monthly_job, yearly_job
 from orchestration.lib.duck import connect
 from orchestration.partitions import yearly
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
@@ -64,7 +64,8 @@ def years_of(run: DagsterRun) -> list[str]:
 
 
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job, monthly_job],
-                   request_job=portraits_job, default_status=DefaultSensorStatus.RUNNING)
+                   request_job=portraits_job, default_status=DefaultSensorStatus.RUNNING,
+                   minimum_interval_seconds=RUN_STATUS_SENSOR_SECONDS)
 def portraits_after_success(context):
     """After each successful evaluation or warnings run, rewrite the portraits of its years, so that a
     page shows the year's grades and its latest warnings."""

@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from orchestration import settings
-from orchestration.defs.automation import monthly_job, yearly_job
+from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, monthly_job, yearly_job
 from orchestration.defs.dbt_models import jingtu_dbt_models, jingtu_monitoring_models
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.serving import publish
@@ -36,7 +36,8 @@ publish_job = define_asset_job("publish_serving", selection=[bi_database.key], e
 
 
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job, monthly_job],
-                   request_job=publish_job, default_status=DefaultSensorStatus.RUNNING)
+                   request_job=publish_job, default_status=DefaultSensorStatus.RUNNING,
+                   minimum_interval_seconds=RUN_STATUS_SENSOR_SECONDS)
 def publish_after_success(context):
     """After each successful evaluation or warnings run, however started (UI, schedule, backfill),
     republish the serving file. Running by default: BI users must not be left on stale data because

@@ -47,8 +47,12 @@ def prepare_manifest() -> Path:
     manifest = dbt_project.manifest_path
     if manifest.exists() and manifest.stat().st_mtime >= _newest_source_change():
         return manifest
+    env = _in_warehouse_folder(DBT_PROJECT_DIR)  # parsed as the steps will find it (below)
+    folder = Path(env.pop(bound_child.WORKING_DIRECTORY))
+    folder.mkdir(parents=True, exist_ok=True)
     result = subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-                             "--profiles-dir", str(DBT_PROJECT_DIR)], capture_output=True, text=True, check=False)
+                             "--profiles-dir", str(DBT_PROJECT_DIR)], capture_output=True, text=True, check=False,
+                            cwd=folder, env={**os.environ, **env})
     if result.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{result.stdout}\n{result.stderr}")
     return manifest
@@ -81,15 +85,28 @@ class DbtCli(DbtCliResource):
         warehouse path differs from the saved parse's, as it does for every warehouse but the one
         `dbt parse` last saw), and the step's dbt target folder (4 MB) is removed; a failed step's
         stays, with its dbt.log."""
-        bound = {**partition, bound_child.PARENT: str(os.getpid())}
+        bound = {**partition, **_in_warehouse_folder(Path(self.project_dir)), bound_child.PARENT: str(os.getpid())}
         with mock.patch.dict(os.environ, bound):  # dagster-dbt passes os.environ to dbt
-            invocation = self.cli(["build"], context=context)
+            invocation = self.cli(["build", "--project-dir", str(self.project_dir)], context=context)
         # held until dbt has exited: only then may this process open the warehouse to count rows
         yield from with_table_metadata(list(invocation.stream()), invocation.manifest)
         parse = invocation.target_path / PARTIAL_PARSE.name
         if parse.exists():  # a cache, replaced atomically: dbt checks it and re-parses on a mismatch
             os.replace(parse, PARTIAL_PARSE)
         shutil.rmtree(invocation.target_path)
+
+
+def _in_warehouse_folder(project_dir: Path) -> dict[str, str]:
+    """dbt started in the warehouse's folder and given the warehouse by its file name, so that its
+    profile, and with it the saved parse, is the same for every warehouse of that name: dbt parses
+    the whole project again when the profile's path changes. The units file, which a model reads
+    relative to the dbt project, is then given in full."""
+    warehouse = settings.warehouse_path().absolute()
+    units = project_dir / os.environ.get("JINGTU_UNITS", "seeds/units.csv")
+    # dagster-dbt gives dbt its target folder as the log folder too, which dbt reads from where it starts
+    target = project_dir / os.environ.get("DBT_TARGET_PATH", "target")
+    return {bound_child.WORKING_DIRECTORY: str(warehouse.parent), "JINGTU_DBT_WAREHOUSE": warehouse.name,
+            "JINGTU_UNITS": str(units), "DBT_TARGET_PATH": str(target)}
 
 
 def with_table_metadata(events: list, manifest: Mapping) -> list:

@@ -14,6 +14,7 @@ from pathlib import Path
 PR_SET_PDEATHSIG = 1
 PARENT = "JINGTU_DBT_PARENT"  # the pid that started us, to catch a parent that died before we asked
 PROGRAM = "JINGTU_DBT_PROGRAM"  # what to become; by default the dbt beside this Python
+WORKING_DIRECTORY = "JINGTU_DBT_CWD"  # where to become it, if not where we were started
 
 
 def main() -> None:
@@ -22,4 +23,6 @@ def main() -> None:
     if os.environ.get(PARENT) and os.getppid() != int(os.environ[PARENT]):
         sys.exit("jingtu-dbt: the process that started dbt is gone")
     program = os.environ.get(PROGRAM) or str(Path(sys.executable).parent / "dbt")
+    if os.environ.get(WORKING_DIRECTORY):
+        os.chdir(os.environ[WORKING_DIRECTORY])
     os.execv(program, [program, *sys.argv[1:]])

@@ -317,3 +317,23 @@ def test_dbt_dies_with_the_process_that_started_it_even_on_sigkill():
             break
         time.sleep(0.1)
     assert not _alive(dbt_pid), "dbt outlived the process that started it"
+
+
+def test_dbt_starts_in_the_warehouse_folder_and_finds_the_warehouse_by_name(tmp_path, monkeypatch):
+    """dbt's saved parse depends on the profile's warehouse path: given by name from its folder, one
+    parse serves every warehouse of that name (orchestration/dbt.py)."""
+    from orchestration.dbt import BOUND_DBT_EXECUTABLE, DBT_PROJECT_DIR, _in_warehouse_folder
+    from orchestration.lib import bound_child
+
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(tmp_path / "w" / "jingtu.duckdb"))
+    monkeypatch.delenv("JINGTU_UNITS", raising=False)
+    env = _in_warehouse_folder(DBT_PROJECT_DIR)
+    assert env["JINGTU_DBT_WAREHOUSE"] == "jingtu.duckdb"
+    assert env["JINGTU_UNITS"] == str(DBT_PROJECT_DIR / "seeds" / "units.csv")
+    assert Path(env["DBT_TARGET_PATH"]).is_absolute()  # dbt's log folder, which it reads from where it starts
+    (tmp_path / "w").mkdir()
+    started_in = subprocess.run([BOUND_DBT_EXECUTABLE], env={**os.environ, **env, bound_child.PROGRAM: "/bin/pwd"},
+                                capture_output=True, text=True, check=True).stdout.strip()
+    assert started_in == env[bound_child.WORKING_DIRECTORY] == str(tmp_path / "w")
+    profile = (DBT_PROJECT_DIR / "profiles.yml").read_text()
+    assert "env_var('JINGTU_DBT_WAREHOUSE', env_var('JINGTU_WAREHOUSE'" in profile

@@ -1,6 +1,8 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
+import os
 import re
+import subprocess
 import warnings
 
 import msgpack
@@ -8,11 +10,12 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from orchestration import cli
-from orchestration.dbt import PARTIAL_PARSE
+from orchestration.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE, _in_warehouse_folder
 from orchestration.definitions import defs
 from orchestration.defs.ingestion import ingestion_assets
+from orchestration.lib import bound_child
 from orchestration.resources import Warehouse
-from tests.conftest import query, run_dbt
+from tests.conftest import query
 
 
 def materialize_year(raw, warehouse, year: int):
@@ -71,9 +74,13 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert alerts > 0 and page.count('<td class="severity-') == alerts
     assert (reports / "portrait_2017.html").exists() and "portrait_2018.html" in (reports / "index.html").read_text()
 
-    # Each dbt step, once done, leaves its parse for the next (this warehouse's, not `dbt parse`'s)
-    # and no target folder of its own.
-    run_dbt(warehouse, "parse", "--target-path", str(tmp_path / "parse"))
+    # Each dbt step, once done, leaves its parse for the next (as steps run dbt: from the warehouse's
+    # folder, the file given by name) and no target folder of its own.
+    env = _in_warehouse_folder(DBT_PROJECT_DIR)
+    subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+                    str(DBT_PROJECT_DIR), "--target-path",
+                    str(tmp_path / "parse")], cwd=env.pop(bound_child.WORKING_DIRECTORY), env={**os.environ, **env},
+                   check=True, capture_output=True)
     assert state_check(PARTIAL_PARSE) == state_check(tmp_path / "parse" / PARTIAL_PARSE.name)
     with DagsterInstance.get() as instance:
         runs = [run.run_id[:7] for run in instance.get_runs()]

@@ -65,29 +65,28 @@ def loader_child(raw: Path, database: Path) -> None:
 
 
 def floor_child(raw: Path, database: Path) -> None:
-    """Every file read as text through the loader's own stream (GB18030 transcoded on the way), the
-    caller phone hashed and the free text masked as the loader does, nothing else."""
+    """Every file read as text as the loader reads it (its read_csv call, GB18030 through its
+    in-memory copy), the caller phone hashed and the free text masked as the loader does, nothing else."""
     from orchestration import ingest
     from orchestration.contracts import SOURCES
     from orchestration.lib import pii
-    from orchestration.lib.duck import connect, sql_literal
+    from orchestration.lib.duck import connect
 
     contract = SOURCES["hotline"]
     columns = ", ".join(ingest._text_expression(c, "csv") for c in contract.stored_columns)
     database.unlink(missing_ok=True)
     started = time.perf_counter()
     with connect(database) as con:
-        for variable, value in pii.hmac_variables("bench-salt").items():
+        loader = ingest.PartitionLoader(con, contract, [], "bench-salt")
+        for variable, value in pii.hmac_variables(loader.salt).items():
             con.execute(f"set variable {variable} = $value", {"value": value})
-        con.execute("create table floor as select * from (select 1 as x) where false")
         first = True
         for path in sorted((raw / "hotline" / "2018").glob("*.csv")):
             encoding, headers = ingest.sniff_encoding(path)
             with ingest.utf8_source(con, path, encoding) as readable:
-                spec = ", ".join(f"{sql_literal(h)}: 'varchar'" for h in headers)
-                select = (f"select {columns} from read_csv({sql_literal(readable)}, header = true, delim = ',',"
-                          f" quote = '\"', escape = '\"', auto_detect = false, columns = {{{spec}}})")
-                con.execute(f"create or replace table floor as {select}" if first else f"insert into floor {select}")
+                source, _, _ = loader._source(readable, "csv", headers, 0)
+                select = f"select {columns} from {source}"
+                con.execute(f"create table floor as {select}" if first else f"insert into floor {select}")
                 first = False
         (rows,) = con.execute("select count(*) from floor").fetchone()
     print(json.dumps({"seconds_inside": time.perf_counter() - started, "rows": rows,

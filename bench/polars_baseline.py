@@ -11,7 +11,6 @@ benchmark can compare them with the pipeline's marts.
 
 import json
 import resource
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -19,35 +18,22 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 from pandas_baseline import HOTLINE_CATEGORIES, INDICATOR_WEIGHTS, POINTS, SURVEY_COMPONENTS, WEIGHTS
+from pipeline_bench import utf8_mirror
 
 CASE_FORMS = ["第一种形态", "第二种形态", "第三种形态", "第四种形态"]
 CASE_OUTCOMES = ["谈话函询", "批评教育", "党纪处分", "政务处分", "问责", "组织处理", "移送司法", "了结澄清"]
 CASE_CATEGORIES = ["违反中央八项规定精神", "扶贫领域腐败和作风问题", "违反政治纪律", "两个责任落实不力", "其他违纪"]
 
 
-def utf8_copy(path: Path, scratch: Path) -> Path:
-    """Polars reads UTF-8 only: a GB18030 export is transcoded into `scratch`, in blocks."""
-    with path.open("rb") as head:
-        try:
-            head.read(1 << 20).decode("utf-8")
-            return path
-        except UnicodeDecodeError as error:
-            if error.start > (1 << 20) - 4:  # a character cut by the block's end
-                return path
-    target = scratch / f"{path.parent.parent.name}_{path.parent.name}_{path.name}"
-    with path.open(encoding="gb18030", newline="") as source, target.open("w", encoding="utf-8", newline="") as copy:
-        shutil.copyfileobj(source, copy, 1 << 24)
-    return target
-
-
-def read(raw: Path, source: str, scratch: Path) -> pl.LazyFrame:
-    """Every file of a source, as trimmed text (empty is null), with its folder year, file and line."""
+def read(raw: Path, source: str, mirror: Path) -> pl.LazyFrame:
+    """Every file of a source, as trimmed text (empty is null), with its folder year, file and line;
+    CSV files from `mirror`, their UTF-8 copies (Polars reads UTF-8 only)."""
     frames = []
     for path in sorted(raw.glob(f"{source}/*/*")):
         if path.suffix == ".xlsx":  # small files; Polars' own Excel reader needs a package we do not ship
             frame = pl.from_pandas(pd.read_excel(path, dtype=str)).lazy()
         else:
-            frame = pl.scan_csv(utf8_copy(path, scratch), infer_schema=False)
+            frame = pl.scan_csv(mirror / path.relative_to(raw), infer_schema=False)
         frames.append(frame.with_columns(pl.all().str.strip_chars().replace("", None))
                       .with_row_index("line")
                       .with_columns(folder_year=pl.lit(int(path.parent.name)), file=pl.lit(str(path))))
@@ -86,9 +72,9 @@ def known(column: str, values) -> pl.Expr:
     return pl.col(column).is_in(list(values))
 
 
-def hotline(raw: Path, units: list[str], scratch: Path) -> pl.LazyFrame:
+def hotline(raw: Path, units: list[str], mirror: Path) -> pl.LazyFrame:
     received, due, closed = timestamp(pl.col("受理时间")), timestamp(pl.col("办结时限")), timestamp(pl.col("办结时间"))
-    t = read(raw, "hotline", scratch).with_columns(received=received, due=due, closed=closed)
+    t = read(raw, "hotline", mirror).with_columns(received=received, due=due, closed=closed)
     valid = (pl.col("工单编号").is_not_null() & pl.col("received").is_not_null() & pl.col("due").is_not_null()
              & pl.col("原热线").is_not_null() & known("区县代码", units) & known("诉求类别", HOTLINE_CATEGORIES)
              & known("办理状态", ["办结", "办理中", "退回"])
@@ -105,14 +91,14 @@ def hotline(raw: Path, units: list[str], scratch: Path) -> pl.LazyFrame:
         is_conduct_complaint=known("诉求类别", ["干部作风", "腐败问题"]))
 
 
-def components(raw: Path, units: list[str], tickets: pl.LazyFrame, scratch: Path) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+def components(raw: Path, units: list[str], tickets: pl.LazyFrame, mirror: Path) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     parts = []
-    d = read(raw, "development", scratch).with_columns(year=integer(pl.col("年度")), score=number(pl.col("考评得分")))
+    d = read(raw, "development", mirror).with_columns(year=integer(pl.col("年度")), score=number(pl.col("考评得分")))
     d = d.filter(known("区县代码", units) & pl.col("score").is_between(0, 100) & (pl.col("year") == pl.col("folder_year")))
     parts.append(first_per_key(d, ["year", "区县代码"]).select(
         "year", county_code=pl.col("区县代码"), component=pl.lit("dev_assessment"), value=pl.col("score")))
 
-    s = read(raw, "surveys", scratch).with_columns(year=integer(pl.col("测评年度")),
+    s = read(raw, "surveys", mirror).with_columns(year=integer(pl.col("测评年度")),
                                                    weight=number(pl.col("权重").fill_null("1")))
     s = s.filter(pl.col("问卷编号").is_not_null() & (pl.col("year") == pl.col("folder_year"))
                  & known("测评类型", SURVEY_COMPONENTS) & known("区县代码", units)
@@ -124,7 +110,7 @@ def components(raw: Path, units: list[str], tickets: pl.LazyFrame, scratch: Path
         "year", county_code=pl.col("区县代码"), component=pl.col("测评类型").replace_strict(SURVEY_COMPONENTS),
         value=pl.col("value")))
 
-    c = read(raw, "cases", scratch).with_columns(
+    c = read(raw, "cases", mirror).with_columns(
         misconduct=date(pl.col("最后违纪时间")), filed=date(pl.col("立案时间")), handled=date(pl.col("处置时间")))
     handled_null = pl.col("handled").is_null()
     c = c.filter(pl.col("记录编号").is_not_null() & pl.col("被审查人编号").is_not_null()
@@ -147,7 +133,7 @@ def components(raw: Path, units: list[str], tickets: pl.LazyFrame, scratch: Path
     vetoes = c.filter((pl.col("是否一把手") == "是") & (pl.col("职级") == "县处级") & (pl.col("是否留置") == "是")).select(
         year="folder_year", county_code=pl.col("区县代码")).unique()
 
-    i = read(raw, "inspections", scratch).with_columns(
+    i = read(raw, "inspections", mirror).with_columns(
         started=date(pl.col("开始日期")), ended=date(pl.col("结束日期")), due=date(pl.col("整改期限")),
         found=integer(pl.col("发现问题数")), clues=integer(pl.col("移交线索数")), rectified=integer(pl.col("已整改数")))
     i = i.filter(pl.col("巡察编号").is_not_null() & pl.col("轮次").is_not_null() & pl.col("被巡察单位").is_not_null()
@@ -192,14 +178,15 @@ def evaluation(parts: pl.LazyFrame, vetoes: pl.LazyFrame) -> pl.LazyFrame:
 def main(raw: Path, units_csv: Path, out: str) -> None:
     units = pl.read_csv(units_csv, infer_schema=False)["county_code"].to_list()
     with tempfile.TemporaryDirectory(prefix="jingtu-polars-") as folder:
-        scratch = Path(folder)
-        tickets = hotline(raw, units, scratch).collect(engine="streaming")
+        mirror = Path(folder)
+        utf8_mirror(raw, mirror)
+        tickets = hotline(raw, units, mirror).collect(engine="streaming")
         daily = tickets.lazy().group_by("year", "received_on", "county_code").agg(
             tickets_received=pl.len(), tickets_closed=pl.col("is_closed").sum(),
             tickets_closed_on_time=pl.col("is_closed_on_time").sum(), tickets_rated=pl.col("is_rated").sum(),
             tickets_satisfied=pl.col("is_satisfied").sum(), conduct_complaints=pl.col("is_conduct_complaint").sum())
         daily.sink_parquet(f"{out}_hotline_daily.parquet")
-        parts, vetoes = components(raw, units, tickets.lazy(), scratch)
+        parts, vetoes = components(raw, units, tickets.lazy(), mirror)
         evaluation(parts, vetoes).sink_parquet(f"{out}_evaluation.parquet")
     print(json.dumps({"tickets": tickets.height,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -77,7 +77,7 @@ def cmd_materialize(args) -> int:
         print(f"no data under {settings.raw_root()}: run `jingtu generate` first", file=sys.stderr)
         return 1
     if empty := sorted(set(years) - set(available)):
-        have = f"{min(available)}–{max(available)}" if available else "none"
+        have = settings.span(available) if available else "none"
         print(f"no raw data for {', '.join(map(str, empty))} under {settings.raw_root()} (years with data: {have});"
               " nothing was materialised", file=sys.stderr)
         return 2
@@ -126,12 +126,12 @@ def cmd_materialize(args) -> int:
 
     for first, last in contiguous(sorted(years)):  # one run for each unbroken range of years
         started = time.perf_counter()
-        span = str(first) if first == last else f"{first}–{last}"
-        print(f"materialising {span} …", flush=True)
+        label = settings.span((first, last))
+        print(f"materialising {label} …", flush=True)
         if not execute(yearly_job.name, tags={**ours, "dagster/asset_partition_range_start": str(first),
                                               "dagster/asset_partition_range_end": str(last)}):
             return 1
-        print(f"  {span} done in {time.perf_counter() - started:.1f} s", flush=True)
+        print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
     first, last = f"{min(years)}-01", f"{max(years)}-12"
     print(f"materialising the monthly warnings {first} … {last} …", flush=True)
     if not execute(monthly_job.name, tags={**ours, "dagster/asset_partition_range_start": first,

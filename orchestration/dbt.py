@@ -81,9 +81,8 @@ class DbtCli(DbtCliResource):
         """`dbt build` of the step's selection, the partition given in environment variables
         (`partition_env`, macros/partitions.sql) so that dbt can reuse its parse.
 
-        Once it succeeds, dbt's parse is kept for the next step (dbt re-parses everything when the
-        warehouse path differs from the saved parse's, as it does for every warehouse but the one
-        `dbt parse` last saw), and the step's dbt target folder (4 MB) is removed; a failed step's
+        dbt starts in the warehouse's folder (`_in_warehouse_folder`). Once it succeeds, its parse is
+        kept for the next step, and the step's dbt target folder (4 MB) is removed; a failed step's
         stays, with its dbt.log."""
         bound = {**partition, **_in_warehouse_folder(Path(self.project_dir)), bound_child.PARENT: str(os.getpid())}
         with mock.patch.dict(os.environ, bound):  # dagster-dbt passes os.environ to dbt

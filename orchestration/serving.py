@@ -9,16 +9,12 @@ Neither ever sees a half-written state. The file is published read-only (mode 04
 import os
 from pathlib import Path
 
-from orchestration.lib.duck import connect
+from orchestration.lib.duck import connect, sql_literal
 
 PUBLISHED_SCHEMAS = ("marts",)
 # Nobody but root can open the published file for writing (DuckDB needs write access for that), so
 # no BI client can change a grade or, by holding a writing connection, lock the readers out.
 READ_ONLY = 0o444
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _copy_comments(con, tables: list[tuple[str, str]]) -> None:
@@ -29,12 +25,12 @@ def _copy_comments(con, tables: list[tuple[str, str]]) -> None:
             "select schema_name, table_name, comment from duckdb_tables()"
             " where database_name = current_database() and comment is not null").fetchall():
         if (schema, table) in published:
-            con.execute(f"comment on table published.{schema}.{table} is {_quoted(comment)}")
+            con.execute(f"comment on table published.{schema}.{table} is {sql_literal(comment)}")
     for schema, table, column, comment in con.execute(
             "select schema_name, table_name, column_name, comment from duckdb_columns()"
             " where database_name = current_database() and comment is not null").fetchall():
         if (schema, table) in published:
-            con.execute(f'comment on column published.{schema}.{table}."{column}" is {_quoted(comment)}')
+            con.execute(f'comment on column published.{schema}.{table}."{column}" is {sql_literal(comment)}')
 
 
 def publish(warehouse: Path, serving: Path) -> dict[str, int]:

@@ -19,6 +19,12 @@ def years_with_data(raw: Path) -> list[int]:
     return sorted({int(p.name) for p in raw.glob("*/*") if p.is_dir() and p.name.isdigit()})
 
 
+def span(years) -> str:
+    """How years are named together: '2018', or '2015–2018' for a range."""
+    first, last = min(years), max(years)
+    return str(first) if first == last else f"{first}–{last}"
+
+
 def serving_path() -> Path:
     """The read-only copy of the marts for BI tools (`JINGTU_SERVING`), swapped in atomically."""
     return Path(os.environ.get("JINGTU_SERVING", warehouse_path().parent / "serving.duckdb"))

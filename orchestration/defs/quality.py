@@ -19,6 +19,7 @@ from dagster import (
     multi_asset_check,
 )
 
+from orchestration import settings
 from orchestration.contracts import SOURCES
 from orchestration.ingest import configured_units
 from orchestration.lib.duck import connect
@@ -87,7 +88,7 @@ def raw_expectations(context: AssetCheckExecutionContext, warehouse: Warehouse) 
     """Every selected source's suites in one GX run, over the loads not yet validated (every load
     when a previous check failed, none when nothing was loaded since it passed); a result per source."""
     years = [int(key) for key in context.partition_keys]  # the run's year, or its range in one pass
-    label = "–".join(dict.fromkeys((str(years[0]), str(years[-1]))))
+    label = settings.span(years)
     sources = sorted(_source_of(key) for key in context.selected_asset_check_keys)
     with connect() as con:
         units = configured_units(con, warehouse.units_path)

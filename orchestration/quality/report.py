@@ -23,7 +23,7 @@ def page_path() -> Path:
 
 def record(results: list, years: list[int], run_name: str) -> Path:
     """Keep `results` (SuiteResults) as the latest of their suite and years; rewrite the page."""
-    year = "–".join(dict.fromkeys((str(min(years)), str(max(years))))) if years else None
+    year = settings.span(years) if years else None
     path = results_path()
     latest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     checked_at = datetime.datetime.now().isoformat(timespec="seconds")

@@ -109,39 +109,25 @@ def cmd_materialize(args) -> int:
 
     prepare_manifest()
     from orchestration.definitions import defs
-    from orchestration.defs.automation import monthly_job, yearly_job
-    from orchestration.defs.reports import portraits_job
-    from orchestration.defs.serving import publish_job
+    from orchestration.defs.automation import yearly_job
 
     if args.methodology:  # read by dbt's macro methodology_version_of, in every step of these runs
         os.environ["JINGTU_METHODOLOGY_VERSION"] = args.methodology
     instance = _dagster_instance()
-    ours = {CLI_PID_TAG: str(os.getpid())}
-
-    def execute(job_name: str, **kwargs) -> bool:
-        with contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance, run_config=QUIET, raise_on_error=False, **kwargs)
-        return report_failure(result, log)
-
-    for first, last in contiguous(sorted(years)):  # one run for each unbroken range of years
+    # One run for each unbroken range of years: ingestion, checks, one dbt build (the early warnings
+    # of the years' months included), the portraits and the serving file.
+    for first, last in contiguous(sorted(years)):
         started = time.perf_counter()
         label = settings.span((first, last))
         print(f"materialising {label} …", flush=True)
-        if not execute(yearly_job.name, tags={**ours, "dagster/asset_partition_range_start": str(first),
-                                              "dagster/asset_partition_range_end": str(last)}):
+        with contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
+            result = defs.resolve_job_def(yearly_job.name).execute_in_process(
+                instance=instance, run_config=QUIET, raise_on_error=False,
+                tags={CLI_PID_TAG: str(os.getpid()), "dagster/asset_partition_range_start": str(first),
+                      "dagster/asset_partition_range_end": str(last)})
+        if not report_failure(result, log):
             return 1
         print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
-    first, last = f"{min(years)}-01", f"{max(years)}-12"
-    print(f"materialising the monthly warnings {first} … {last} …", flush=True)
-    if not execute(monthly_job.name, tags={**ours, "dagster/asset_partition_range_start": first,
-                                           "dagster/asset_partition_range_end": last}):
-        return 1
-    if not execute(portraits_job.name, tags={**ours, "dagster/asset_partition_range_start": str(min(years)),
-                                             "dagster/asset_partition_range_end": str(max(years))}):
-        return 1
-    if not execute(publish_job.name, tags=ours):
-        return 1
     inputs.record_run(current, datetime.datetime.now().isoformat(timespec="seconds"))
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
     print(f"county portraits: {settings.reports_dir() / 'index.html'} (open it in a browser)")

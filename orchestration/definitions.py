@@ -5,12 +5,11 @@ from dagster import Definitions
 from orchestration.dbt import BOUND_DBT_EXECUTABLE, DbtCli, dbt_project
 from orchestration.defs.automation import (
     annual_evaluation,
-    monthly_job,
     monthly_warning_refresh,
     raw_files_changed,
     yearly_job,
 )
-from orchestration.defs.dbt_models import jingtu_dbt_models, jingtu_monitoring_models
+from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.defs.quality import quality_checks
 from orchestration.defs.reports import county_portraits, portraits_after_success, portraits_job
@@ -18,9 +17,9 @@ from orchestration.defs.serving import bi_database, publish_after_success, publi
 from orchestration.resources import Warehouse
 
 defs = Definitions(
-    assets=[*ingestion_assets, jingtu_dbt_models, jingtu_monitoring_models, bi_database, county_portraits],
+    assets=[*ingestion_assets, jingtu_dbt_models, bi_database, county_portraits],
     asset_checks=quality_checks,
-    jobs=[yearly_job, monthly_job, publish_job, portraits_job],
+    jobs=[yearly_job, publish_job, portraits_job],
     schedules=[annual_evaluation, monthly_warning_refresh],
     sensors=[raw_files_changed, publish_after_success, portraits_after_success],
     resources={"warehouse": Warehouse(), "dbt": DbtCli(project_dir=dbt_project, dbt_executable=BOUND_DBT_EXECUTABLE)},

@@ -5,9 +5,22 @@ import os
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from dagster import AssetKey, SkipReason, build_schedule_context, build_sensor_context
+from dagster import (
+    AssetKey,
+    DagsterEvent,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    RunRequest,
+    SkipReason,
+    build_run_status_sensor_context,
+    build_schedule_context,
+    build_sensor_context,
+)
+from dagster._core.utils import make_new_run_id
 
 from orchestration.defs.automation import annual_evaluation, monthly_warning_refresh, raw_files_changed
+from orchestration.defs.dbt_models import MONTHS_TAG
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -18,10 +31,14 @@ def test_the_annual_evaluation_on_15_january_runs_the_year_just_ended():
     assert request.partition_key == "2018" and request.run_key == "annual-2018"
 
 
-def test_the_monthly_refresh_on_the_2nd_runs_the_month_just_ended():
+def test_the_monthly_refresh_on_the_2nd_runs_the_warnings_of_the_month_just_ended_then_publishes():
     for moment, month in ((datetime(2018, 7, 2, 6), "2018-06"), (datetime(2019, 1, 2, 6), "2018-12")):
         request = monthly_warning_refresh(build_schedule_context(scheduled_execution_time=moment.replace(tzinfo=SHANGHAI)))
-        assert request.partition_key == month
+        assert (request.partition_key, request.tags[MONTHS_TAG]) == (month[:4], f"{month}..{month}")
+        selected = {key.to_user_string() for key in request.asset_selection}
+        assert {"marts/fct_early_warnings", "marts/fct_monitoring_monthly", "reports/county_portraits",
+                "serving/bi_database"} <= selected
+        assert not {"raw/hotline", "marts/fct_county_evaluation"} & selected  # the year's evaluation is left alone
 
 
 def evaluate(cursor=None):
@@ -37,6 +54,7 @@ def test_the_sensor_requests_each_year_with_new_files_once(raw, monkeypatch):
         "hotline", "cases", "inspections", "surveys", "development"}
     assert AssetKey(["raw", "hotline"]) in request_2018.asset_selection
     assert AssetKey(["marts", "fct_county_evaluation"]) in request_2018.asset_selection
+    assert {AssetKey(["reports", "county_portraits"]), AssetKey(["serving", "bi_database"])} <= set(request_2018.asset_selection)
     assert isinstance(evaluate(first.cursor), SkipReason)  # nothing changed since
 
 
@@ -55,3 +73,25 @@ def test_the_sensor_requests_only_the_year_whose_files_changed(raw, monkeypatch)
     assert [(r.partition_key, r.tags["jingtu/changed_sources"]) for r in again.run_requests] == [
         ("2016", "cases"), ("2018", "hotline")]
     assert json.loads(again.cursor).keys() == json.loads(cursor).keys()
+
+
+def after_success(sensor, asset_selection):
+    """The sensor's answer to a successful run of the yearly job for 2018 with that selection."""
+    run = DagsterRun(job_name="yearly_evaluation", run_id=make_new_run_id(), tags={"dagster/partition": "2018"},
+                     asset_selection=asset_selection)
+    event = DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name)
+    with DagsterInstance.ephemeral() as instance:
+        return sensor(build_run_status_sensor_context(sensor.name, event, instance, run))
+
+
+def test_the_publishing_sensors_act_only_after_runs_that_left_their_asset_out():
+    from orchestration.defs.reports import portraits_after_success
+    from orchestration.defs.serving import publish_after_success
+
+    whole_job, models_only = None, frozenset({AssetKey(["marts", "fct_early_warnings"])})
+    assert isinstance(after_success(publish_after_success, whole_job), SkipReason)
+    assert isinstance(after_success(portraits_after_success, whole_job), SkipReason)
+    assert isinstance(after_success(publish_after_success, models_only), RunRequest)
+    assert [r.partition_key for r in after_success(portraits_after_success, models_only)] == ["2018"]
+    assert isinstance(after_success(publish_after_success, models_only | {AssetKey(["serving", "bi_database"])}),
+                      SkipReason)

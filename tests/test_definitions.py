@@ -11,7 +11,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.dbt import DbtCli
 from orchestration.definitions import defs
-from orchestration.partitions import monthly, yearly
+from orchestration.partitions import yearly
 from orchestration.settings import PROJECT_ROOT
 
 ASSET_GRAPH = {  # asset key → group
@@ -46,11 +46,11 @@ def test_the_asset_graph_is_as_declared():
     assert graph == ASSET_GRAPH
 
 
-def test_assets_are_yearly_partitioned_but_monitoring_monthly_serving_whole_and_all_in_the_warehouse_pool():
+def test_assets_are_yearly_partitioned_but_serving_whole_and_all_in_the_warehouse_pool():
     for key in defs.resolve_all_asset_keys():
         node = defs.resolve_assets_def(key)
         group = node.specs_by_key[key].group_name
-        expected = {"monitoring": monthly, "serving": None}.get(group, yearly)
+        expected = None if group == "serving" else yearly
         assert node.partitions_def == expected, key
         assert node.op.pool == "duckdb_warehouse", key
 
@@ -71,16 +71,11 @@ def test_the_partitions_are_the_periods_that_can_have_data(tmp_path):
     from orchestration.partitions import partitions
 
     now = datetime(2026, 11, 28)
-    yearly_keys, monthly_keys = (p.get_partition_keys(current_time=now) for p in partitions(tmp_path, now))
-    assert (yearly_keys[0], yearly_keys[-1], len(yearly_keys)) == ("2015", "2026", 12)  # nothing landed yet
-    assert (monthly_keys[0], monthly_keys[-1]) == ("2015-01", "2026-11")  # no month after the current one
+    keys = partitions(tmp_path, now).get_partition_keys(current_time=now)
+    assert (keys[0], keys[-1], len(keys)) == ("2015", "2026", 12)  # nothing landed yet
     for folder in ("cases/2016", "surveys/2018", "hotline/2018"):
         (tmp_path / folder).mkdir(parents=True)
-    yearly_keys, monthly_keys = (p.get_partition_keys(current_time=now) for p in partitions(tmp_path, now))
-    assert yearly_keys == ["2016", "2017", "2018"]
-    assert (monthly_keys[0], monthly_keys[-1], len(monthly_keys)) == ("2016-01", "2018-12", 36)
-    (tmp_path / "hotline" / "2026").mkdir()
-    assert partitions(tmp_path, now)[1].get_partition_keys(current_time=now)[-1] == "2026-11"
+    assert partitions(tmp_path, now).get_partition_keys(current_time=now) == ["2016", "2017", "2018"]
 
 
 def test_ingestion_assets_have_descriptions_naming_their_tables():
@@ -89,8 +84,7 @@ def test_ingestion_assets_have_descriptions_naming_their_tables():
 
 
 def test_jobs_schedules_and_sensor_are_declared():
-    assert {job.name for job in defs.jobs} == {"yearly_evaluation", "monthly_warnings", "publish_serving",
-                                               "county_portraits"}
+    assert {job.name for job in defs.jobs} == {"yearly_evaluation", "publish_serving", "county_portraits"}
     assert {(s.name, s.cron_schedule) for s in defs.schedules} == {
         ("annual_evaluation", "0 6 15 1 *"), ("monthly_warning_refresh", "0 6 2 * *")}
     assert {s.name for s in defs.sensors} == {"raw_files_changed", "publish_after_success", "portraits_after_success"}

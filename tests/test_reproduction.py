@@ -9,7 +9,6 @@ from dagster import materialize
 
 from orchestration.definitions import defs
 from orchestration.lib.duck import connect
-from orchestration.partitions import monthly, yearly
 from orchestration.sample import generate
 from tests.conftest import UNITS_CSV
 
@@ -20,8 +19,8 @@ JAN_JUL = {2017: (date(2017, 1, 1), date(2017, 7, 1)), 2018: (date(2018, 1, 1), 
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):
-    """The default sample, materialised through Dagster into a fresh warehouse: the years in one run,
-    as `jingtu materialize` does, then the months in another."""
+    """The default sample, materialised through Dagster into a fresh warehouse: every asset of every
+    year in one run, the early warnings, portraits and serving file included, as `jingtu materialize` does."""
     root = tmp_path_factory.mktemp("full")
     raw, warehouse = root / "raw", root / "jingtu.duckdb"
     generate(raw, progress=lambda _: None)
@@ -29,14 +28,11 @@ def full(tmp_path_factory):
         env.setenv("JINGTU_RAW", str(raw))
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
         env.setenv("JINGTU_PII_SALT", "e2e-salt")
-        keys = {p: [k for k in defs.resolve_all_asset_keys() if defs.resolve_assets_def(k).partitions_def == p]
-                for p in (yearly, monthly)}
-        assert materialize(list(defs.assets), selection=keys[yearly], resources=defs.resources,  # one run
+        env.setenv("JINGTU_REPORTS", str(root / "reports"))
+        env.setenv("JINGTU_SERVING", str(root / "serving.duckdb"))
+        assert materialize(list(defs.assets), resources=defs.resources,
                            tags={"dagster/asset_partition_range_start": str(YEARS[0]),
                                  "dagster/asset_partition_range_end": str(YEARS[-1])}).success
-        assert materialize(list(defs.assets), selection=keys[monthly], resources=defs.resources,
-                           tags={"dagster/asset_partition_range_start": "2015-01",
-                                 "dagster/asset_partition_range_end": "2018-12"}).success
     with connect(warehouse, read_only=True) as con:
         yield {"con": con, "raw": raw}
 

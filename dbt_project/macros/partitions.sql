@@ -21,14 +21,14 @@
     {%- if is_incremental() -%} delete from {{ this }} where {{ in_partition(column) }} {%- endif -%}
 {%- endmacro %}
 
-{#- Monthly partitions of the monitoring marts, one month or a range in a single run:
-    JINGTU_DBT_MONTHS=2018-01..2018-06; unset, every month is built. -#}
+{#- The months the monitoring marts build: JINGTU_DBT_MONTHS=2018-12..2018-12 narrows a run to a range
+    of months; unset, every month of the years in JINGTU_DBT_YEAR (every month when that is unset too). -#}
 {% macro in_month_partition(column='month') -%}
     {%- set months = partition_env('JINGTU_DBT_MONTHS') -%}
     {%- if months -%}
         {%- set first, last = months.split('..') -%}
         {{ column }} between date '{{ first }}-01' and date '{{ last }}-01'
-    {%- else -%} true {%- endif -%}
+    {%- else -%} {{ in_partition('year(' ~ column ~ ')') }} {%- endif -%}
 {%- endmacro %}
 
 {% macro clear_month_partition(column='month') -%}

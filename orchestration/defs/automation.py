@@ -1,11 +1,13 @@
-"""Jobs, schedules and the raw/ sensor: the annual evaluation, the monthly warnings, and ingestion
-of a year whose files changed."""
+"""The job, schedules and the raw/ sensor: the annual evaluation, the monthly refresh of the warnings,
+and ingestion of a year whose files changed. Each is a run of the one yearly job, which ingests, checks,
+builds every dbt model in one invocation, writes the portraits and publishes the serving file."""
 
 import json
 from datetime import datetime
 
 from dagster import (
     AssetKey,
+    AssetsDefinition,
     AssetSelection,
     DefaultScheduleStatus,
     RunRequest,
@@ -19,29 +21,31 @@ from dagster import (
     sensor,
 )
 
-from orchestration.defs.dbt_models import jingtu_dbt_models
+from orchestration.defs.dbt_models import MONTHS_TAG, jingtu_dbt_models
 from orchestration.inputs import raw_fingerprints
-from orchestration.partitions import TIMEZONE, monthly, yearly
+from orchestration.partitions import TIMEZONE, yearly
 
-MONITORING = AssetSelection.groups("monitoring")
-SERVING = AssetSelection.groups("serving")
-REPORTS = AssetSelection.groups("reports")  # written after the run (defs/reports.py)
-# How often the sensors that publish and write the portraits after a successful run look for one
-# (Dagster's default is 30 s): BI users and the portraits catch up within seconds.
+# How often the sensors that publish and write the portraits after a run that left them out look for
+# one (Dagster's default is 30 s): BI users and the portraits catch up within seconds.
 RUN_STATUS_SENSOR_SECONDS = 5
+# The assets every run ends with, whatever it selects (their definitions: defs/reports.py, defs/serving.py).
+PORTRAITS, SERVING_FILE = AssetKey(["reports", "county_portraits"]), AssetKey(["serving", "bi_database"])
+AFTER_THE_MODELS = [PORTRAITS, SERVING_FILE]
 
 # Every step opens the warehouse, so the pool runs them one at a time anyway: in-process execution
 # spares a Python start-up per step (~5–10 s each under the multiprocess executor).
-yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all() - MONITORING - SERVING - REPORTS,
-                              partitions_def=yearly, executor_def=in_process_executor,
-                              description="Ingest one year and build its evaluation.")
-monthly_job = define_asset_job("monthly_warnings", selection=MONITORING, partitions_def=monthly,
-                               executor_def=in_process_executor,
-                               description="Build one month's monitoring marts and early warnings.")
+yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all(),
+                              executor_def=in_process_executor,
+                              description="Ingest a year or a range of years, check it, build its evaluation and"
+                                          " early warnings, write its portraits and publish the serving file.")
 
 
 NO_DATA = ("no raw data for {period} under raw/ when the code location loaded: nothing to run (a period"
            " delivered since joins when the location reloads)")
+
+
+def of_group(assets: AssetsDefinition, group: str) -> list[AssetKey]:
+    return [key for key, spec in assets.specs_by_key.items() if spec.group_name == group]
 
 
 def previous_year(moment: datetime) -> str:
@@ -62,14 +66,17 @@ def annual_evaluation(context: ScheduleEvaluationContext) -> RunRequest | SkipRe
     return RunRequest(run_key=f"annual-{year}", partition_key=year)
 
 
-@schedule(cron_schedule="0 6 2 * *", job=monthly_job, execution_timezone=TIMEZONE,
+@schedule(cron_schedule="0 6 2 * *", job=yearly_job, execution_timezone=TIMEZONE,
           default_status=DefaultScheduleStatus.STOPPED)
 def monthly_warning_refresh(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-    """The 2nd of each month: the early warnings of the month just ended."""
+    """The 2nd of each month: the early warnings of the month just ended (that month alone, in its
+    year's partition), then the portraits and the serving file."""
     month = previous_month(context.scheduled_execution_time)
-    if month not in monthly.get_partition_keys():
+    if month[:4] not in yearly.get_partition_keys():
         return SkipReason(NO_DATA.format(period=month))
-    return RunRequest(run_key=f"warnings-{month}", partition_key=month)
+    return RunRequest(run_key=f"warnings-{month}", partition_key=month[:4],
+                      asset_selection=sorted(of_group(jingtu_dbt_models, "monitoring")) + AFTER_THE_MODELS,
+                      tags={MONTHS_TAG: f"{month}..{month}"})
 
 
 @sensor(job=yearly_job, minimum_interval_seconds=60)
@@ -99,7 +106,7 @@ def raw_files_changed(context: SensorEvaluationContext):
         RunRequest(
             run_key="raw-" + "-".join(f"{s}:{now.get(f'{s}/{year}', 'removed')[:12]}" for s in sources) + f"-{year}",
             partition_key=year,
-            asset_selection=[AssetKey(["raw", s]) for s in sources] + sorted(jingtu_dbt_models.keys),
+            asset_selection=[AssetKey(["raw", s]) for s in sources] + sorted(jingtu_dbt_models.keys) + AFTER_THE_MODELS,
             tags={"jingtu/changed_sources": ",".join(sources)},
         )
         for year, sources in sorted(years.items())

@@ -11,6 +11,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     RunRequest,
+    SkipReason,
     asset,
     define_asset_job,
     in_process_executor,
@@ -18,17 +19,19 @@ from dagster import (
 )
 
 from orchestration import portrait, settings
-from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, monthly_job, yearly_job
+from orchestration.defs.automation import PORTRAITS, RUN_STATUS_SENSOR_SECONDS, yearly_job
+from orchestration.defs.serving import published_by
 from orchestration.lib.duck import connect
 from orchestration.partitions import yearly
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
-# What a page reads (the warnings of the year too, when they have been built).
+# What a page reads: the year's evaluation and its early warnings.
 READS = [AssetKey(["marts", name]) for name in ("fct_county_evaluation", "fct_grade_confidence", "fct_indicators",
-                                                  "fct_components", "dim_county")]
+                                                  "fct_components", "dim_county", "fct_early_warnings",
+                                                  "fct_warning_funnels")]
 
 
-@asset(key=AssetKey(["reports", "county_portraits"]), deps=READS, partitions_def=yearly, group_name="reports",
+@asset(key=PORTRAITS, deps=READS, partitions_def=yearly, group_name="reports",
        pool=WAREHOUSE_POOL, kinds={"html"}, backfill_policy=BackfillPolicy.single_run(),
        description="The year's county portraits (精准画像): one self-contained HTML page under JINGTU_REPORTS "
                    "(warehouse/reports/ by default) with the ranking, each unit's indicators, trend, components, "
@@ -52,22 +55,25 @@ def county_portraits(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
                                        "bytes": sum(p.stat().st_size for p in pages)})
 
 
-portraits_job = define_asset_job("county_portraits", selection=[county_portraits.key], partitions_def=yearly,
+portraits_job = define_asset_job("county_portraits", selection=[county_portraits.key],
                                  executor_def=in_process_executor, description="Write one year's county portraits.")
 
 
 def years_of(run: DagsterRun) -> list[str]:
-    """The years of a run's partition or partition range (years, or months YYYY-MM)."""
+    """The years of a run's partition or partition range."""
     first = run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_start")
     last = run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_end")
-    return [str(year) for year in range(int(first[:4]), int(last[:4]) + 1)] if first and last else []
+    return [str(year) for year in range(int(first), int(last) + 1)] if first and last else []
 
 
-@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job, monthly_job],
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job],
                    request_job=portraits_job, default_status=DefaultSensorStatus.RUNNING,
                    minimum_interval_seconds=RUN_STATUS_SENSOR_SECONDS)
 def portraits_after_success(context):
-    """After each successful evaluation or warnings run, rewrite the portraits of its years, so that a
-    page shows the year's grades and its latest warnings."""
+    """After a successful run of the yearly job that left the portraits out (a selection made in the
+    UI, say), rewrite the portraits of its years, so that a page shows the year's grades and its
+    latest warnings."""
+    if published_by(context.dagster_run, PORTRAITS):
+        return SkipReason("the run wrote the portraits itself")
     return [RunRequest(run_key=f"portraits-{context.dagster_run.run_id}-{year}", partition_key=year)
             for year in years_of(context.dagster_run)]

@@ -3,10 +3,12 @@
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     MaterializeResult,
     RunRequest,
+    SkipReason,
     asset,
     define_asset_job,
     in_process_executor,
@@ -14,15 +16,15 @@ from dagster import (
 )
 
 from orchestration import settings
-from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, monthly_job, yearly_job
-from orchestration.defs.dbt_models import jingtu_dbt_models, jingtu_monitoring_models
+from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, SERVING_FILE, yearly_job
+from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.serving import publish
 
-MART_KEYS = sorted(k for k in (*jingtu_dbt_models.keys, *jingtu_monitoring_models.keys) if k.path[0] == "marts")
+MART_KEYS = sorted(k for k in jingtu_dbt_models.keys if k.path[0] == "marts")
 
 
-@asset(key=AssetKey(["serving", "bi_database"]), deps=MART_KEYS, group_name="serving", pool=WAREHOUSE_POOL,
+@asset(key=SERVING_FILE, deps=MART_KEYS, group_name="serving", pool=WAREHOUSE_POOL,
        kinds={"duckdb"}, description="Every mart copied to the serving file (JINGTU_SERVING) by an atomic swap.")
 def bi_database(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     target = settings.serving_path()
@@ -35,11 +37,18 @@ publish_job = define_asset_job("publish_serving", selection=[bi_database.key], e
                                description="Publish the marts to the serving file.")
 
 
-@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job, monthly_job],
+def published_by(run: DagsterRun, key: AssetKey) -> bool:
+    """Whether the run materialised `key` itself: it ran the whole job, or a selection with `key` in it."""
+    return run.asset_selection is None or key in run.asset_selection
+
+
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job],
                    request_job=publish_job, default_status=DefaultSensorStatus.RUNNING,
                    minimum_interval_seconds=RUN_STATUS_SENSOR_SECONDS)
 def publish_after_success(context):
-    """After each successful evaluation or warnings run, however started (UI, schedule, backfill),
-    republish the serving file. Running by default: BI users must not be left on stale data because
+    """After a successful run of the yearly job that left the serving file out (a selection made in
+    the UI, say), republish it. Running by default: BI users must not be left on stale data because
     nobody switched a sensor on."""
+    if published_by(context.dagster_run, SERVING_FILE):
+        return SkipReason("the run published the serving file itself")
     return RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")

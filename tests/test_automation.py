@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ from dagster._core.utils import make_new_run_id
 
 from orchestration.defs.automation import annual_evaluation, monthly_warning_refresh, raw_files_changed
 from orchestration.defs.dbt_models import MONTHS_TAG
+from orchestration.lib.duck import connect
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -95,3 +97,31 @@ def test_the_publishing_sensors_act_only_after_runs_that_left_their_asset_out():
     assert [r.partition_key for r in after_success(portraits_after_success, models_only)] == ["2018"]
     assert isinstance(after_success(publish_after_success, models_only | {AssetKey(["serving", "bi_database"])}),
                       SkipReason)
+
+
+def test_the_monthly_refresh_rebuilds_its_month_alone_then_publishes(built_warehouse, tmp_path, monkeypatch):
+    """The schedule's request, run: December 2018's monitoring rows come back as they were, November's
+    (removed beforehand) stay missing, and the serving file has December."""
+    from orchestration.definitions import defs
+    from orchestration.defs.automation import yearly_job
+    from tests.conftest import query
+
+    warehouse = tmp_path / built_warehouse.name  # the file's stem is the catalog's name in dbt's views
+    shutil.copyfile(built_warehouse, warehouse)
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(warehouse))
+    table = "marts.fct_monitoring_monthly"
+    december = f"select * from {table} where month = '2018-12-01' order by all"
+    before = query(warehouse, december)
+    with connect(warehouse) as con:
+        con.execute(f"delete from {table} where month >= '2018-11-01'")
+    request = monthly_warning_refresh(build_schedule_context(scheduled_execution_time=datetime(2019, 1, 2, 6,
+                                                                                                 tzinfo=SHANGHAI)))
+    with DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(yearly_job.name).execute_in_process(
+            partition_key=request.partition_key, asset_selection=request.asset_selection, tags=request.tags,
+            instance=instance, raise_on_error=False)
+    assert result.success
+    assert before and query(warehouse, december) == before
+    assert query(warehouse, f"select count(*) from {table} where month = '2018-11-01'") == [(0,)]
+    with connect(warehouse.parent / "serving.duckdb", read_only=True) as con:
+        assert con.execute(f"select count(*) from {table} where month = '2018-12-01'").fetchone()[0] == len(before)

@@ -17,6 +17,7 @@ from orchestration import settings
 from orchestration.contracts import SOURCES, SourceContract
 from orchestration.ingest import LoadReport, SourceFileError, WarehouseWriteError, ingest
 from orchestration.partitions import yearly
+from orchestration.quality.validate import import_gx_in_background
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
 
@@ -50,6 +51,7 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
     def _ingest(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
         """The run's year, or each year of its range in turn (each load replaces or extends its year
         atomically; a failure leaves that year as it was, the years before it loaded)."""
+        import_gx_in_background()  # for the quality check that follows the loads
         try:
             key = settings.pii_key(warehouse.raw_path)
         except settings.PiiKeyMissing as error:

@@ -6,7 +6,10 @@ memory, and the summary of each, its examples masked, goes to the quality report
 the whole partition (see `gx_duckdb`), so a ten-million-ticket year is never loaded into Python.
 """
 
+import functools
+import importlib
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -171,6 +174,15 @@ def validate(database: Path, suite_names: list[str], years: list[int], units: li
     outcomes = [validated.get(s.name) or SuiteResult(suite=s.name, success=True, rows=0, evaluated=0) for s in suites]
     report.record(outcomes, years, run_name)
     return outcomes
+
+
+@functools.cache
+def import_gx_in_background() -> None:
+    """Start importing Great Expectations on a thread of its own: seconds of Python, which then
+    overlap the ingestion (DuckDB releases the GIL while it reads), and the checks that follow find
+    it imported. Once per process."""
+    threading.Thread(target=importlib.import_module, args=("great_expectations",), name="import-gx",
+                     daemon=True).start()
 
 
 def _run_checkpoint(database: Path, suites: list[Suite], years: list[int], units: list[str], run_name: str,

@@ -4,6 +4,8 @@ import csv
 import io
 import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,15 @@ def pytest_collection_modifyitems(items):
         name = item.path.name
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
     items.sort(key=rank)  # stable: the order inside a file is kept
+
+
+def stop_session(leader: subprocess.Popen, grace: float) -> None:
+    """SIGTERM to a process started in a session of its own, and to everything in it, as a service
+    manager would; SIGKILL after `grace` seconds. Dagster's processes usually exit within a second,
+    but now and then one has not after a minute when its work was done (a Dagster shutdown race)."""
+    os.killpg(leader.pid, signal.SIGTERM)
+    try:
+        leader.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()

@@ -3,7 +3,6 @@ queued run coordinator launches them, the warehouse pool serialises their steps,
 with the county portraits of its year and the serving file."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 
 from orchestration.lib.duck import connect
 from orchestration.settings import PROJECT_ROOT
+from tests.conftest import stop_session
 
 BIN = Path(sys.executable).parent
 TERMINAL = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
@@ -51,7 +51,7 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
                     run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=1000).records}
                 assert {"serving/bi_database", "reports/county_portraits", "marts/fct_early_warnings"} <= done
     finally:
-        stop(daemon)
+        stop_session(daemon, grace=60)
     with connect(warehouse) as con:
         assert con.execute("select year, count(*) from marts.fct_county_evaluation group by 1 order by 1"
                            ).fetchall() == [(2017, 11), (2018, 11)]
@@ -59,14 +59,3 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
                                                                          "portrait_2018.html", "plotly.min.js"}
     with connect(warehouse.parent / "serving.duckdb", read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_county_evaluation").fetchone()[0] >= 11
-
-
-def stop(daemon: subprocess.Popen) -> None:
-    """SIGTERM, as a service manager would; the daemon usually exits within a second, but once in CI
-    it had not after 60 s, when its job was already done: then its whole session is killed."""
-    os.killpg(daemon.pid, signal.SIGTERM)
-    try:
-        daemon.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(daemon.pid, signal.SIGKILL)
-        daemon.wait()

@@ -13,6 +13,7 @@ from orchestration.dbt import DbtCli
 from orchestration.definitions import defs
 from orchestration.partitions import yearly
 from orchestration.settings import PROJECT_ROOT
+from tests.conftest import stop_session
 
 ASSET_GRAPH = {  # asset key → group
     "raw/hotline": "raw", "raw/cases": "raw", "raw/inspections": "raw", "raw/surveys": "raw",
@@ -128,7 +129,6 @@ def test_make_ui_serves_the_whole_asset_graph_without_warnings(tmp_path):
     executable 'dbt' was not found on PATH"), the location named after its module, and warnings a
     user can do nothing about in the log."""
     import json
-    import signal
     import socket
     import time
     import urllib.request
@@ -157,8 +157,7 @@ def test_make_ui_serves_the_whole_asset_graph_without_warnings(tmp_path):
                 pass
             time.sleep(1)
     finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        ui.wait(60)
+        stop_session(ui, grace=15)
     text = log.read_text()
     assert answer, text[-3000:]
     (location,) = answer["workspaceOrError"]["locationEntries"]

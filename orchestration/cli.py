@@ -98,8 +98,9 @@ def cmd_materialize(args) -> int:
         print("caller phones are hashed with the public development key: fine for the generated sample, which"
               " is all raw/ holds (real data needs JINGTU_PII_SALT)")
     current = inputs.fingerprint(years, args.methodology, key)
-    if not args.force and (finished_at := inputs.unchanged_since_last_run(current)):
-        print(f"nothing new since the run that finished at {finished_at}: the same raw files, code, configuration"
+    since = None if args.force else inputs.since_last_run(current)
+    if since and not since.changes:
+        print(f"nothing new since the run that finished at {since.finished_at}: the same raw files, code, configuration"
               " and methodology, so the warehouse, the serving file and the portraits are up to date"
               " (--force runs anyway)")
         print_counts()
@@ -109,20 +110,28 @@ def cmd_materialize(args) -> int:
 
     prepare_manifest()
     from orchestration.definitions import defs
-    from orchestration.defs.automation import yearly_job
+    from orchestration.defs.automation import affected_by, yearly_job
 
     if args.methodology:  # read by dbt's macro methodology_version_of, in every step of these runs
         os.environ["JINGTU_METHODOLOGY_VERSION"] = args.methodology
     instance = _dagster_instance()
+    # The cost follows the change: after a run with the same code and configuration, only the years
+    # whose files changed, and only what reads those sources.
+    changes = since.changes if since else None
     # One run for each unbroken range of years: ingestion, checks, one dbt build (the early warnings
     # of the years' months included), the portraits and the serving file.
-    for first, last in contiguous(sorted(years)):
+    for first, last in contiguous(sorted(changes) if changes is not None else sorted(years)):
         started = time.perf_counter()
         label = settings.span((first, last))
+        selection = None
+        if changes is not None:
+            sources = sorted(set().union(*(changes[y] for y in range(first, last + 1) if y in changes)))
+            selection = affected_by(sources)
+            label += f" (files changed: {', '.join(sources)})"
         print(f"materialising {label} …", flush=True)
         with contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
             result = defs.resolve_job_def(yearly_job.name).execute_in_process(
-                instance=instance, run_config=QUIET, raise_on_error=False,
+                instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection,
                 tags={CLI_PID_TAG: str(os.getpid()), "dagster/asset_partition_range_start": str(first),
                       "dagster/asset_partition_range_end": str(last)})
         if not report_failure(result, log):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from orchestration import settings
 from orchestration.contracts import SOURCES
@@ -57,13 +58,31 @@ def state_path() -> Path:
     return settings.warehouse_path().with_name(settings.warehouse_path().name + ".inputs.json")
 
 
-def unchanged_since_last_run(current: dict) -> str | None:
-    """When the last successful run had exactly these inputs: its time; otherwise None."""
+class SinceLastRun(NamedTuple):
+    finished_at: str
+    changes: dict[int, set[str]]  # year → the sources whose files changed; empty: nothing new
+
+
+def since_last_run(current: dict) -> SinceLastRun | None:
+    """When the last successful run covered these years and differs from `current` in raw files alone
+    (the same code, configuration, key and methodology, and the warehouse as that run left it): when it
+    finished, and the sources whose files changed since, by year. Otherwise None: nothing is known to
+    be up to date."""
     path = state_path()
     if not path.exists():
         return None
-    recorded = json.loads(path.read_text(encoding="utf-8"))
-    return recorded["finished_at"] if recorded["inputs"] == current else None
+    last = json.loads(path.read_text(encoding="utf-8"))
+    recorded = last["inputs"]
+    if any(recorded.get(name) != value for name, value in current.items() if name not in ("raw", "years")) \
+            or not set(current["years"]) <= set(recorded["years"]):
+        return None
+    before, now = recorded["raw"], current["raw"]
+    changes: dict[int, set[str]] = {}
+    for key in before.keys() | now.keys():
+        source, year = key.split("/")
+        if before.get(key) != now.get(key) and int(year) in current["years"]:
+            changes.setdefault(int(year), set()).add(source)
+    return SinceLastRun(last["finished_at"], changes)
 
 
 def record_run(current: dict, finished_at: str) -> None:

@@ -7,7 +7,7 @@ import warnings
 
 import msgpack
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterEventType, DagsterInstance, materialize
 
 from orchestration import cli
 from orchestration.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE, _in_warehouse_folder
@@ -103,6 +103,30 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
         assert len(instance.get_runs()) == len(runs)
     assert warehouse.stat().st_mtime_ns == warehouse_written
     assert not [path for path in PARTIAL_PARSE.parent.iterdir() if any(f"-{run.run_id[:7]}-" in path.name for run in runs)]
+    # Only the 2017 hotline file is asked for … (nothing new for 2017 alone either)
+    assert cli.main(["materialize", "2017"]) == 0 and "nothing new since" in capsys.readouterr().out
+
+    # A re-delivered surveys file of 2017: one run, of 2017, reloading the surveys and rebuilding only
+    # what reads them; the hotline and the cases are left alone.
+    sense_of_gain = ("select county_code, component, denominator from marts.fct_components"
+                     " where year = 2017 and component_kind = 'sense_of_gain' order by all")
+    before = query(warehouse, sense_of_gain)
+    surveys = raw / "surveys" / "2017" / "cepings_2017.csv"
+    lines = surveys.read_bytes().splitlines(keepends=True)
+    surveys.write_bytes(b"".join(lines[:-100]))
+    assert cli.main(["materialize", "2017", "2018"]) == 0
+    assert "materialising 2017 (files changed: surveys) …" in capsys.readouterr().out
+    with DagsterInstance.get() as instance:
+        (third,) = [run for run in instance.get_runs() if run.run_id not in {r.run_id for r in runs}]
+        rebuilt = {r.asset_key.to_user_string() for r in instance.get_records_for_run(
+            third.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=1000).records}
+    assert {"raw/surveys", "marts/fct_components", "marts/fct_county_evaluation", "serving/bi_database"} <= rebuilt
+    assert not {"raw/hotline", "raw/cases", "marts/fct_hotline_daily", "marts/fct_case_events_monthly"} & rebuilt
+    (loaded, rejected) = query(warehouse, "select (select count(*) from raw.surveys where partition_year = 2017),"
+                                          " (select count(*) from raw.rejects where source = 'surveys'"
+                                          " and partition_year = 2017)")[0]
+    assert loaded + rejected == len(lines) - 101  # the header and the 100 lines removed
+    assert before and query(warehouse, sense_of_gain) != before  # built from the surveys that remain
 
 
 def state_check(partial_parse) -> dict:

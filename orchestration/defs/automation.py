@@ -3,6 +3,7 @@ and ingestion of a year whose files changed. Each is a run of the one yearly job
 builds every dbt model in one invocation, writes the portraits and publishes the serving file."""
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 
 from dagster import (
@@ -42,6 +43,16 @@ yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all(
 
 NO_DATA = ("no raw data for {period} under raw/ when the code location loaded: nothing to run (a period"
            " delivered since joins when the location reloads)")
+
+
+def affected_by(sources: Iterable[str]) -> list[AssetKey]:
+    """What a change in the files of `sources` can change: their raw assets, every dbt model that reads
+    them, directly or not (with its tests), the portraits and the serving file. The other models'
+    inputs are unchanged, so their rows would be too."""
+    affected = {AssetKey(["raw", source]) for source in sources}
+    while more := {key for key, deps in jingtu_dbt_models.asset_deps.items() if key not in affected and deps & affected}:
+        affected |= more
+    return sorted(affected) + AFTER_THE_MODELS
 
 
 def of_group(assets: AssetsDefinition, group: str) -> list[AssetKey]:
@@ -101,12 +112,12 @@ def raw_files_changed(context: SensorEvaluationContext):
     if not years:
         return SensorResult(skip_reason="only years the code location does not know yet changed: reload it",
                             cursor=json.dumps(now))
-    # A year's run reloads its changed sources and rebuilds the year's models, nothing else.
+    # A year's run reloads its changed sources and rebuilds the year's models that read them, nothing else.
     requests = [
         RunRequest(
             run_key="raw-" + "-".join(f"{s}:{now.get(f'{s}/{year}', 'removed')[:12]}" for s in sources) + f"-{year}",
             partition_key=year,
-            asset_selection=[AssetKey(["raw", s]) for s in sources] + sorted(jingtu_dbt_models.keys) + AFTER_THE_MODELS,
+            asset_selection=affected_by(sources),
             tags={"jingtu/changed_sources": ",".join(sources)},
         )
         for year, sources in sorted(years.items())

@@ -157,7 +157,7 @@ def test_make_ui_serves_the_whole_asset_graph_without_warnings(tmp_path):
                 pass
             time.sleep(1)
     finally:
-        stop_session(ui, grace=15)
+        stop_session(ui, grace=5)
     text = log.read_text()
     assert answer, text[-3000:]
     (location,) = answer["workspaceOrError"]["locationEntries"]

@@ -1,8 +1,3 @@
-{#- The quantiles below hold every draw of every unit-year of the build in memory: at the national
-    scale (2,800 units × 4 years × 2,000 draws) the warehouse's limit was too little. This model
-    raises it while it runs, and gives the profile's back after. -#}
-{{ config(pre_hook=["set memory_limit = '" ~ var('confidence_memory_limit') ~ "'"],
-          post_hook=["set memory_limit = '" ~ target.settings.memory_limit ~ "'"]) }}
 -- How sure each published grade is (methodology §7.1): a Monte Carlo over the components' sampling
 -- error and the indicator weights, vectorised over draws × units × components. Every random number
 -- is a hash of (seed, draw, what it is for), so the same seed gives the same results whatever the

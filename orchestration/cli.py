@@ -125,7 +125,7 @@ def cmd_materialize(args) -> int:
         label = settings.span((first, last))
         selection = None
         if changes is not None:
-            sources = sorted(set().union(*(changes[y] for y in range(first, last + 1) if y in changes)))
+            sources = sorted(set().union(*(changes[y] for y in range(first, last + 1))))  # all changed
             selection = affected_by(sources)
             label += f" (files changed: {', '.join(sources)})"
         print(f"materialising {label} …", flush=True)

@@ -198,11 +198,8 @@ select * from final
     year. Read while executing only, like the other partition macros. -#}
 {% macro confidence_years() -%}
     {%- if not execute -%} {{ return([]) }} {%- endif -%}
-    {%- set years = partition_env('JINGTU_DBT_YEAR') -%}
-    {%- if '..' in years -%}
-        {%- set first, last = years.split('..') -%} {{ return(range(first | int, (last | int) + 1) | list) }}
-    {%- elif years -%} {{ return([years | int]) }}
-    {%- endif -%}
+    {%- set bounds = partition_year_range() -%}
+    {%- if bounds -%} {{ return(range(bounds[0], bounds[1] + 1) | list) }} {%- endif -%}
     {%- set evaluated = run_query('select distinct year from ' ~ ref('fct_county_evaluation') ~ ' order by 1') -%}
     {{ return(evaluated.columns[0].values() | map('int') | list) }}
 {%- endmacro %}

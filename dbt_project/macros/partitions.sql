@@ -7,12 +7,19 @@
     {{- return(env_var(name, '') if execute else '') -}}
 {%- endmacro %}
 
-{% macro in_partition(column='year') -%}
+{#- The run's years as [first, last] (the same for one year), or [] when every year is built. -#}
+{% macro partition_year_range() -%}
     {%- set years = partition_env('JINGTU_DBT_YEAR') -%}
-    {%- if '..' in years -%}
-        {%- set first, last = years.split('..') -%} {{ column }} between {{ first | int }} and {{ last | int }}
-    {%- elif years -%} {{ column }} = {{ years | int }}
-    {%- else -%} true {%- endif -%}
+    {%- if not years -%} {{ return([]) }} {%- endif -%}
+    {%- set bounds = years.split('..') -%}
+    {{ return([bounds[0] | int, bounds[-1] | int]) }}
+{%- endmacro %}
+
+{% macro in_partition(column='year') -%}
+    {%- set years = partition_year_range() -%}
+    {%- if not years -%} true
+    {%- elif years[0] == years[1] -%} {{ column }} = {{ years[0] }}
+    {%- else -%} {{ column }} between {{ years[0] }} and {{ years[1] }} {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of the yearly marts (incremental, append): drop the partition's old rows first, so a

@@ -40,8 +40,15 @@ def planted(built_warehouse, tmp_path_factory):
     shutil.copyfile(built_warehouse, path)
     with connect(path) as con:
         for (county, year), value in PLANTED.items():
-            con.execute("update marts.fct_components set value = $v where county_code = $c and year = $y"
-                        " and is_available", {"v": value, "c": county, "y": year})
+            # a binomial component's error follows its value, as fct_components has it
+            con.execute("""
+                update marts.fct_components as c set value = $v, standard_error = case m.sampling_error
+                    when 'binomial' then 100 * sqrt(($v / 100) * (1 - $v / 100) / c.denominator)
+                    else c.standard_error end
+                from config.methodology_components as m
+                where m.methodology_version = c.methodology_version and m.component = c.component
+                    and c.county_code = $c and c.year = $y and c.is_available""",
+                        {"v": value, "c": county, "y": year})
     return path
 
 

@@ -17,8 +17,15 @@ methodology as (
     select * from {{ ref('int_methodology') }}
 ),
 
-grades as (
-    select * from {{ ref('methodology_grades') }}
+grade_scales as (
+    -- each version's grades from the highest threshold down, and the veto cap's place among them
+    select methodology_version,
+        list(min_composite order by min_composite desc) as thresholds,
+        list(grade order by min_composite desc) as grade_names,
+        list(grade_order order by min_composite desc) as grade_orders,
+        any_value(grade_order) filter (where grade = '{{ var("veto_cap_grade") }}') as cap_order
+    from {{ ref('methodology_grades') }}
+    group by methodology_version
 ),
 
 draws as (
@@ -66,38 +73,31 @@ component_errors as (
         components.value,
         {% if var('confidence_sampling_error') -%}
         coalesce(components.standard_error, 0)
-        {%- else -%} 0 {%- endif %} as standard_error
+        {%- else -%} 0 {%- endif %} as standard_error,
+        {{ random_bits(seed, 'components.year', 'components.county_code', 'components.component') }} as random_key
     from components
     inner join evaluation on components.year = evaluation.year and components.county_code = evaluation.county_code
     inner join methodology
         on components.methodology_version = methodology.methodology_version and components.component = methodology.component
 ),
 
-component_draws as (
-    select component_errors.*, draws.draw,
-        {{ random_bits(seed, 'component_errors.year', 'draws.draw', 'component_errors.county_code',
-                       'component_errors.component') }} as bits
-    from component_errors
-    cross join draws
-),
-
 composite_draws as (
     -- each component drawn around its value and clipped to [0, 100]; the composite is the sum of
-    -- the components weighted by their indicator's drawn weight × their share of it. Summed as
-    -- decimals, exactly: the order of a parallel sum of doubles, and so its last bit, varies with
-    -- the number of threads.
+    -- the components weighted by their indicator's drawn weight × their share of it. Joined on the
+    -- indicator, the two small sides (components, weight draws) stream out the draws × components
+    -- rows, with no hash table of them. Summed as decimals, exactly: the order of a parallel sum of
+    -- doubles, and so its last bit, varies with the number of threads.
     select
-        component_draws.year,
-        component_draws.county_code,
-        component_draws.draw,
-        sum((weight_draws.weight * component_draws.share * least(100, greatest(0, component_draws.value
-            + component_draws.standard_error * {{ normal_from_bits('component_draws.bits') }})))::decimal(18, 12)
+        component_errors.year,
+        component_errors.county_code,
+        weight_draws.draw,
+        sum((weight_draws.weight * component_errors.share * least(100, greatest(0, component_errors.value
+            + component_errors.standard_error
+                * {{ normal_from_key('component_errors.random_key', 'weight_draws.draw') }})))::decimal(18, 12)
         )::double as composite
-    from component_draws
+    from component_errors
     inner join weight_draws
-        on component_draws.year = weight_draws.year
-        and component_draws.draw = weight_draws.draw
-        and component_draws.indicator = weight_draws.indicator
+        on component_errors.year = weight_draws.year and component_errors.indicator = weight_draws.indicator
     group by all
 ),
 
@@ -105,25 +105,22 @@ graded_draws as (
     -- the published rules: the highest threshold reached, lowered by the veto cap; the rank among
     -- the year's graded units in the same draw
     select
-        composite_draws.*,
+        year, county_code, draw, composite,
         {% if var('veto_cap_enabled') -%}
-        case when evaluation.is_veto_triggered and reached.grade_order < cap.grade_order
-            then cap.grade else reached.grade end
-        {%- else -%} reached.grade {%- endif %} as grade,
-        rank() over (partition by composite_draws.year, composite_draws.draw
-                     order by composite_draws.composite desc) as rank
-    from composite_draws
-    inner join evaluation
-        on composite_draws.year = evaluation.year and composite_draws.county_code = evaluation.county_code
-    inner join lateral (
-        select arg_max(grades.grade, grades.min_composite) as grade,
-               arg_max(grades.grade_order, grades.min_composite) as grade_order
-        from grades
-        where grades.methodology_version = evaluation.methodology_version
-            and composite_draws.composite >= grades.min_composite
-    ) as reached on true
-    left join grades as cap
-        on cap.methodology_version = evaluation.methodology_version and cap.grade = '{{ var("veto_cap_grade") }}'
+        case when is_veto_triggered and grade_orders[reached] < cap_order
+            then '{{ var("veto_cap_grade") }}' else grade_names[reached] end
+        {%- else -%} grade_names[reached] {%- endif %} as grade,
+        rank() over (partition by year, draw order by composite desc) as rank
+    from (
+        select composite_draws.*, evaluation.is_veto_triggered, grade_scales.*,
+            -- the place of the first threshold the composite reaches
+            1 + len(list_filter(grade_scales.thresholds, lambda threshold: threshold > composite_draws.composite))
+                as reached
+        from composite_draws
+        inner join evaluation
+            on composite_draws.year = evaluation.year and composite_draws.county_code = evaluation.county_code
+        inner join grade_scales on grade_scales.methodology_version = evaluation.methodology_version
+    )
 ),
 
 variance_shares as (

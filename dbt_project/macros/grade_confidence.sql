@@ -103,23 +103,25 @@ composite_draws as (
 
 graded_draws as (
     -- the published rules: the highest threshold reached, lowered by the veto cap; the rank among
-    -- the year's graded units in the same draw
-    select
-        year, county_code, draw, composite,
-        {% if var('veto_cap_enabled') -%}
-        case when is_veto_triggered and grade_orders[reached] < cap_order
-            then '{{ var("veto_cap_grade") }}' else grade_names[reached] end
-        {%- else -%} grade_names[reached] {%- endif %} as grade,
-        rank() over (partition by year, draw order by composite desc) as rank
+    -- the year's graded units in the same draw. The grade is found before the rank, so that the
+    -- window holds the grade, not the lists of thresholds it comes from.
+    select *, rank() over (partition by year, draw order by composite desc) as rank
     from (
-        select composite_draws.*, evaluation.is_veto_triggered, grade_scales.*,
-            -- the place of the first threshold the composite reaches
-            1 + len(list_filter(grade_scales.thresholds, lambda threshold: threshold > composite_draws.composite))
-                as reached
-        from composite_draws
-        inner join evaluation
-            on composite_draws.year = evaluation.year and composite_draws.county_code = evaluation.county_code
-        inner join grade_scales on grade_scales.methodology_version = evaluation.methodology_version
+        select year, county_code, draw, composite,
+            {% if var('veto_cap_enabled') -%}
+            case when is_veto_triggered and grade_orders[reached] < cap_order
+                then '{{ var("veto_cap_grade") }}' else grade_names[reached] end
+            {%- else -%} grade_names[reached] {%- endif %} as grade
+        from (
+            select composite_draws.*, evaluation.is_veto_triggered, grade_scales.*,
+                -- the place of the first threshold the composite reaches
+                1 + len(list_filter(grade_scales.thresholds, lambda threshold: threshold > composite_draws.composite))
+                    as reached
+            from composite_draws
+            inner join evaluation
+                on composite_draws.year = evaluation.year and composite_draws.county_code = evaluation.county_code
+            inner join grade_scales on grade_scales.methodology_version = evaluation.methodology_version
+        )
     )
 ),
 
@@ -149,11 +151,9 @@ summarised as (
         avg((graded_draws.grade = '一般')::int) as p_average,
         avg((graded_draws.grade = '差')::int) as p_poor,
         avg((graded_draws.grade = evaluation.grade)::int) as p_published_grade,
-        quantile_cont(graded_draws.composite, 0.05) as composite_p05,
-        quantile_cont(graded_draws.composite, 0.50) as composite_p50,
-        quantile_cont(graded_draws.composite, 0.95) as composite_p95,
-        quantile_disc(graded_draws.rank, 0.05) as rank_p05,
-        quantile_disc(graded_draws.rank, 0.95) as rank_p95
+        -- one list of quantiles per column: each quantile holds every draw of its group
+        quantile_cont(graded_draws.composite, [0.05, 0.50, 0.95]) as composite_quantiles,
+        quantile_disc(graded_draws.rank, [0.05, 0.95]) as rank_quantiles
     from graded_draws
     inner join evaluation
         on graded_draws.year = evaluation.year and graded_draws.county_code = evaluation.county_code
@@ -172,11 +172,11 @@ final as (
         summarised.p_poor,
         summarised.p_published_grade,
         summarised.p_published_grade < {{ var('confidence_near_boundary') }} as is_near_boundary,
-        summarised.composite_p05,
-        summarised.composite_p50,
-        summarised.composite_p95,
-        summarised.rank_p05,
-        summarised.rank_p95,
+        summarised.composite_quantiles[1] as composite_p05,
+        summarised.composite_quantiles[2] as composite_p50,
+        summarised.composite_quantiles[3] as composite_p95,
+        summarised.rank_quantiles[1] as rank_p05,
+        summarised.rank_quantiles[2] as rank_p95,
         variance_shares.top_uncertainty_indicator,
         summarised.draws,
         {{ seed }}::bigint as seed,

@@ -109,14 +109,14 @@ graded_draws as (
     from (
         select year, county_code, draw, composite,
             {% if var('veto_cap_enabled') -%}
-            case when is_veto_triggered and grade_orders[reached] < cap_order
-                then '{{ var("veto_cap_grade") }}' else grade_names[reached] end
-            {%- else -%} grade_names[reached] {%- endif %} as grade
+            case when is_veto_triggered and grade_orders[reached_place] < cap_order
+                then '{{ var("veto_cap_grade") }}' else grade_names[reached_place] end
+            {%- else -%} grade_names[reached_place] {%- endif %} as grade
         from (
             select composite_draws.*, evaluation.is_veto_triggered, grade_scales.*,
                 -- the place of the first threshold the composite reaches
                 1 + len(list_filter(grade_scales.thresholds, lambda threshold: threshold > composite_draws.composite))
-                    as reached
+                    as reached_place
             from composite_draws
             inner join evaluation
                 on composite_draws.year = evaluation.year and composite_draws.county_code = evaluation.county_code

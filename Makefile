@@ -8,11 +8,12 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 .PHONY: run test ui lint bench bench-warnings bench-national docs clean
 
 # The virtual environment, from the pinned dependencies in requirements.lock, installed by uv (pinned
-# there too): pip resolves and installs the same set four to five times slower.
+# there too), faster than pip. Compiled to bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, as on
+# CI, every dbt and Dagster process would otherwise compile its imports again.
 $(INSTALLED): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev]'
 	touch $@
 
 # The project-local Dagster instance: its folder, with this project's dagster.yaml.

@@ -15,15 +15,20 @@
     md5_number(concat_ws(':', {{ ([seed] + varargs | list) | join(', ') }}))
 {%- endmacro %}
 
-{#- A standard normal (Box–Muller) from 128 random bits (`random_bits`), one half for each uniform. -#}
+{#- A standard normal from two independent uniforms in (0, 1) (Box–Muller). -#}
+{% macro box_muller(u1, u2) -%}
+    (sqrt(-2 * ln({{ u1 }})) * cos(2 * pi() * {{ u2 }}))
+{%- endmacro %}
+
+{#- A standard normal from 128 random bits (`random_bits`), one half for each uniform. -#}
 {% macro normal_from_bits(bits) -%}
-    (sqrt(-2 * ln({{ uniform('((' ~ bits ~ ') >> 64)::ubigint') }}))
-        * cos(2 * pi() * {{ uniform('((' ~ bits ~ ') & 18446744073709551615::uhugeint)::ubigint') }}))
+    {{ box_muller(uniform('((' ~ bits ~ ') >> 64)::ubigint'),
+                  uniform('((' ~ bits ~ ') & 18446744073709551615::uhugeint)::ubigint')) }}
 {%- endmacro %}
 
 {#- A uniform in (0, 1) from a 32-bit integer. -#}
 {% macro uniform32(bits) -%}
-    ((({{ bits }}))::double + 0.5) / 4294967296
+    (({{ bits }})::double + 0.5) / 4294967296
 {%- endmacro %}
 
 {#- MurmurHash3's 32-bit finaliser: every input bit moves about half the output bits. -#}
@@ -42,7 +47,7 @@
     {%- set step = '(' ~ counter ~ ')::ubigint * 2654435769::ubigint' -%}
     {%- set word1 = '(((' ~ key ~ ') & 4294967295::uhugeint)::ubigint + ' ~ step ~ ') & 4294967295' -%}
     {%- set word2 = '(((' ~ key ~ ') >> 32 & 4294967295::uhugeint)::ubigint + ' ~ step ~ ') & 4294967295' -%}
-    (sqrt(-2 * ln({{ uniform32(mix32(word1)) }})) * cos(2 * pi() * {{ uniform32(mix32(word2)) }}))
+    {{ box_muller(uniform32(mix32(word1)), uniform32(mix32(word2))) }}
 {%- endmacro %}
 
 {#- A standard normal keyed by the seed and the SQL expressions in `varargs`. -#}

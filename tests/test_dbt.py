@@ -73,7 +73,8 @@ def project_copy(tmp_path):
     return copy
 
 
-@pytest.mark.parametrize("seed, change, message", [
+# Each a change to a seed that breaks one rule, and the problem the build must name.
+INVALID_CONFIGURATION = [
     ("methodology_indicators.csv", ("development,0.20", "development,0.25"),
      "indicator weights sum to 1.05, not 1"),
     ("methodology_components.csv", ("hotline_on_time,government_conduct,0.2", "hotline_on_time,government_conduct,0.3"),
@@ -82,27 +83,30 @@ def project_copy(tmp_path):
      "component dev_assessment names an unknown indicator prosperity"),
     ("methodology_grades.csv", ("较好,fairly good,2,80", "较好,fairly good,2,95"),
      "grade thresholds overlap: 较好 (min 95.0) is not below 好 (min 90.0)"),
-])
-def test_an_invalid_configuration_stops_the_build_before_any_mart(raw_warehouse, tmp_path, project_copy, seed,
-                                                                  change, message):
-    path = project_copy / "seeds" / seed
-    text = path.read_text(encoding="utf-8")
-    assert change[0] in text
-    path.write_text(text.replace(change[0], change[1]), encoding="utf-8")
+]
+
+
+def test_an_invalid_configuration_stops_the_build_before_any_mart_naming_every_problem(raw_warehouse, tmp_path,
+                                                                                       project_copy):
+    """Every broken rule at once, and an unknown veto-cap grade: one build (dbt parses a copied project
+    afresh, which is most of its time), one message naming each problem."""
+    for seed, (before, after), _ in INVALID_CONFIGURATION:
+        path = project_copy / "seeds" / seed
+        text = path.read_text(encoding="utf-8")
+        assert before in text
+        path.write_text(text.replace(before, after), encoding="utf-8")
     warehouse = copy_of(raw_warehouse, tmp_path, "invalid")
-    success, messages = dbt(warehouse, "build", project_dir=project_copy, check=False)
+    success, messages = dbt(warehouse, "build", "--vars", json.dumps({"veto_cap_grade": "中等"}),
+                            project_dir=project_copy, check=False)
     assert not success
-    assert "Invalid methodology configuration" in messages and message in messages
+    assert "Invalid methodology configuration" in messages
+    for *_, problem in INVALID_CONFIGURATION:
+        assert problem in messages
+    assert "veto_cap_grade 中等 is not a configured grade" in messages
     with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
         built = con.execute("select count(*) from information_schema.tables where table_schema = 'marts'"
                             ).fetchone()
     assert built == (0,)
-
-
-def test_an_unknown_veto_cap_grade_is_refused(raw_warehouse, tmp_path):
-    warehouse = copy_of(raw_warehouse, tmp_path, "veto")
-    success, messages = dbt(warehouse, "build", "--vars", json.dumps({"veto_cap_grade": "中等"}), check=False)
-    assert not success and "veto_cap_grade 中等 is not a configured grade" in messages
 
 
 def test_every_model_seed_and_column_is_documented_and_docs_generate(built_warehouse, tmp_path):

@@ -122,28 +122,6 @@ def read_with_sqlalchemy(engine) -> str:
     return f"{count},{total}"
 
 
-def test_bi_clients_read_the_serving_file_while_a_materialisation_writes(raw, tmp_path):
-    env = {**os.environ, "JINGTU_RAW": str(raw), "JINGTU_WAREHOUSE": str(tmp_path / "w" / "jingtu.duckdb"),
-           "DAGSTER_HOME": str(tmp_path / "dagster_home"), "JINGTU_PII_SALT": "serving-test"}
-    serving = tmp_path / "w" / "serving.duckdb"
-    subprocess.run([JINGTU, "materialize", "2017"], env=env, check=True, capture_output=True)
-    expected = read_with_cli(serving)
-    engine = sqlalchemy.create_engine(f"duckdb:///{serving}", connect_args={"read_only": True})
-    assert read_with_sqlalchemy(engine) == expected
-    writer = subprocess.Popen([JINGTU, "materialize", "2017", "--force"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    reads = 0
-    while writer.poll() is None:
-        assert read_with_cli(serving) == expected  # no lock error, the same answer throughout
-        assert read_with_sqlalchemy(engine) == expected
-        reads += 1
-        time.sleep(0.2)
-    assert writer.returncode == 0, writer.stderr.read()
-    assert reads >= 5
-    assert read_with_cli(serving) == read_with_sqlalchemy(engine) == expected
-    engine.dispose()
-
-
 def consistent_state(warehouse: Path, serving: Path) -> dict[str, int]:
     """Open both files after a crash: every raw partition matches its load record, marts hold whole
     years, the serving file holds a whole publication."""
@@ -164,19 +142,47 @@ def consistent_state(warehouse: Path, serving: Path) -> dict[str, int]:
     return {"published": published, **{str(y): n for y, n in years.items()}}
 
 
-def test_a_run_killed_mid_write_leaves_warehouse_and_serving_readable_and_consistent(raw, tmp_path):
+def reads_until(run: subprocess.Popen, seconds: float, serving: Path, engine) -> list[str]:
+    """Read the serving file with both clients, every 0.2 s, until `run` ends or `seconds` have passed:
+    what each read saw (the two clients must agree, and no read may fail on a lock)."""
+    seen, deadline = [], time.monotonic() + seconds
+    while run.poll() is None and time.monotonic() < deadline:
+        answer = read_with_cli(serving)
+        assert read_with_sqlalchemy(engine) == answer
+        seen.append(answer)
+        time.sleep(0.2)
+    return seen
+
+
+def test_runs_killed_mid_write_or_completing_leave_both_files_consistent_while_bi_clients_read(raw, tmp_path):
+    """Two runs killed mid-write (in the ingestion, then in dbt), then one that completes, while the DuckDB
+    CLI and SQLAlchemy read the serving file: no read fails, every read sees a whole publication (the
+    one before the runs, then the completed run's), and after each kill both files are consistent."""
     warehouse, serving = tmp_path / "w" / "jingtu.duckdb", tmp_path / "w" / "serving.duckdb"
     env = {**os.environ, "JINGTU_RAW": str(raw), "JINGTU_WAREHOUSE": str(warehouse),
            "DAGSTER_HOME": str(tmp_path / "dagster_home"), "JINGTU_PII_SALT": "kill-test"}
     subprocess.run([JINGTU, "materialize", "2018"], env=env, check=True, capture_output=True)
     assert consistent_state(warehouse, serving)["published"] == 11
+    # a connection per query, as a BI tool's refresh: a held one would keep reading the file it opened
+    engine = sqlalchemy.create_engine(f"duckdb:///{serving}", connect_args={"read_only": True},
+                                      poolclass=sqlalchemy.pool.NullPool)
+    before = read_with_sqlalchemy(engine)
+    assert read_with_cli(serving) == before
     for delay in (4, 12):  # in the ingestion, then in dbt
         run = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        assert set(reads_until(run, delay, serving, engine)) == {before}
         assert run.poll() is None, "the run ended before it could be killed"
         os.killpg(run.pid, signal.SIGKILL)  # the CLI and its dbt subprocess, mid-write
         run.wait()
         consistent_state(warehouse, serving)
-    subprocess.run([JINGTU, "materialize", "2017"], env=env, check=True, capture_output=True)
+    writer = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    seen = reads_until(writer, 600, serving, engine)
+    assert writer.wait() == 0, writer.stderr.read()
+    after = read_with_cli(serving)
+    assert after != before and read_with_sqlalchemy(engine) == after
+    assert len(seen) >= 5 and seen == sorted(seen, key=lambda answer: answer == after)  # before, then after
+    assert set(seen) <= {before, after}
+    engine.dispose()
     assert consistent_state(warehouse, serving) == {"published": 22, "2017": 11, "2018": 11}

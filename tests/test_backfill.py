@@ -1,7 +1,9 @@
-"""A two-year backfill through the Dagster run machinery: the backfill daemon submits the runs, the
-queued run coordinator launches them, the warehouse pool serialises their steps, and each run ends
-with the county portraits of its year and the serving file."""
+"""A two-year backfill launched as the UI launches one (its GraphQL mutation), through the Dagster run
+machinery: the backfill daemon submits one run for the range (the assets' single-run backfill policy),
+the queued run coordinator launches it, the warehouse pool serialises its steps, and it ends with the
+county portraits of its years and the serving file."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import time
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.execution.backfill import BulkActionStatus
 
 from orchestration.lib.duck import connect
 from orchestration.settings import PROJECT_ROOT
@@ -16,6 +19,15 @@ from tests.conftest import stop_session
 
 BIN = Path(sys.executable).parent
 TERMINAL = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+# What the UI sends for a backfill of the job's partitions (Launchpad, or the job's Partitions tab).
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
 
 
 def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path, monkeypatch):
@@ -26,8 +38,15 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
     env = {**os.environ, "DAGSTER_HOME": str(home), "JINGTU_RAW": str(raw), "JINGTU_WAREHOUSE": str(warehouse),
            "JINGTU_PII_SALT": "backfill-test"}
     module = ["-m", "orchestration.definitions"]
-    subprocess.run([BIN / "dagster", "job", "backfill", *module, "-j", "yearly_evaluation",
-                    "--partitions", "2017,2018", "--noprompt"], env=env, check=True, capture_output=True)
+    params = {"selector": {"partitionSetName": "yearly_evaluation_partition_set",
+                           "repositorySelector": {"repositoryName": "__repository__",
+                                                  "repositoryLocationName": "orchestration.definitions"}},
+              "partitionNames": ["2017", "2018"]}
+    response = tmp_path / "backfill.json"
+    subprocess.run([BIN / "dagster-graphql", *module, "-t", LAUNCH_BACKFILL, "-v", json.dumps({"params": params}),
+                    "-o", response], env=env, check=True, capture_output=True)
+    answer = json.loads(response.read_text())["data"]["launchPartitionBackfill"]
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
     log = tmp_path / "daemon.log"
     # A session of its own, so that the daemon's code server is stopped with it.
     with log.open("w") as out:  # the daemon writes to its own copy of the descriptor
@@ -40,16 +59,17 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
             runs = []
             while time.monotonic() < deadline:
                 runs = instance.get_runs(RunsFilter(job_name="yearly_evaluation"))
-                if len(runs) == 2 and all(run.status in TERMINAL for run in runs):
+                submitted = instance.get_backfill(answer["backfillId"]).status != BulkActionStatus.REQUESTED
+                if runs and submitted and all(run.status in TERMINAL for run in runs):
                     break
                 time.sleep(1)
-            assert sorted((run.tags["dagster/partition"], run.status) for run in runs) == [
-                ("2017", DagsterRunStatus.SUCCESS), ("2018", DagsterRunStatus.SUCCESS)], log.read_text()[-3000:]
-            assert all(run.tags.get("dagster/backfill") for run in runs)
-            for run in runs:  # each run published and wrote its portraits itself
-                done = {record.asset_key.to_user_string() for record in instance.get_records_for_run(
-                    run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=1000).records}
-                assert {"serving/bi_database", "reports/county_portraits", "marts/fct_early_warnings"} <= done
+            assert [(run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end"),
+                     run.status) for run in runs] == [("2017", "2018", DagsterRunStatus.SUCCESS)], log.read_text()[-3000:]
+            (run,) = runs
+            assert run.tags.get("dagster/backfill") == answer["backfillId"]
+            done = {record.asset_key.to_user_string() for record in instance.get_records_for_run(
+                run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=1000).records}
+            assert {"serving/bi_database", "reports/county_portraits", "marts/fct_early_warnings"} <= done
     finally:
         stop_session(daemon, grace=60)
     with connect(warehouse) as con:

@@ -86,7 +86,9 @@ class DbtCli(DbtCliResource):
         stays, with its dbt.log."""
         bound = {**partition, **_in_warehouse_folder(Path(self.project_dir)), bound_child.PARENT: str(os.getpid())}
         with mock.patch.dict(os.environ, bound):  # dagster-dbt passes os.environ to dbt
-            invocation = self.cli(["build", "--project-dir", str(self.project_dir)], context=context)
+            # --no-write-json: no manifest.json and run_results.json, which nothing reads (the step has
+            # the manifest already), and which dbt writes out whole, the manifest twice
+            invocation = self.cli(["build", "--no-write-json", "--project-dir", str(self.project_dir)], context=context)
         # held until dbt has exited: only then may this process open the warehouse to count rows
         yield from with_table_metadata(list(invocation.stream()), invocation.manifest)
         parse = invocation.target_path / PARTIAL_PARSE.name

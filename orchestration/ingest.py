@@ -33,7 +33,7 @@ from orchestration.contracts import (
     SourceContract,
 )
 from orchestration.lib import pii
-from orchestration.lib.duck import sql_literal
+from orchestration.lib.duck import load_excel_extension, sql_literal
 
 SNIFF_BYTES = 1 << 20
 READ_CHUNK = 1 << 24
@@ -364,6 +364,7 @@ class PartitionLoader:
         if path.stat().st_size == 0:
             raise SourceFileError(path, "the file is empty")
         if path.suffix.lower() == ".xlsx":
+            load_excel_extension(self.con)  # once per connection; a no-op after
             self._refuse_other_sheets(path)
             file_format = encoding = "xlsx"
             lines = None

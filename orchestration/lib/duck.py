@@ -67,13 +67,16 @@ def has_mart(con: duckdb.DuckDBPyConnection, name: str) -> bool:
                             " and table_name = $name", {"name": name}).fetchone()[0])
 
 
-def connect(database: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection with the excel extension loaded. No connect-time config on purpose:
-    dbt opens the same file in the same process, and DuckDB requires identical configs."""
+def connect(database: Path | str = ":memory:", read_only: bool = False, excel: bool = False
+            ) -> duckdb.DuckDBPyConnection:
+    """A connection, with the excel extension loaded when it reads or writes .xlsx (`excel`): loading
+    it verifies its signature, which costs more than opening the database. No connect-time config
+    on purpose: dbt opens the same file in the same process, and DuckDB requires identical configs."""
     if database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(database), read_only=read_only)
     # Without a limit DuckDB takes 80 % of RAM before spilling: 11 GB for a 10-million-ticket year.
     con.execute(f"set memory_limit = '{settings.duckdb_memory_limit()}'")
-    load_excel_extension(con)
+    if excel:
+        load_excel_extension(con)
     return con

@@ -111,7 +111,7 @@ def generate(out: Path, units: list[plan.Unit], years, seed: int, progress=print
              gaps=plan.RECTIFICATION_GAPS) -> dict:
     """Write raw/inspections/<year>/ (.xlsx in 2016 and 2018); return rectification rates per unit-year.
     `gaps`: the rectification left undone past its due date (the overdue-rectification alerts)."""
-    con = connect()
+    con = connect(excel=True)
     rates = {}
     for year in years:
         rows = rows_for_year(year, units, seed, gaps)

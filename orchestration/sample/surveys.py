@@ -110,7 +110,7 @@ def _bad_development_rows(year: int) -> list[dict]:
 
 def generate(out: Path, units: list[plan.Unit], years, rectification: dict, seed: int, progress=print) -> None:
     """Write raw/surveys/<year>/ and raw/development/<year>/ (.xlsx in 2015 and 2017)."""
-    con = connect()
+    con = connect(excel=True)
     for year in years:
         rows = survey_rows(year, units, rectification.get(year, {}), seed)
         con.register("survey_rows", pa.Table.from_pylist(rows))

@@ -133,9 +133,11 @@ def built_warehouse(raw_warehouse, tmp_path_factory):
     return path
 
 
-# The end-to-end files take minutes each; started first, they do not leave one worker finishing alone
-# while the other idles (`make test` gives whole files to its two workers, in collection order).
-SLOW_FIRST = ("test_serving.py", "test_backfill.py", "test_reproduction.py", "test_pipeline.py", "test_restatements.py")
+# The longest files first, longest to shortest (as the last clean run measured them): the two workers
+# then end close together, not one finishing alone while the other idles (`make test` gives whole
+# files to its workers, in collection order).
+SLOW_FIRST = ("test_serving.py", "test_dbt.py", "test_quality.py", "test_versions.py", "test_backfill.py",
+              "test_pipeline.py", "test_automation.py", "test_restatements.py", "test_reproduction.py")
 
 
 def pytest_collection_modifyitems(items):

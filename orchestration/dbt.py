@@ -87,8 +87,11 @@ class DbtCli(DbtCliResource):
         bound = {**partition, **_in_warehouse_folder(Path(self.project_dir)), bound_child.PARENT: str(os.getpid())}
         with mock.patch.dict(os.environ, bound):  # dagster-dbt passes os.environ to dbt
             # --no-write-json: no manifest.json and run_results.json, which nothing reads (the step has
-            # the manifest already), and which dbt writes out whole, the manifest twice
-            invocation = self.cli(["build", "--no-write-json", "--project-dir", str(self.project_dir)], context=context)
+            # the manifest already), and which dbt writes out whole, the manifest twice. The log file at
+            # info level: the nodes' outcomes and errors; dbt's debug lines (every statement, every
+            # connection) cost more than many of the queries they log. A node's SQL stays in target/run.
+            invocation = self.cli(["build", "--no-write-json", "--log-level-file", "info",
+                                   "--project-dir", str(self.project_dir)], context=context)
         # held until dbt has exited: only then may this process open the warehouse to count rows
         yield from with_table_metadata(list(invocation.stream()), invocation.manifest)
         parse = invocation.target_path / PARTIAL_PARSE.name

@@ -100,7 +100,7 @@ def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True, yea
             env.setenv(name, value)
         if "JINGTU_UNITS" not in os.environ:  # in-process dbt runs from here, not from dbt_project/
             env.setenv("JINGTU_UNITS", str(UNITS_CSV))
-        result = dbtRunner().invoke([*args, "--quiet", "--project-dir", str(project_dir),
+        result = dbtRunner().invoke([*args, "--quiet", "--log-level-file", "info", "--project-dir", str(project_dir),
                                      "--profiles-dir", str(project_dir)])
     failures = [str(r.message) for r in getattr(result.result, "results", []) or []
                 if str(r.status) in ("error", "fail")]

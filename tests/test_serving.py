@@ -1,6 +1,7 @@
 """The read-only serving file for BI tools: atomic publication, and real clients reading it while
 another process materialises."""
 
+import functools
 import os
 import shutil
 import signal
@@ -12,11 +13,14 @@ from pathlib import Path
 
 import duckdb
 import sqlalchemy
+from dagster import DagsterEventType, DagsterInstance
 
 from orchestration.contracts import SOURCES
+from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
 from orchestration.serving import publish
-from tests.conftest import run_dbt
+from orchestration.settings import PROJECT_ROOT
+from tests.conftest import SALT, UNITS_CSV, run_dbt
 
 JINGTU = str(Path(sys.executable).parent / "jingtu")
 DUCKDB_CLI = str(Path(sys.executable).parent / "duckdb")
@@ -142,43 +146,78 @@ def consistent_state(warehouse: Path, serving: Path) -> dict[str, int]:
     return {"published": published, **{str(y): n for y, n in years.items()}}
 
 
-def reads_until(run: subprocess.Popen, seconds: float, serving: Path, engine) -> list[str]:
-    """Read the serving file with both clients, every 0.2 s, until `run` ends or `seconds` have passed:
-    what each read saw (the two clients must agree, and no read may fail on a lock)."""
-    seen, deadline = [], time.monotonic() + seconds
-    while run.poll() is None and time.monotonic() < deadline:
-        answer = read_with_cli(serving)
-        assert read_with_sqlalchemy(engine) == answer
-        seen.append(answer)
-        time.sleep(0.2)
+def reads_until(run: subprocess.Popen, reached, serving: Path, engine) -> list[str]:
+    """Read the serving file with both clients, every half second, until `run` ends or `reached()` is
+    true (asked every 20 ms): what each read saw (the two clients must agree, and no read may fail on
+    a lock)."""
+    seen, deadline, next_read = [], time.monotonic() + 600, 0.0
+    while run.poll() is None and not reached() and time.monotonic() < deadline:
+        if time.monotonic() >= next_read:
+            answer = read_with_cli(serving)
+            assert read_with_sqlalchemy(engine) == answer
+            seen.append(answer)
+            next_read = time.monotonic() + 0.5
+        time.sleep(0.02)
     return seen
 
 
-def test_runs_killed_mid_write_or_completing_leave_both_files_consistent_while_bi_clients_read(raw, tmp_path):
+def logged(instance: DagsterInstance, earlier_runs: set[str], event_type: DagsterEventType, step: str) -> bool:
+    """Whether the run started after `earlier_runs` has logged an event of `event_type` in `step`."""
+    runs = [run.run_id for run in instance.get_runs() if run.run_id not in earlier_runs]
+    return bool(runs) and any(record.event_log_entry.step_key == step for record in instance.get_records_for_run(
+        runs[0], of_type=event_type, limit=1000).records)
+
+
+def test_runs_killed_mid_write_or_completing_leave_both_files_consistent_while_bi_clients_read(raw, tmp_path,
+                                                                                               monkeypatch):
     """Two runs killed mid-write (in the ingestion, then in dbt), then one that completes, while the DuckDB
     CLI and SQLAlchemy read the serving file: no read fails, every read sees a whole publication (the
     one before the runs, then the completed run's), and after each kill both files are consistent."""
     warehouse, serving = tmp_path / "w" / "jingtu.duckdb", tmp_path / "w" / "serving.duckdb"
     env = {**os.environ, "JINGTU_RAW": str(raw), "JINGTU_WAREHOUSE": str(warehouse),
-           "DAGSTER_HOME": str(tmp_path / "dagster_home"), "JINGTU_PII_SALT": "kill-test"}
-    subprocess.run([JINGTU, "materialize", "2018"], env=env, check=True, capture_output=True)
+           "DAGSTER_HOME": str(tmp_path / "dagster_home"), "JINGTU_PII_SALT": SALT}
+    # 2018 evaluated and published, in this process (in a copy: the in-process dbt keeps its file open)
+    built = tmp_path / "built" / warehouse.name
+    built.parent.mkdir()
+    with connect(built) as con:
+        for source in SOURCES.values():
+            ingest(con, source, 2018, raw, UNITS_CSV, SALT)
+    run_dbt(built, "build", year=2018)
+    with connect(built) as con:
+        con.execute("checkpoint")
+    warehouse.parent.mkdir()
+    shutil.copyfile(built, warehouse)
+    publish(warehouse, serving)
     assert consistent_state(warehouse, serving)["published"] == 11
+    home = Path(env["DAGSTER_HOME"])  # the project's instance, whose event log shows where a run is
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    instance = DagsterInstance.get()
     # a connection per query, as a BI tool's refresh: a held one would keep reading the file it opened
     engine = sqlalchemy.create_engine(f"duckdb:///{serving}", connect_args={"read_only": True},
                                       poolclass=sqlalchemy.pool.NullPool)
     before = read_with_sqlalchemy(engine)
     assert read_with_cli(serving) == before
-    for delay in (4, 12):  # in the ingestion, then in dbt
+    # killed once the ingestion has begun, before its last source is loaded; then once dbt has built a
+    # node, before it has finished
+    for (event_type, step), last_step in (((DagsterEventType.STEP_START, "raw__cases"), "raw__surveys"),
+                                          ((DagsterEventType.ASSET_MATERIALIZATION, "jingtu_dbt_models"),
+                                           "jingtu_dbt_models")):
+        earlier_runs = {run.run_id for run in instance.get_runs()}
         run = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert set(reads_until(run, delay, serving, engine)) == {before}
-        assert run.poll() is None, "the run ended before it could be killed"
+        assert set(reads_until(run, functools.partial(logged, instance, earlier_runs, event_type, step), serving, engine)
+                   ) <= {before}
+        assert run.poll() is None, f"the run ended (exit {run.returncode}) before it could be killed"
         os.killpg(run.pid, signal.SIGKILL)  # the CLI and its dbt subprocess, mid-write
         run.wait()
+        assert not logged(instance, earlier_runs, DagsterEventType.STEP_SUCCESS, last_step), f"killed too late: {last_step} had finished"
         consistent_state(warehouse, serving)
+    instance.dispose()
     writer = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
-    seen = reads_until(writer, 600, serving, engine)
+    seen = reads_until(writer, lambda: False, serving, engine)
     assert writer.wait() == 0, writer.stderr.read()
     after = read_with_cli(serving)
     assert after != before and read_with_sqlalchemy(engine) == after

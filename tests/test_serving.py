@@ -207,12 +207,13 @@ def test_runs_killed_mid_write_or_completing_leave_both_files_consistent_while_b
         earlier_runs = {run.run_id for run in instance.get_runs()}
         run = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert set(reads_until(run, functools.partial(logged, instance, earlier_runs, event_type, step), serving, engine)
-                   ) <= {before}
+        reached = functools.partial(logged, instance, earlier_runs, event_type, step)
+        assert set(reads_until(run, reached, serving, engine)) <= {before}
         assert run.poll() is None, f"the run ended (exit {run.returncode}) before it could be killed"
         os.killpg(run.pid, signal.SIGKILL)  # the CLI and its dbt subprocess, mid-write
         run.wait()
-        assert not logged(instance, earlier_runs, DagsterEventType.STEP_SUCCESS, last_step), f"killed too late: {last_step} had finished"
+        assert not logged(instance, earlier_runs, DagsterEventType.STEP_SUCCESS, last_step), \
+            f"killed too late: {last_step} had finished"
         consistent_state(warehouse, serving)
     instance.dispose()
     writer = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, stdout=subprocess.DEVNULL,

@@ -11,6 +11,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # there too), faster than pip. Compiled to bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, as on
 # CI, every dbt and Dagster process would otherwise compile its imports again.
 $(INSTALLED): pyproject.toml requirements.lock
+	@echo "creating $(VENV) from requirements.lock …"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev]'
@@ -32,7 +33,10 @@ $(BROWSER_DRIVER):
 run: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## generate the sample if raw/ is empty, materialise every year, print the counts
 	$(BIN)/jingtu run
 
-test: $(INSTALLED) $(BROWSER_DRIVER) $(DAGSTER_HOME)/dagster.yaml  ## the test suite, on two workers (a file's tests share one)
+# The virtual environment and the browser are installed side by side: both mostly wait on downloads and
+# the disk.
+test:  ## the test suite, on two workers (a file's tests share one)
+	@$(MAKE) -s --no-print-directory -j2 $(INSTALLED) $(BROWSER_DRIVER) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -n 2 --dist loadfile
 
 # The code location `jingtu`, described in DAGSTER_HOME: `dagster dev` runs from there, since it warns

@@ -16,11 +16,13 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("DBT_TARGET_PATH", str(Path(__file__).resolve().parent.parent / "dbt_project" / "target"
                                                  / worker))
 
+from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 from dbt.cli.main import dbtRunner
 
 from orchestration.contracts import SOURCES
-from orchestration.dbt import DBT_PROJECT_DIR, partition_env
+from orchestration.dbt import DBT_PROJECT_DIR, _in_warehouse_folder, partition_env
 from orchestration.ingest import LoadReport, ingest
+from orchestration.lib import bound_child
 from orchestration.lib.duck import connect
 from orchestration.sample import generate
 from orchestration.settings import PROJECT_ROOT
@@ -92,14 +94,21 @@ def write_source(path: Path, source: str, rows: list[dict], encoding: str = "utf
 def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True, year=None, months=None
             ) -> tuple[bool, str]:
     """Invoke dbt in-process (twice as fast as a subprocess), for one year, a range of months, or
-    everything; (success, the failures' messages). Afterwards open the warehouse read-write: dbt keeps
-    its connection, and DuckDB wants one config."""
+    everything; (success, the failures' messages). As Dagster's steps do, dbt starts in the warehouse's
+    folder and is given the file by name: its profile, and with it its saved parse, is then the same for
+    every warehouse of that name (a new path made dbt parse the whole project again, seconds each time).
+    Afterwards open the warehouse read-write: dbt keeps its connection, and DuckDB wants one config."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
-        for name, value in partition_env(year=year, months=months).items():
+        folder_env = _in_warehouse_folder(Path(project_dir))
+        env.chdir(folder_env.pop(bound_child.WORKING_DIRECTORY))
+        for name, value in {**folder_env, **partition_env(year=year, months=months)}.items():
             env.setenv(name, value)
-        if "JINGTU_UNITS" not in os.environ:  # in-process dbt runs from here, not from dbt_project/
-            env.setenv("JINGTU_UNITS", str(UNITS_CSV))
+        # dbt-duckdb keeps the database it opened for the next invocation whose profile is the same: the
+        # same file name, here, in another folder
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager.close_all_connections()
         result = dbtRunner().invoke([*args, "--quiet", "--log-level-file", "info", "--project-dir", str(project_dir),
                                      "--profiles-dir", str(project_dir)])
     failures = [str(r.message) for r in getattr(result.result, "results", []) or []
@@ -113,7 +122,7 @@ def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True, yea
 @pytest.fixture(scope="session")
 def raw_warehouse(small_raw_template, tmp_path_factory):
     """A warehouse file with the small sample's raw layer loaded for every year (no marts)."""
-    path = tmp_path_factory.mktemp("raw_warehouse") / "loaded.duckdb"
+    path = tmp_path_factory.mktemp("raw_warehouse") / "jingtu.duckdb"
     with connect(path) as con:
         for source in SOURCES.values():
             for year in (2015, 2016, 2017, 2018):
@@ -125,7 +134,7 @@ def raw_warehouse(small_raw_template, tmp_path_factory):
 def built_warehouse(raw_warehouse, tmp_path_factory):
     """The small sample after a full `dbt build` (every year at once, with the tests). Tests that
     change it work on a copy."""
-    path = tmp_path_factory.mktemp("built") / "warehouse_built.duckdb"
+    path = tmp_path_factory.mktemp("built") / "jingtu.duckdb"
     shutil.copyfile(raw_warehouse, path)
     run_dbt(path, "build")
     with connect(path) as con:  # dbt keeps its connection: flush the WAL so that copies are complete

@@ -16,7 +16,8 @@ MARTS = ("dim_county", "fct_components", "fct_indicators", "fct_county_evaluatio
 
 
 def copy_of(raw_warehouse, tmp_path, name: str):
-    path = tmp_path / f"warehouse_{name}.duckdb"
+    path = tmp_path / name / "jingtu.duckdb"
+    path.parent.mkdir()
     shutil.copyfile(raw_warehouse, path)
     return path
 

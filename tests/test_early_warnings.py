@@ -94,7 +94,7 @@ EXPECTED = (
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory):
     root = tmp_path_factory.mktemp("warnings")
-    raw, warehouse = root / "raw", root / "warehouse.duckdb"
+    raw, warehouse = root / "raw", root / "jingtu.duckdb"
     write_source(raw / "hotline" / "2018" / "tickets.csv", "hotline", hotline())
     write_source(raw / "inspections" / "2018" / "xuncha.csv", "inspections", INSPECTIONS)
     write_source(raw / "cases" / "2018" / "cases.csv", "cases", cases())

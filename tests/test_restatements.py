@@ -51,7 +51,7 @@ def redeliver_cases(raw) -> None:
 @pytest.fixture(scope="module")
 def restated(small_raw_template, tmp_path_factory):
     root = tmp_path_factory.mktemp("restated")
-    raw, warehouse = root / "raw", root / "warehouse.duckdb"
+    raw, warehouse = root / "raw", root / "jingtu.duckdb"
     shutil.copytree(small_raw_template, raw)
 
     def load(source: str):

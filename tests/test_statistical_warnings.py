@@ -82,7 +82,7 @@ def cases() -> list[dict]:
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory):
     root = tmp_path_factory.mktemp("statistical")
-    raw, warehouse = root / "raw", root / "warehouse.duckdb"
+    raw, warehouse = root / "raw", root / "jingtu.duckdb"
     for year, rows in hotline().items():
         write_source(raw / "hotline" / str(year) / "tickets.csv", "hotline", rows)
     write_source(raw / "cases" / "2018" / "cases.csv", "cases", cases())

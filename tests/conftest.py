@@ -160,7 +160,11 @@ def stop_session(leader: subprocess.Popen, grace: float) -> None:
     """SIGTERM to a process started in a session of its own, and to everything in it, as a service
     manager would; SIGKILL after `grace` seconds. Dagster's processes usually exit within a second,
     but now and then one has not after a minute when its work was done (a Dagster shutdown race)."""
-    os.killpg(leader.pid, signal.SIGTERM)
+    try:
+        os.killpg(leader.pid, signal.SIGTERM)
+    except ProcessLookupError:  # the whole session has ended already: the caller's checks say why
+        leader.wait()
+        return
     try:
         leader.wait(timeout=grace)
     except subprocess.TimeoutExpired:

@@ -60,7 +60,8 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
                 runs = instance.get_runs(RunsFilter(job_name="yearly_evaluation"))
                 # every partition submitted (the daemon marks the backfill complete only at its next
                 # iteration after the runs end, up to 30 s later)
-                submitted = instance.get_backfill(answer["backfillId"]).last_submitted_partition_name == "2018"
+                submitted = (instance.get_backfill(answer["backfillId"]).last_submitted_partition_name
+                             == params["partitionNames"][-1])
                 if runs and submitted and all(run.status in TERMINAL for run in runs):
                     break
                 time.sleep(1)

@@ -96,21 +96,23 @@ def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True, yea
     """Invoke dbt in-process (twice as fast as a subprocess), for one year, a range of months, or
     everything; (success, the failures' messages). As Dagster's steps do, dbt starts in the warehouse's
     folder and is given the file by name: its profile, and with it its saved parse, is then the same for
-    every warehouse of that name (a new path made dbt parse the whole project again, seconds each time).
-    Afterwards open the warehouse read-write: dbt keeps its connection, and DuckDB wants one config."""
+    every warehouse of that name (a new path made dbt parse the whole project again, seconds each time)."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
         folder_env = _in_warehouse_folder(Path(project_dir))
         env.chdir(folder_env.pop(bound_child.WORKING_DIRECTORY))
         for name, value in {**folder_env, **partition_env(year=year, months=months)}.items():
             env.setenv(name, value)
-        # dbt-duckdb keeps the database it opened for the next invocation whose profile is the same: the
-        # same file name, here, in another folder
-        if DuckDBConnectionManager._ENV is not None:
-            DuckDBConnectionManager._ENV.close()
-            DuckDBConnectionManager.close_all_connections()
-        result = dbtRunner().invoke([*args, "--quiet", "--log-level-file", "info", "--project-dir", str(project_dir),
-                                     "--profiles-dir", str(project_dir)])
+        try:
+            result = dbtRunner().invoke([*args, "--quiet", "--log-level-file", "info", "--project-dir",
+                                         str(project_dir), "--profiles-dir", str(project_dir)])
+        finally:
+            # dbt-duckdb keeps the database open for its next invocation in the process (whose profile,
+            # the same file name in another folder, is then equal). Closed, as when a dbt process exits:
+            # the file is free for other connections, and its WAL is written into it.
+            if DuckDBConnectionManager._ENV is not None:
+                DuckDBConnectionManager._ENV.close()
+                DuckDBConnectionManager.close_all_connections()
     failures = [str(r.message) for r in getattr(result.result, "results", []) or []
                 if str(r.status) in ("error", "fail")]
     messages = "\n".join(failures + ([str(result.exception)] if result.exception else []))
@@ -137,8 +139,6 @@ def built_warehouse(raw_warehouse, tmp_path_factory):
     path = tmp_path_factory.mktemp("built") / "jingtu.duckdb"
     shutil.copyfile(raw_warehouse, path)
     run_dbt(path, "build")
-    with connect(path) as con:  # dbt keeps its connection: flush the WAL so that copies are complete
-        con.execute("checkpoint")
     return path
 
 

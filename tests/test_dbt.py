@@ -8,6 +8,7 @@ import pytest
 
 from orchestration.dbt import DBT_PROJECT_DIR, dbt_project, partition_env
 from orchestration.lib.duck import connect
+from tests.conftest import query
 from tests.conftest import run_dbt as dbt
 
 YEARS = (2015, 2016, 2017, 2018)
@@ -25,7 +26,7 @@ def copy_of(raw_warehouse, tmp_path, name: str):
 def marts(warehouse) -> dict[str, list[tuple]]:
     """Every mart's rows, sorted, with doubles rounded to 1e-9: parallel sums in DuckDB may differ in
     the last bits from one run to the next."""
-    with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
+    with connect(warehouse, read_only=True) as con:
         tables = {}
         for mart in MARTS:
             columns = con.execute(f"select column_name, data_type from information_schema.columns where "
@@ -60,7 +61,7 @@ def test_a_yearly_run_touches_only_its_year(raw_warehouse, tmp_path):
     warehouse = copy_of(raw_warehouse, tmp_path, "one_year")
     dbt(warehouse, "seed")
     dbt(warehouse, "run", year=2016)
-    with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
+    with connect(warehouse, read_only=True) as con:
         for mart in MARTS[1:]:
             years = {y for (y,) in con.execute(f"select distinct year from marts.{mart}").fetchall()}
             assert years <= {2016}, mart  # the hotline marts stay empty: no tickets before 2018
@@ -104,7 +105,7 @@ def test_an_invalid_configuration_stops_the_build_before_any_mart_naming_every_p
     for *_, problem in INVALID_CONFIGURATION:
         assert problem in messages
     assert "veto_cap_grade 中等 is not a configured grade" in messages
-    with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
+    with connect(warehouse, read_only=True) as con:
         built = con.execute("select count(*) from information_schema.tables where table_schema = 'marts'"
                             ).fetchone()
     assert built == (0,)
@@ -130,10 +131,6 @@ def test_every_model_seed_and_column_is_documented_and_docs_generate(built_wareh
 def test_the_hotline_aggregate_rebuilds_only_the_months_loaded_since(raw, warehouse, load, tmp_path):
     """December appended: only December is computed (a marked month stays as it was); a file
     removed: the partition is reloaded and every month rebuilt, the removed one dropped."""
-    def query(warehouse, sql):  # read-write, like the in-process dbt that still holds the file
-        with connect(warehouse) as con:
-            return con.execute(sql).fetchall()
-
     build = ("build", "--select", "+int_hotline_unit_days")
     aggregate = ("select received_on, county_code, tickets_received, conduct_complaints"
                  " from intermediate.int_hotline_unit_days order by all")

@@ -11,7 +11,7 @@ from orchestration import cli
 from orchestration.contracts import SOURCES
 from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
-from tests.conftest import SALT, UNITS_CSV, run_dbt, write_source
+from tests.conftest import SALT, UNITS_CSV, query, run_dbt, write_source
 
 # The threshold rules are those of methodology 2018.1, chosen explicitly (the default is 2019.1).
 THRESHOLD_RULES = ("--vars", json.dumps({"methodology_version": "2018.1"}))
@@ -108,32 +108,26 @@ def monitored(tmp_path_factory):
     return warehouse
 
 
-def rows(warehouse, sql: str) -> list[tuple]:
-    with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
-        return con.execute(sql).fetchall()
-
-
 def test_each_signal_fires_exactly_where_the_rules_say(monitored):
-    alerts = set(rows(monitored, "select month, county_code, signal, severity from marts.fct_early_warnings"))
+    alerts = set(query(monitored, "select month, county_code, signal, severity from marts.fct_early_warnings"))
     assert alerts == EXPECTED
 
 
 def test_a_run_for_a_range_of_months_replaces_those_months_only(monitored, tmp_path):
     warehouse = tmp_path / monitored.name  # the file's name is the catalog's, in dbt's relations
-    rows(monitored, "checkpoint")  # the in-process dbt still holds the file: its WAL into it, first
     shutil.copyfile(monitored, warehouse)
     with connect(warehouse) as con:
         con.execute("delete from marts.fct_early_warnings where month in ('2018-05-01', '2018-06-01')")
         con.execute("update marts.fct_early_warnings set severity = 'marked' where month = '2018-07-01'")
     run_dbt(warehouse, "build", "--select", "path:models/monitoring", *THRESHOLD_RULES, months=("2018-05", "2018-06"))
-    alerts = rows(warehouse, "select month, county_code, signal, severity from marts.fct_early_warnings")
+    alerts = query(warehouse, "select month, county_code, signal, severity from marts.fct_early_warnings")
     in_range = {a for a in EXPECTED if a[0].month in (5, 6)}
     assert in_range and in_range <= set(alerts)  # rebuilt
     assert {a[3] for a in alerts if a[0].month == 7} == {"marked"}  # untouched
 
 
 def test_alerts_carry_observed_value_threshold_and_observation_point(monitored):
-    found = {(r[0], r[1]): r[2:] for r in rows(monitored, """
+    found = {(r[0], r[1]): r[2:] for r in query(monitored, """
         select county_code, signal, observed_value, threshold, observation_point from marts.fct_early_warnings
         where month = '2018-05-01' or (month = '2018-07-01' and signal = 'hotline_satisfaction_drop')
            or (month = '2018-06-01' and signal in ('overdue_rectification', 'new_occurrence_rising'))""")}
@@ -145,13 +139,13 @@ def test_alerts_carry_observed_value_threshold_and_observation_point(monitored):
 
 
 def test_a_run_of_consecutive_alerts_remembers_its_first_month(monitored):
-    starts = set(rows(monitored, "select county_code, run_started_month from marts.fct_early_warnings "
+    starts = set(query(monitored, "select county_code, run_started_month from marts.fct_early_warnings "
                                  "where signal in ('overdue_rectification', 'new_occurrence_rising')"))
     assert starts == {("511123", date(2018, 4, 1)), ("511124", date(2018, 3, 1)), ("511129", date(2018, 1, 1))}
 
 
 def test_a_month_without_data_is_told_apart_from_a_quiet_month(monitored):
-    months = {r[0]: r[1:] for r in rows(monitored, """
+    months = {r[0]: r[1:] for r in query(monitored, """
         select month, has_hotline_data, hotline_tickets, conduct_complaints, hotline_satisfaction_rate,
                conduct_baseline
         from marts.fct_monitoring_monthly where county_code = '511113'""")}
@@ -163,14 +157,12 @@ def test_a_month_without_data_is_told_apart_from_a_quiet_month(monitored):
 
 
 def test_the_municipal_level_raises_no_alert_but_counts_city_wide(monitored):
-    assert rows(monitored, "select count(*) from marts.fct_early_warnings where county_code = '511100'") == [(0,)]
-    (share,) = rows(monitored, "select distinct city_new_occurrence_share_12m from marts.fct_monitoring_monthly")
+    assert query(monitored, "select count(*) from marts.fct_early_warnings where county_code = '511100'") == [(0,)]
+    (share,) = query(monitored, "select distinct city_new_occurrence_share_12m from marts.fct_monitoring_monthly")
     assert share == (30.0,)
 
 
 def test_jingtu_alerts_prints_a_month_and_exits_1_on_red(monitored, tmp_path, monkeypatch, capsys):
-    with connect(monitored) as con:  # a copy that the in-process dbt does not hold, as a reader would see it
-        con.execute("checkpoint")
     shutil.copyfile(monitored, tmp_path / "reader.duckdb")
     monkeypatch.setenv("JINGTU_SERVING", str(tmp_path / "reader.duckdb"))
     damaged = tmp_path / "damaged.duckdb"  # the warehouse is not read: only the published file

@@ -10,7 +10,7 @@ import pytest
 
 from orchestration.dbt import dbt_project
 from orchestration.lib.duck import connect
-from tests.conftest import DBT_PROJECT_DIR, run_dbt
+from tests.conftest import DBT_PROJECT_DIR, query, run_dbt
 
 THRESHOLDS = {"好": (90, math.inf), "较好": (80, 90), "一般": (70, 80), "差": (-math.inf, 70)}
 PROBABILITY = {"好": "p_good", "较好": "p_fairly_good", "一般": "p_average", "差": "p_poor"}
@@ -19,17 +19,11 @@ PROBABILITY = {"好": "p_good", "较好": "p_fairly_good", "一般": "p_average"
 PLANTED = {("511102", 2018): 80.0, ("511111", 2018): 80.6, ("511112", 2018): 89.6, ("511181", 2017): 95.0}
 
 
-def read(warehouse, sql: str, params=None) -> list[tuple]:
-    """Rows of `sql`, opened read-write as dbt left it (DuckDB wants one configuration per file)."""
-    with connect(warehouse) as con:
-        return con.execute(sql, params or {}).fetchall()
-
-
 def confidence(warehouse, **settings) -> dict:
     """Build fct_grade_confidence with `settings` (dbt vars): {(county, year): row}."""
     run_dbt(warehouse, "run", "-s", "fct_grade_confidence", "--vars", json.dumps(settings))
-    rows = read(warehouse, "select * from marts.fct_grade_confidence")
-    names = [r[0] for r in read(warehouse, "select column_name from information_schema.columns where "
+    rows = query(warehouse, "select * from marts.fct_grade_confidence")
+    names = [r[0] for r in query(warehouse, "select column_name from information_schema.columns where "
                                             "table_name = 'fct_grade_confidence' order by ordinal_position")]
     return {(r[1], r[0]): dict(zip(names, r, strict=True)) for r in rows}
 
@@ -55,7 +49,7 @@ def planted(built_warehouse, tmp_path_factory):
 def normal_approximation(warehouse, county: str, year: int) -> dict:
     """P(grade) for composite ~ N(c, σ²), σ² = Σ_k w_k² Σ_j v_kj² SE_j² (§7.1), worked out here from
     the components, independently of the model."""
-    rows = read(warehouse, """
+    rows = query(warehouse, """
         select c.indicator, i.indicator_weight, c.component_weight, c.value, c.standard_error, c.denominator,
                m.sampling_error
         from marts.fct_components c
@@ -84,7 +78,7 @@ def normal_approximation(warehouse, county: str, year: int) -> dict:
 
 def test_without_weight_noise_the_draws_agree_with_the_normal_approximation(planted):
     rows = confidence(planted, confidence_weight_alpha=0)
-    triggered = {(c, y) for c, y in read(planted, "select county_code, year from marts.fct_county_evaluation"
+    triggered = {(c, y) for c, y in query(planted, "select county_code, year from marts.fct_county_evaluation"
                                                    " where is_veto_triggered")}
     checked = 0
     for key, row in rows.items():
@@ -104,7 +98,7 @@ def test_with_no_sampling_error_and_fixed_weights_the_probabilities_are_the_publ
     path = tmp_path / built_warehouse.name
     shutil.copyfile(built_warehouse, path)
     rows = confidence(path, confidence_weight_alpha=0, confidence_sampling_error=False)
-    grades = {(c, y): g for c, y, g in read(path, "select county_code, year, grade from "
+    grades = {(c, y): g for c, y, g in query(path, "select county_code, year, grade from "
                                                          "marts.fct_county_evaluation where is_graded")}
     assert rows.keys() == grades.keys()
     for key, row in rows.items():

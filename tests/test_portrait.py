@@ -18,7 +18,7 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 @pytest.fixture(scope="module")
 def reports(built_warehouse, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    with connect(built_warehouse) as con:  # read-write, like the in-process dbt that still holds the file
+    with connect(built_warehouse, read_only=True) as con:
         years = [y for (y,) in con.execute("select distinct year from marts.fct_county_evaluation").fetchall()]
         pages = [portrait.render_year(con, year, out) for year in sorted(years)]
         portrait.render_index(con, out)

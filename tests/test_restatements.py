@@ -15,7 +15,7 @@ from orchestration.contracts import SOURCES
 from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
 from orchestration.serving import publish
-from tests.conftest import SALT, UNITS_CSV, run_dbt
+from tests.conftest import SALT, UNITS_CSV, query, run_dbt
 
 YEAR, UNIT = 2017, "511102"
 CASES = f"cases/{YEAR}/cases_{YEAR}.csv"
@@ -23,11 +23,6 @@ CASES = f"cases/{YEAR}/cases_{YEAR}.csv"
 
 def build(warehouse):
     run_dbt(warehouse, "build", "--exclude", "path:models/monitoring", year=YEAR)
-
-
-def read(warehouse, sql: str, params=None) -> list[tuple]:
-    with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
-        return con.execute(sql, params or {}).fetchall()
 
 
 def redeliver_cases(raw) -> None:
@@ -62,7 +57,7 @@ def restated(small_raw_template, tmp_path_factory):
         load(source)
     run_dbt(warehouse, "seed")
     build(warehouse)
-    published = read(warehouse, "select * from marts.fct_county_evaluation_published order by county_code")
+    published = query(warehouse, "select * from marts.fct_county_evaluation_published order by county_code")
     redeliver_cases(raw)
     assert load("cases").mode == "full"
     build(warehouse)
@@ -71,34 +66,33 @@ def restated(small_raw_template, tmp_path_factory):
 
 def test_a_redelivery_keeps_the_published_grades_and_stores_the_restated_beside_them(restated):
     warehouse = restated["warehouse"]
-    assert read(warehouse, "select * from marts.fct_county_evaluation_published order by county_code") \
+    assert query(warehouse, "select * from marts.fct_county_evaluation_published order by county_code") \
         == restated["published"]  # untouched, publication time included
-    rows = read(warehouse, """
+    rows = query(warehouse, """
         select county_code, published_composite, restated_composite, composite_change, changed_files,
                list_sum([i.contribution for i in indicator_changes]), published_grade, restated_grade
         from marts.fct_restatements""")
     assert [r[0] for r in rows] == [UNIT]  # only the unit whose cases changed
     _, was, now, change, files, by_indicator, grade_was, grade_now = rows[0]
-    (current,) = read(warehouse, "select composite, grade from marts.fct_county_evaluation "
+    (current,) = query(warehouse, "select composite, grade from marts.fct_county_evaluation "
                                  f"where year = {YEAR} and county_code = '{UNIT}'")
     assert (now, grade_now) == current and now < was
-    (published,) = read(warehouse, "select composite, grade from marts.fct_county_evaluation_published"
+    (published,) = query(warehouse, "select composite, grade from marts.fct_county_evaluation_published"
                                    f" where year = {YEAR} and county_code = '{UNIT}'")
     assert (was, grade_was) == published
     assert change == pytest.approx(now - was) and by_indicator == pytest.approx(change, abs=1e-9)
     assert files == [CASES]
-    (indicators,) = read(warehouse, "select indicator_changes from marts.fct_restatements")[0]
+    (indicators,) = query(warehouse, "select indicator_changes from marts.fct_restatements")[0]
     moved = {i["indicator"] for i in indicators if abs(i["contribution"]) > 1e-12}
     assert moved == {"clean_governance"}
 
 
 def test_a_rerun_with_nothing_new_adds_no_restatement(restated):
     build(restated["warehouse"])
-    assert read(restated["warehouse"], "select count(*) from marts.fct_restatements") == [(1,)]
+    assert query(restated["warehouse"], "select count(*) from marts.fct_restatements") == [(1,)]
 
 
 def test_jingtu_restatements_prints_them(restated, tmp_path, monkeypatch, capsys):
-    read(restated["warehouse"], "checkpoint")
     copy = tmp_path / "copy" / restated["warehouse"].name
     copy.parent.mkdir()
     shutil.copyfile(restated["warehouse"], copy)

@@ -13,7 +13,7 @@ from orchestration import cli
 from orchestration.contracts import SOURCES
 from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
-from tests.conftest import SALT, UNITS_CSV, run_dbt, write_source
+from tests.conftest import SALT, UNITS_CSV, query, run_dbt, write_source
 
 RISE, SPIKE, NEAR_SPIKE = "511126", "511129", "511132"  # surge units
 FUNNEL = ["511102", "511111", "511112", "511113", "511123", "511124"]  # satisfaction funnel units
@@ -95,13 +95,8 @@ def monitored(tmp_path_factory):
     return warehouse
 
 
-def rows(warehouse, sql: str) -> list[tuple]:
-    with connect(warehouse) as con:
-        return con.execute(sql).fetchall()
-
-
 def alerts(warehouse, signal: str) -> dict:
-    return {(r[0], r[1]): r[2:] for r in rows(warehouse, f"""
+    return {(r[0], r[1]): r[2:] for r in query(warehouse, f"""
         select county_code, month, severity, observed_value, expected_value, threshold, statistic, cusum,
                denominator, run_started_month, methodology_version
         from marts.fct_early_warnings where signal = '{signal}'""")}
@@ -125,7 +120,7 @@ def test_a_cusum_crosses_h_on_the_third_month_of_a_rise_and_restarts_after_its_a
     #   2018-03: E = 323/12, z = (38 − 26.9167) / √26.9167 = 2.1363, C = 5.0134 ≥ h = 5: 橙
     #   2018-04: E = 28, v = 29.6364, φ = 1.0584, z = 10 / √29.6364 = 1.8369; C restarts from 0 after
     #            the alarm: C = 1.3369 (6.3503 without the restart, a second alarm)
-    stats = {r[0]: r[1:] for r in rows(monitored, f"""
+    stats = {r[0]: r[1:] for r in query(monitored, f"""
         select month, expected, z, cusum, cusum_started_month, is_spike, is_sustained_rise
         from marts.fct_warning_surges where county_code = '{RISE}' and month >= '2018-01-01'
         and methodology_version = '2019.1' order by month""")}
@@ -142,7 +137,7 @@ def test_a_cusum_crosses_h_on_the_third_month_of_a_rise_and_restarts_after_its_a
 
 
 def test_months_with_too_short_a_past_or_no_ticket_are_not_evaluated(monitored):
-    evaluated = {(r[0], r[1]) for r in rows(monitored, """
+    evaluated = {(r[0], r[1]) for r in query(monitored, """
         select county_code, month from marts.fct_warning_surges where is_evaluated""")}
     # the hotline's first months: six baseline months are needed, so the 7th month is the first
     assert (RISE, date(2017, 6, 1)) not in evaluated and (RISE, date(2017, 7, 1)) in evaluated
@@ -152,7 +147,7 @@ def test_months_with_too_short_a_past_or_no_ticket_are_not_evaluated(monitored):
 
 
 def funnel(warehouse, signal: str, month: str) -> dict:
-    return {r[0]: r[1:] for r in rows(warehouse, f"""
+    return {r[0]: r[1:] for r in query(warehouse, f"""
         select county_code, expected_percent, phi, tau2, z, z_d, warning_lower, warning_upper, alarm_lower,
                units_in_funnel, is_evaluated, not_evaluated_because
         from marts.fct_warning_funnels where signal = '{signal}' and month = '{month}'""")}
@@ -228,7 +223,6 @@ def test_the_winsorising_constant_matches_the_configured_percentiles():
 
 
 def test_jingtu_alerts_says_the_evidence_in_words(monitored, tmp_path, monkeypatch, capsys):
-    rows(monitored, "checkpoint")
     shutil.copyfile(monitored, tmp_path / "reader.duckdb")
     monkeypatch.setenv("JINGTU_SERVING", str(tmp_path / "reader.duckdb"))
     assert cli.main(["alerts", "--month", "2018-03"]) == 0

@@ -23,7 +23,7 @@ def copy_of(source, tmp_path, name: str):
 
 
 def rows(warehouse, year: int) -> dict[str, list[tuple]]:
-    with connect(warehouse) as con:  # read-write, like the in-process dbt that still holds the file
+    with connect(warehouse, read_only=True) as con:
         return {table: con.execute(f"select * from marts.{table} where year = {year} order by all").fetchall()
                 for table in PUBLISHED}
 

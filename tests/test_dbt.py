@@ -57,6 +57,17 @@ def test_single_year_runs_in_any_order_equal_a_build_of_every_year(raw_warehouse
     assert marts(shuffled) == expected
 
 
+def test_a_rerun_inserts_into_the_tables_in_place_and_replaces_views_in_one_statement(built_warehouse, tmp_path):
+    """The short paths of macros/materializations.sql are taken when the columns are unchanged (what
+    they build is the test above: runs after the first equal a full build)."""
+    warehouse = copy_of(built_warehouse, tmp_path, "rerun")
+    dbt(warehouse, "run", "-s", "fct_indicators", "stg_cases__records", year=2018)
+    ran = DBT_PROJECT_DIR / dbt_project.target_path / "run" / "jingtu" / "models"
+    assert 'insert into "jingtu"."marts"."fct_indicators" by name' in (ran / "marts" / "fct_indicators.sql").read_text()
+    assert "create or replace view" in (ran / "staging" / "stg_cases__records.sql").read_text()
+    assert query(warehouse, "select distinct year from marts.fct_indicators order by 1") == [(y,) for y in YEARS]
+
+
 def test_a_yearly_run_touches_only_its_year(raw_warehouse, tmp_path):
     warehouse = copy_of(raw_warehouse, tmp_path, "one_year")
     dbt(warehouse, "seed")

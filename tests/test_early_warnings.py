@@ -140,7 +140,7 @@ def test_alerts_carry_observed_value_threshold_and_observation_point(monitored):
 
 def test_a_run_of_consecutive_alerts_remembers_its_first_month(monitored):
     starts = set(query(monitored, "select county_code, run_started_month from marts.fct_early_warnings "
-                                 "where signal in ('overdue_rectification', 'new_occurrence_rising')"))
+                                  "where signal in ('overdue_rectification', 'new_occurrence_rising')"))
     assert starts == {("511123", date(2018, 4, 1)), ("511124", date(2018, 3, 1)), ("511129", date(2018, 1, 1))}
 
 

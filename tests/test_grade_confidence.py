@@ -99,7 +99,7 @@ def test_with_no_sampling_error_and_fixed_weights_the_probabilities_are_the_publ
     shutil.copyfile(built_warehouse, path)
     rows = confidence(path, confidence_weight_alpha=0, confidence_sampling_error=False)
     grades = {(c, y): g for c, y, g in query(path, "select county_code, year, grade from "
-                                                         "marts.fct_county_evaluation where is_graded")}
+                                                   "marts.fct_county_evaluation where is_graded")}
     assert rows.keys() == grades.keys()
     for key, row in rows.items():
         assert {grade: row[column] for grade, column in PROBABILITY.items()} == {

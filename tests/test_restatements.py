@@ -75,10 +75,10 @@ def test_a_redelivery_keeps_the_published_grades_and_stores_the_restated_beside_
     assert [r[0] for r in rows] == [UNIT]  # only the unit whose cases changed
     _, was, now, change, files, by_indicator, grade_was, grade_now = rows[0]
     (current,) = query(warehouse, "select composite, grade from marts.fct_county_evaluation "
-                                 f"where year = {YEAR} and county_code = '{UNIT}'")
+                                  f"where year = {YEAR} and county_code = '{UNIT}'")
     assert (now, grade_now) == current and now < was
     (published,) = query(warehouse, "select composite, grade from marts.fct_county_evaluation_published"
-                                   f" where year = {YEAR} and county_code = '{UNIT}'")
+                                    f" where year = {YEAR} and county_code = '{UNIT}'")
     assert (was, grade_was) == published
     assert change == pytest.approx(now - was) and by_indicator == pytest.approx(change, abs=1e-9)
     assert files == [CASES]

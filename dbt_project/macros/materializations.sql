@@ -17,19 +17,7 @@
         {{ return(dbt.materialization_incremental_duckdb()) }}
     {%- endif -%}
     {%- set target = this.incorporate(type='table') -%}
-
-    {{ run_hooks(pre_hooks, inside_transaction=False) }}
-    {{ run_hooks(pre_hooks, inside_transaction=True) }}
-    {% call statement('main') -%}
-        insert into {{ target }} by name (
-            {{ compiled_code }}
-        )
-    {%- endcall %}
-    {% do persist_docs(target, model) %}
-    {{ run_hooks(post_hooks, inside_transaction=True) }}
-    {% do adapter.commit() %}
-    {{ run_hooks(post_hooks, inside_transaction=False) }}
-    {{ return({'relations': [target]}) }}
+    {{ return(build_in_one_statement(target, 'insert into ' ~ target ~ ' by name (\n' ~ compiled_code ~ '\n)')) }}
 {%- endmaterialization %}
 
 {#- True when the query's columns, as DuckDB binds it without running it, have the names and types of
@@ -56,17 +44,18 @@
         {{ return(dbt.materialization_view_default()) }}
     {%- endif -%}
     {%- set target = this.incorporate(type='view') -%}
+    {{ return(build_in_one_statement(target, 'create or replace view ' ~ target ~ ' as (\n' ~ sql ~ '\n)')) }}
+{%- endmaterialization %}
 
+{#- The short paths' common part: the model's hooks and `build_sql`, then the changed comments, in one
+    transaction. -#}
+{% macro build_in_one_statement(target, build_sql) -%}
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
-    {% call statement('main') -%}
-        create or replace view {{ target }} as (
-            {{ sql }}
-        )
-    {%- endcall %}
+    {% call statement('main') -%} {{ build_sql }} {%- endcall %}
     {% do persist_docs(target, model) %}
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% do adapter.commit() %}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {{ return({'relations': [target]}) }}
-{%- endmaterialization %}
+{%- endmacro %}

@@ -309,6 +309,22 @@ def bench_scale(scale: str, skip: set[str]) -> dict:
     return result
 
 
+def python_speed() -> float:
+    """Seconds for 20 M additions in plain Python: the machine's speed at the moment. A shared VM's
+    changes from one hour to the next, so it is reported beside the timings it may explain."""
+    started, total = time.perf_counter(), 0
+    for i in range(20_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
+def speed_line(results: list[dict]) -> list[str]:
+    speeds = [f"{scale_label(r['scale'])}: " + " → ".join(f"{t:.1f} s" for t in r["python_seconds"])
+              for r in results if "python_seconds" in r]
+    return [f"- Machine speed, 20 M additions in plain Python before and after each scale's runs: {'; '.join(speeds)}."
+            ] if speeds else []
+
+
 def scale_label(scale: str) -> str:
     return f"{scale}×" if scale.isdigit() else scale
 
@@ -340,6 +356,7 @@ def report(results: list[dict]) -> str:
              "  forked child starts with its parent's count, so for (a) this is an upper bound of either.",
              "- Peak disk: the warehouse folder (database, DuckDB's spill files, serving copy, GX results),",
              "  sampled every second; the transcoded copy of the GB18030 file being read (in /tmp) is not counted.",
+             *speed_line(results),
              "- DuckDB memory limit (`JINGTU_DUCKDB_MEMORY_LIMIT`): "
              + "; ".join(f"{scale_label(r['scale'])}: {r['memory_limit']}" for r in results) + ".",
              "- rows/s: the raw rows the run read (all sources, all years; for the incremental run, the",
@@ -400,7 +417,9 @@ def main() -> None:
         return
     results = []
     for scale in args.scales.split(","):
+        before = python_speed()
         results.append(bench_scale(scale, set(filter(None, args.skip.split(",")))))
+        results[-1]["python_seconds"] = [before, python_speed()]
         (HERE / "results" / f"{name}.json").write_text(json.dumps(results, indent=1))  # kept if a later scale fails
         (HERE / "results" / f"{name}.md").write_text(report(results))
         print(report(results), flush=True)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest_bench import BASE_TICKETS, machine
+from ingest_bench import BASE_TICKETS, machine, python_speed
 
 from orchestration.settings import duckdb_memory_limit
 
@@ -307,15 +307,6 @@ def bench_scale(scale: str, skip: set[str]) -> dict:
                      if name in result and "failed" not in result[name]}
         result["problems"] = compare(Path(env["JINGTU_WAREHOUSE"]), folder / "reference.duckdb", baselines)
     return result
-
-
-def python_speed() -> float:
-    """Seconds for 20 M additions in plain Python: the machine's speed at the moment. A shared VM's
-    changes from one hour to the next, so it is reported beside the timings it may explain."""
-    started, total = time.perf_counter(), 0
-    for i in range(20_000_000):
-        total += i
-    return time.perf_counter() - started
 
 
 def speed_line(results: list[dict]) -> list[str]:

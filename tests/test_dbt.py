@@ -86,6 +86,30 @@ def project_copy(tmp_path):
     return copy
 
 
+def test_a_release_that_adds_drops_and_retypes_a_marts_columns_changes_the_table_in_place(built_warehouse,
+                                                                                          project_copy, tmp_path):
+    """on_schema_change: sync_all_columns, for a run of one year: the other years keep their rows."""
+    model = project_copy / "models" / "marts" / "fct_indicators.sql"
+    text = model.read_text(encoding="utf-8")
+    retyped_and_added = "methodology.indicator_order::double as indicator_order, 1 as release,"
+    for old, new in (("methodology.indicator_order,", retyped_and_added), ("methodology.indicator_label_en,", "")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    model.write_text(text, encoding="utf-8")
+    warehouse = copy_of(built_warehouse, tmp_path, "release")
+    before = query(warehouse, "select year, county_code, indicator, indicator_order from marts.fct_indicators"
+                              " order by all")
+    dbt(warehouse, "run", "-s", "fct_indicators", project_dir=project_copy, year=2018)
+    columns = dict(query(warehouse, "select column_name, data_type from duckdb_columns() where table_name"
+                                    " = 'fct_indicators'"))
+    assert (columns["indicator_order"], columns["release"], "indicator_label_en" in columns) == ("DOUBLE", "INTEGER",
+                                                                                                False)
+    assert query(warehouse, "select year, county_code, indicator, indicator_order::integer from marts.fct_indicators"
+                            " order by all") == before
+    assert query(warehouse, "select year, count(release) from marts.fct_indicators group by 1 order by 1") == [
+        (2015, 0), (2016, 0), (2017, 0), (2018, 66)]
+
+
 # Each a change to a seed that breaks one rule, and the problem the build must name.
 INVALID_CONFIGURATION = [
     ("methodology_indicators.csv", ("development,0.20", "development,0.25"),

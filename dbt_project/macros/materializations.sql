@@ -2,37 +2,56 @@
     years, dbt's own bookkeeping (temporary relations, renames, column lists compared in Jinja) cost
     more than the queries. Whatever the short path does not cover goes to dbt's own materialization. -#}
 
-{#- dbt-duckdb's incremental materialization, with a short path for the usual run of this project's
-    marts: the table exists and the model's columns (names and types) are the ones it has. The
-    pre-hooks delete the partition, the model's rows are inserted straight into the table by name,
-    and the changed column comments are written. dbt-duckdb's own path first builds a temporary
-    table of the rows, lists the columns of both tables twice to look for schema changes and then
-    copies the rows over: most of each model's time, and a second write of every row.
-    Anything else — a first build, a full refresh, a model whose columns changed
-    (on_schema_change), a Python model — takes dbt-duckdb's own path. -#}
+{#- dbt-duckdb's incremental materialization, with a short path for this project's marts when their
+    table exists: the model's columns are compared with the table's in one query, the table is brought
+    to them as on_schema_change says (sync_all_columns: columns added, dropped and retyped;
+    append_new_columns: added), the pre-hooks delete the partition, and the model's rows are inserted
+    straight into the table by name, all in one transaction. dbt-duckdb's own path first builds a
+    temporary table of the rows, lists the columns of both tables twice and compares them in Jinja,
+    then copies the rows over: most of each model's time, and a second write of every row. It also
+    retypes a column after the pre-hook's delete, which DuckDB refuses at commit ("another transaction
+    has altered this table"); DuckDB takes the same changes before the delete.
+    A first build, a full refresh, another on_schema_change or a Python model takes dbt-duckdb's path. -#}
 {% materialization incremental, adapter='duckdb', supported_languages=['sql', 'python'] -%}
     {%- set existing = load_cached_relation(this) -%}
+    {%- set on_schema_change = config.get('on_schema_change') -%}
     {%- if existing is none or existing.is_view or should_full_refresh() or model['language'] != 'sql'
-           or not columns_unchanged(existing, compiled_code) -%}
+           or on_schema_change not in ('sync_all_columns', 'append_new_columns') -%}
         {{ return(dbt.materialization_incremental_duckdb()) }}
     {%- endif -%}
     {%- set target = this.incorporate(type='table') -%}
-    {{ return(build_in_one_statement(target, 'insert into ' ~ target ~ ' by name (\n' ~ compiled_code ~ '\n)')) }}
+    {%- set changes = [] -%}
+    {%- for column, wanted_type, stored_type in column_differences(existing, compiled_code) -%}
+        {%- set quoted = adapter.quote(column) -%}
+        {%- if stored_type is none -%}
+            {%- do changes.append('alter table ' ~ target ~ ' add column ' ~ quoted ~ ' ' ~ wanted_type) -%}
+        {%- elif on_schema_change == 'sync_all_columns' and wanted_type is none -%}
+            {%- do changes.append('alter table ' ~ target ~ ' drop column ' ~ quoted) -%}
+        {%- elif on_schema_change == 'sync_all_columns' and wanted_type is not none -%}
+            {%- do changes.append('alter table ' ~ target ~ ' alter column ' ~ quoted ~ ' type ' ~ wanted_type) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if changes -%}
+        {%- do log(this ~ ': ' ~ changes | join('; '), info=true) -%}
+    {%- endif -%}
+    {{ return(build_in_one_statement(target, 'insert into ' ~ target ~ ' by name (\n' ~ compiled_code ~ '\n)',
+                                     changes)) }}
 {%- endmaterialization %}
 
-{#- True when the query's columns, as DuckDB binds it without running it, have the names and types of
-    the relation's: one query, where dbt compares column lists in Jinja. -#}
-{% macro columns_unchanged(relation, sql) -%}
+{#- The columns whose name or type differ between the query, as DuckDB binds it without running it,
+    and the relation: (name, the query's type or none, the relation's type or none). One query, where
+    dbt compares column lists in Jinja. -#}
+{% macro column_differences(relation, sql) -%}
     {%- set differences -%}
-        select count(*)
+        select column_name, wanted.column_type, stored.column_type
         from (select column_name, column_type from (describe ({{ sql }}))) as wanted
         full outer join (
             select column_name, data_type as column_type from duckdb_columns()
             where {{ _relation_filter(relation) }}
-        ) as stored using (column_name, column_type)
-        where wanted.column_name is null or stored.column_name is null
+        ) as stored using (column_name)
+        where wanted.column_type is distinct from stored.column_type
     {%- endset -%}
-    {{ return(run_query(differences).columns[0].values()[0] == 0) }}
+    {{ return(run_query(differences).rows | map('list') | list) }}
 {%- endmacro %}
 
 {#- dbt's view materialization, for a view that exists or not: `create or replace` in one statement,
@@ -47,10 +66,13 @@
     {{ return(build_in_one_statement(target, 'create or replace view ' ~ target ~ ' as (\n' ~ sql ~ '\n)')) }}
 {%- endmaterialization %}
 
-{#- The short paths' common part: the model's hooks and `build_sql`, then the changed comments, in one
-    transaction. -#}
-{% macro build_in_one_statement(target, build_sql) -%}
+{#- The short paths' common part, in one transaction: the statements in `first` (schema changes, before
+    any row is touched), the model's hooks and `build_sql`, then the changed comments. -#}
+{% macro build_in_one_statement(target, build_sql, first=[]) -%}
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {%- for statement_sql in first %}
+        {% call statement('schema_change_' ~ loop.index, auto_begin=true) -%} {{ statement_sql }} {%- endcall %}
+    {%- endfor %}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {% call statement('main') -%} {{ build_sql }} {%- endcall %}
     {% do persist_docs(target, model) %}

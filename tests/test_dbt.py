@@ -88,7 +88,9 @@ def project_copy(tmp_path):
 
 def test_a_release_that_adds_drops_and_retypes_a_marts_columns_changes_the_table_in_place(built_warehouse,
                                                                                           project_copy, tmp_path):
-    """on_schema_change: sync_all_columns, for a run of one year: the other years keep their rows."""
+    """on_schema_change, for a run of one year: the mart (sync_all_columns) takes the new column, loses
+    the dropped one and retypes the third, its other years keeping their rows; the append-only
+    publication (append_new_columns) only takes the new column."""
     model = project_copy / "models" / "marts" / "fct_indicators.sql"
     text = model.read_text(encoding="utf-8")
     retyped_and_added = "methodology.indicator_order::double as indicator_order, 1 as release,"
@@ -108,6 +110,17 @@ def test_a_release_that_adds_drops_and_retypes_a_marts_columns_changes_the_table
                             " order by all") == before
     assert query(warehouse, "select year, count(release) from marts.fct_indicators group by 1 order by 1") == [
         (2015, 0), (2016, 0), (2017, 0), (2018, 66)]
+    # the append-only publication (append_new_columns) takes the new column, and keeps what history has
+    with connect(warehouse) as con:
+        con.execute("delete from marts.fct_indicators_published where year = 2018")  # 2018 not yet published
+    dbt(warehouse, "run", "-s", "fct_indicators_published", project_dir=project_copy, year=2018)
+    published = dict(query(warehouse, "select column_name, data_type from duckdb_columns() where table_name"
+                                      " = 'fct_indicators_published'"))
+    assert (published["indicator_order"], published["release"], published["indicator_label_en"]) == (
+        "INTEGER", "INTEGER", "VARCHAR")
+    assert query(warehouse, "select year, count(*), count(release), count(indicator_label_en) from"
+                            " marts.fct_indicators_published group by 1 order by 1") == [
+        (2015, 66, 0, 66), (2016, 66, 0, 66), (2017, 66, 0, 66), (2018, 66, 66, 0)]
 
 
 # Each a change to a seed that breaks one rule, and the problem the build must name.

@@ -34,7 +34,7 @@
     {%- if changes -%}
         {%- do log(this ~ ': ' ~ changes | join('; '), info=true) -%}
     {%- endif -%}
-    {{ return(build_in_one_statement(target, 'insert into ' ~ target ~ ' by name (\n' ~ compiled_code ~ '\n)',
+    {{ return(build_in_one_transaction(target, 'insert into ' ~ target ~ ' by name (\n' ~ compiled_code ~ '\n)',
                                      changes)) }}
 {%- endmaterialization %}
 
@@ -63,12 +63,12 @@
         {{ return(dbt.materialization_view_default()) }}
     {%- endif -%}
     {%- set target = this.incorporate(type='view') -%}
-    {{ return(build_in_one_statement(target, 'create or replace view ' ~ target ~ ' as (\n' ~ sql ~ '\n)')) }}
+    {{ return(build_in_one_transaction(target, 'create or replace view ' ~ target ~ ' as (\n' ~ sql ~ '\n)')) }}
 {%- endmaterialization %}
 
 {#- The short paths' common part, in one transaction: the statements in `first` (schema changes, before
     any row is touched), the model's hooks and `build_sql`, then the changed comments. -#}
-{% macro build_in_one_statement(target, build_sql, first=[]) -%}
+{% macro build_in_one_transaction(target, build_sql, first=[]) -%}
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {%- for statement_sql in first %}
         {% call statement('schema_change_' ~ loop.index, auto_begin=true) -%} {{ statement_sql }} {%- endcall %}

@@ -33,7 +33,7 @@ from orchestration.contracts import (
     SourceContract,
 )
 from orchestration.lib import pii
-from orchestration.lib.duck import load_excel_extension, sql_literal
+from orchestration.lib.duck import load_excel_extension, memory_limit_bytes, sql_literal
 
 SNIFF_BYTES = 1 << 20
 READ_CHUNK = 1 << 24
@@ -270,7 +270,7 @@ class PartitionLoader:
         # What the stored rows depend on besides the files: a change reloads every partition.
         rules = repr((contract, sorted(self.units), pii.MASKS, pii.HMAC_SQL, salt))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
-        self.staged = f"scratch.{contract.name}_checked"  # the files read, with each row's verdict
+        self.staged = ""  # the table of the files read, with each row's verdict: see `_staging_table`
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -531,6 +531,16 @@ class PartitionLoader:
             return "full", sorted(files)
         return ("append", new) if new else ("unchanged", [])
 
+    def _staging_table(self, file_bytes: int) -> str:
+        """Where the files of a load are staged: a temporary table, in memory, when they fit easily in
+        DuckDB's memory (a staged row takes about twice its bytes in the file); else a table of the
+        warehouse, which is compressed on disk. Staged in memory, a row costs far less to write and to
+        copy again; a temporary table larger than the memory spills uncompressed (100 M tickets spilled
+        more than 46 GiB, bench/results/national.md), slower than the compressed table."""
+        if file_bytes * 4 <= memory_limit_bytes(self.con):
+            return f"temp.main.{self.contract.name}_checked"
+        return f"scratch.{self.contract.name}_checked"
+
     def _write(self, year: int, load_id: str, reports: list[FileReport], replace: bool) -> None:
         """Replace the partition (or append to it) in one transaction: a failure leaves the previous state."""
         contract = self.contract
@@ -576,9 +586,9 @@ class PartitionLoader:
         typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns)
         for variable, value in pii.hmac_variables(self.salt).items():
             self.con.execute(f"set variable {variable} = $value", {"value": value})
-        # A table in the warehouse, not a temp table: it is stored compressed. A temp table of 100 M
-        # tickets spilled more than 46 GiB (bench/results/national.md).
-        self.con.execute(f"create schema if not exists scratch; create or replace table {self.staged} ("
+        self.staged = self._staging_table(sum(files[name].stat().st_size for name in to_read))
+        temporary = "temp" if self.staged.startswith("temp.") else ""
+        self.con.execute(f"create schema if not exists scratch; create or replace {temporary} table {self.staged} ("
                          f"source_file varchar, line_offset bigint, {typed},"
                          f" row_year bigint, reason varchar, record json)")
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.contracts import HOTLINE, SOURCES
-from orchestration.ingest import SourceFileError, ingest
+from orchestration.ingest import PartitionLoader, SourceFileError, configured_units, ingest
 from orchestration.lib.duck import connect
 from tests.conftest import SALT, UNITS_CSV, query, write_source
 
@@ -152,6 +152,22 @@ def raw_state(warehouse, source: str = "hotline") -> tuple[list, list, list]:
     return (query(warehouse, f"select * exclude (load_id, loaded_at) from raw.{source} order by all"),
             query(warehouse, "select * exclude (load_id, loaded_at) from raw.rejects order by all"),
             query(warehouse, "select * exclude (load_id, loaded_at) from raw.load_files order by all"))
+
+
+def test_a_load_too_large_for_memory_is_staged_in_the_warehouse_and_leaves_the_same_rows(raw, warehouse, tmp_path,
+                                                                                       monkeypatch):
+    def load_into(database: Path) -> str:
+        with connect(database) as con:
+            loader = PartitionLoader(con, HOTLINE, configured_units(con, UNITS_CSV), SALT)
+            loader.load(raw / "hotline" / "2018", 2018)
+            return loader.staged
+
+    assert load_into(warehouse).startswith("temp.")  # the sample's year fits in memory many times over
+    monkeypatch.setattr("orchestration.ingest.memory_limit_bytes", lambda con: 1)
+    staged_on_disk = tmp_path / "staged_on_disk.duckdb"
+    assert load_into(staged_on_disk).startswith("scratch.")
+    assert raw_state(warehouse) == raw_state(staged_on_disk)
+    assert query(staged_on_disk, "select count(*) from duckdb_tables() where schema_name = 'scratch'") == [(0,)]
 
 
 def test_a_new_month_is_appended_and_leaves_what_a_full_reload_would(raw, load, warehouse, tmp_path):

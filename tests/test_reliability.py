@@ -249,7 +249,7 @@ class _FullDisk:
         self.con = con
 
     def execute(self, sql, *args):
-        if sql.lstrip().startswith("insert into scratch."):
+        if sql.lstrip().startswith(("insert into scratch.", "insert into temp.")):
             raise duckdb.IOException('IO Error: Could not write file "jingtu.duckdb.tmp": No space left on device')
         return self.con.execute(sql, *args)
 

@@ -24,6 +24,15 @@ def load_excel_extension(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"load '{path}'")
 
 
+_BYTES = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The connection's memory limit in bytes (DuckDB shows it as, say, '1.3 GiB')."""
+    number, unit = con.execute("select current_setting('memory_limit')").fetchone()[0].split()
+    return int(float(number) * _BYTES[unit])
+
+
 class DatabaseUnavailable(Exception):
     """A DuckDB file that cannot be opened: damaged, in use by a writer, or missing; the message says which."""
 

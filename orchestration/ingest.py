@@ -2,7 +2,12 @@
 
 Every input row ends in exactly one place: `raw.<source>` or `raw.rejects` (with file, line and
 reason). A file that cannot be read fails the whole partition and the warehouse keeps its previous
-state; each load is a single transaction.
+state. Each file is read into a staging table with every row's verdict, and its rows are copied
+from there into `raw.<source>` and `raw.rejects` under the negated year: a load in progress is
+pending, and what reads a year never sees it. One short transaction at the end settles the
+duplicates, drops the partition's previous rows and gives the pending rows their year; a load that
+fails has its pending rows deleted, and a load killed outright leaves them to the next load of the
+source, which deletes them first.
 
 A load costs what changed. Files already loaded are recognised by size and modification time
 (recorded in `raw.load_files`): new files sorting after them (the next month's export) are read and
@@ -37,8 +42,8 @@ from orchestration.lib.duck import load_excel_extension, memory_limit_bytes, sql
 
 SNIFF_BYTES = 1 << 20
 READ_CHUNK = 1 << 24
-# A staged row's line in its file (the header is line 1), from table `t`: see _stage_file.
-LINE = "{t}.rowid + {t}.line_offset"
+# A staged row's line in its file (the header is line 1): see _stage_file.
+LINE = "rowid + line_offset"
 
 
 class SourceFileError(Exception):
@@ -270,7 +275,7 @@ class PartitionLoader:
         # What the stored rows depend on besides the files: a change reloads every partition.
         rules = repr((contract, sorted(self.units), pii.MASKS, pii.HMAC_SQL, salt))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
-        self.staged = ""  # the table of the files read, with each row's verdict: see `_staging_table`
+        self.staged = ""  # the table of the file being read, with each row's verdict: see `_staging_table`
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -315,7 +320,7 @@ class PartitionLoader:
                                             f" ('{sheets[0]}') is read: move them into it or deliver them as a file"
                                             " of their own")
 
-    def _source(self, readable: str | Path, file_format: str, headers: list[str], first_row: int) -> tuple[str, str, str]:
+    def _source(self, readable: str | Path, file_format: str, headers: list[str]) -> tuple[str, str, str]:
         """(FROM clause yielding the file's rows, the staged line_offset, ORDER BY) for one file.
         A CSV's records are read as they come and numbered later (`_renumber_lines`) if need be. A
         workbook's wholly blank rows are skipped, each other row keeping its sheet row number."""
@@ -323,14 +328,14 @@ class PartitionLoader:
             columns = ", ".join(f"{sql_literal(h)}: 'varchar'" for h in headers)
             call = (f"read_csv({sql_literal(readable)}, header = true, delim = ',', quote = '\"', escape = '\"',"
                     f" auto_detect = false, columns = {{{columns}}})")
-            return call, str(2 - first_row), ""
+            return call, "2", ""
         cells = ", ".join(_quote(h) for h in headers)
         call = (f"(select * from (select *, row_number() over () + 1 as sheet_row from read_xlsx({sql_literal(readable)},"
                 f" header = true, all_varchar = true, stop_at_empty = false)) where coalesce({cells}) is not null)")
-        return call, f"sheet_row - ({first_row} - 1 + row_number() over (order by sheet_row))", "order by sheet_row"
+        return call, "sheet_row + 1 - row_number() over (order by sheet_row)", "order by sheet_row"
 
-    def _renumber_lines(self, name: str, readable: str | Path, first_row: int) -> None:
-        """Give the staged rows of CSV file `name` their physical line numbers, where records and lines
+    def _renumber_lines(self, readable: str | Path) -> None:
+        """Give the staged rows of a CSV file their physical line numbers, where records and lines
         differ (a quoted value spanning lines, blank lines): a record starts on a non-blank line that
         follows an even number of quote characters."""
         self.con.execute(f"""
@@ -354,7 +359,7 @@ class PartitionLoader:
         self.con.execute(f"""
             update {self.staged} as s set line_offset = r.line_number - s.rowid
             from _record_lines as r
-            where s.source_file = {sql_literal(name)} and s.rowid = {first_row} - 1 + r.record;
+            where s.rowid = r.record - 1;
             drop table _file_lines; drop table _record_lines""")
 
     def _stage_file(self, path: Path, name: str, year: int) -> FileReport:
@@ -389,12 +394,16 @@ class PartitionLoader:
         checks.append(f"case when ({contract.year_expression}) <> {year} then 'row year ' ||"
                       f" ({contract.year_expression}) || ' is not the folder year {year}' end")
         texts = ", ".join(f"'{c.warehouse_name}': {c.warehouse_name}__text" for c in stored)
-        # The staged rows keep the file's order, so a row's line is its rowid past the file's first
-        # row (line 2). `row_number() over ()` would say the same but confines the whole statement
-        # to one thread: it took twice as long.
-        (first_row,) = self.con.execute(f"select count(*) from {self.staged}").fetchone()
+        typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in stored)
+        self.staged = self._staging_table(path.stat().st_size)
+        temporary = "temp" if self.staged.startswith("temp.") else ""
+        # The staged rows keep the file's order, so a row's line is its rowid past the first row (line
+        # 2). `row_number() over ()` would say the same but confines the whole statement to one thread:
+        # it took twice as long.
+        self.con.execute(f"create schema if not exists scratch; create or replace {temporary} table {self.staged}"
+                         f" (line_offset bigint, {typed}, row_year bigint, reason varchar, record json)")
         with utf8_source(self.con, path, encoding) as readable:
-            source, line_offset, order = self._source(readable, file_format, headers, first_row)
+            source, line_offset, order = self._source(readable, file_format, headers)
             extra = ", sheet_row" if file_format == "xlsx" else ""
             try:
                 # Literals, not parameters: a parameterised INSERT … SELECT ran 30× slower here.
@@ -411,12 +420,12 @@ class PartitionLoader:
                     ruled as (
                         select *, nullif(concat_ws('; ', {", ".join(checks)}), '') as reason from parsed
                     )
-                    select {sql_literal(name)}, {line_offset}, {", ".join(c.warehouse_name for c in stored)},
+                    select {line_offset}, {", ".join(c.warehouse_name for c in stored)},
                         {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
                     from ruled {order}
                 """).fetchone()
                 if lines is not None and lines != rows_read + 1:
-                    self._renumber_lines(name, readable, first_row)
+                    self._renumber_lines(readable)
             except duckdb.Error as error:  # `from None`: DuckDB's own text may quote the file's rows
                 if _is_storage_failure(error):
                     raise WarehouseWriteError(f"the warehouse could not be written while loading {name}:"
@@ -429,71 +438,14 @@ class PartitionLoader:
         return FileReport(name, file_format, encoding, rows_read, fingerprint=fingerprint, sha256=digest.hexdigest(),
                           ignored_headers=[pii.mask(h) for h in headers if h not in known])
 
-    def _rejected_as_duplicate(self, first_line: str, first_file: str) -> str:
-        """The SET clause rejecting a staged row (aliased `_checked`) whose key first appeared at `first_line` of
-        `first_file` (SQL expressions)."""
-        typed = ", ".join(f"'{c.warehouse_name}': _checked.{c.warehouse_name}::varchar"
-                          for c in self.contract.stored_columns)
-        return (f"reason = 'duplicate {self.contract.key_label} (first at line ' || {first_line} || ' of ' || "
-                f"{first_file} || ')', record = to_json({{{typed}}})")
-
-    def _mark_duplicates(self) -> None:
-        """Among the rows that pass every other rule, the first occurrence of a key (files in path
-        order, then line order) is loaded and later ones are rejected (methodology §6)."""
-        contract = self.contract
-        keys = ", ".join(contract.key)
-        # Repeated keys are found among 64-bit hashes first: an aggregate of 100 M text keys ran out
-        # of memory at 1.5GB, one of their hashes does not. Rare collisions are settled by the keys.
-        self.con.execute(f"""
-            create or replace temp table _duplicate_keys as
-            with repeated_hashes as (
-                select hash({keys}) as key_hash from {self.staged} where reason is null
-                group by key_hash having count(*) > 1
-            )
-            select {keys} from {self.staged}
-            where reason is null and hash({keys}) in (select key_hash from repeated_hashes)
-            group by all having count(*) > 1
-        """)
-        if self.con.execute("select count(*) from _duplicate_keys").fetchone()[0] == 0:
-            return
-        matches = " and ".join(f"c.{k} = d.{k}" for k in contract.key)
-        self.con.execute(f"""
-            update {self.staged} as _checked
-            set {self._rejected_as_duplicate("firsts.first_line", "firsts.first_file")}
-            from (
-                select {", ".join(f"c.{k}" for k in contract.key)}, min(c.rowid) as first_row,
-                    arg_min(c.source_file, c.rowid) as first_file, arg_min({LINE.format(t="c")}, c.rowid) as first_line
-                from {self.staged} as c inner join _duplicate_keys as d on {matches}
-                where c.reason is null
-                group by all
-            ) as firsts
-            where _checked.reason is null
-                and {" and ".join(f"_checked.{k} = firsts.{k}" for k in contract.key)}
-                and _checked.rowid <> firsts.first_row
-        """)
-
-    def _mark_duplicates_of_loaded(self, year: int) -> None:
-        """Appending: a key already loaded from an earlier file keeps that first occurrence."""
-        contract = self.contract
-        self.con.execute(f"""
-            update {self.staged} as _checked
-            set {self._rejected_as_duplicate("loaded.line_number", "loaded.source_file")}
-            from {contract.table} as loaded
-            where loaded.partition_year = {year} and _checked.reason is null
-                and {" and ".join(f"_checked.{k} = loaded.{k}" for k in contract.key)}
-        """)
-
-    def _check_year_folder(self, year: int, raw_root: Path) -> None:
+    def _check_year_folder(self, path: Path, year: int) -> None:
         """A file most of whose rows belong to another year sits in the wrong folder."""
-        rows = self.con.execute(f"""
-            select source_file, count(row_year) as dated,
-                   count(*) filter (where row_year <> {year}) as elsewhere, mode(row_year) as usual_year
-            from {self.staged} group by source_file
-        """).fetchall()
-        for source_file, dated, elsewhere, usual_year in rows:
-            if dated and elsewhere * 2 > dated:
-                raise SourceFileError(raw_root / source_file, f"in the wrong year folder: {elsewhere} of {dated} rows"
-                                                         f" belong to other years (mostly {usual_year}), not {year}")
+        dated, elsewhere, usual_year = self.con.execute(f"""
+            select count(row_year), count(*) filter (where row_year <> {year}), mode(row_year) from {self.staged}
+        """).fetchone()
+        if dated and elsewhere * 2 > dated:
+            raise SourceFileError(path, f"in the wrong year folder: {elsewhere} of {dated} rows belong to other"
+                                        f" years (mostly {usual_year}), not {year}")
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -532,85 +484,148 @@ class PartitionLoader:
         return ("append", new) if new else ("unchanged", [])
 
     def _staging_table(self, file_bytes: int) -> str:
-        """Where the files of a load are staged: a temporary table, in memory, when they fit easily in
-        DuckDB's memory (a staged row takes about twice its bytes in the file); else a table of the
-        warehouse, which is compressed on disk. Staged in memory, a row costs far less to write and to
-        copy again; a temporary table larger than the memory spills uncompressed (100 M tickets spilled
-        more than 46 GiB, bench/results/national.md), slower than the compressed table."""
+        """Where a file is staged: a temporary table, in memory, when it fits easily in DuckDB's memory
+        (a staged row takes about twice its bytes in the file); else a table of the warehouse, which is
+        compressed on disk. Staged in memory, a row costs far less to write and to copy again; a
+        temporary table larger than the memory spills uncompressed (100 M tickets spilled more than
+        46 GiB, bench/results/national.md), slower than the compressed table."""
         if file_bytes * 4 <= memory_limit_bytes(self.con):
             return f"temp.main.{self.contract.name}_checked"
         return f"scratch.{self.contract.name}_checked"
 
-    def _write(self, year: int, load_id: str, reports: list[FileReport], replace: bool) -> None:
-        """Replace the partition (or append to it) in one transaction: a failure leaves the previous state."""
+    def _copy_staged(self, pending: int, report: FileReport, loaded: str) -> None:
+        """Copy the staged file's rows into the warehouse under partition `pending`: those that pass
+        every rule into the source's table, the others into raw.rejects with their reasons."""
         contract = self.contract
-        names = [c.warehouse_name for c in contract.stored_columns]
-        source, loaded = sql_literal(contract.name), f"{sql_literal(load_id)}, now()::timestamp"
+        names = ", ".join(c.warehouse_name for c in contract.stored_columns)
+        name = sql_literal(report.path)
+        try:
+            (report.rows_loaded,) = self.con.execute(f"""
+                insert into {contract.table}
+                select {pending}, {names}, {name}, {LINE}, {loaded} from {self.staged} where reason is null
+            """).fetchone()
+            (report.rows_rejected,) = self.con.execute(f"""
+                insert into raw.rejects
+                select {sql_literal(contract.name)}, {pending}, {name}, {LINE}, reason, record, {loaded}
+                from {self.staged} where reason is not null
+            """).fetchone()
+        except duckdb.Error as error:
+            if _is_storage_failure(error):
+                raise WarehouseWriteError(f"the warehouse could not be written while loading {report.path}:"
+                                          f" {duckdb_reason(error)}") from None
+            raise
+
+    def _reject_duplicates(self, year: int, loaded: str) -> dict[str, int]:
+        """Among the partition's rows (an append's files kept, then the pending ones), the first
+        occurrence of a key (files in path order, then line order) stays and the later ones, all
+        pending, move to raw.rejects (methodology §6). The rows moved, by file."""
+        contract = self.contract
+        keys = ", ".join(contract.key)
+        partition = f"{contract.table} where partition_year in ({year}, {-year})"
+        # Repeated keys are found among 64-bit hashes first: an aggregate of 100 M text keys ran out
+        # of memory at 1.5GB, one of their hashes does not. Rare collisions are settled by the keys.
+        self.con.execute(f"""
+            create or replace temp table _duplicates as
+            with repeated_hashes as (
+                select hash({keys}) as key_hash from {partition} group by key_hash having count(*) > 1
+            ),
+            repeated as (
+                select {keys} from {partition} and hash({keys}) in (select key_hash from repeated_hashes)
+                group by all having count(*) > 1
+            ),
+            occurrences as (
+                select t.*, row_number() over earliest as occurrence,
+                    first_value(t.source_file) over earliest as first_file,
+                    first_value(t.line_number) over earliest as first_line
+                from {contract.table} as t inner join repeated as r on {" and ".join(f"t.{k} = r.{k}" for k in contract.key)}
+                where t.partition_year in ({year}, {-year})
+                window earliest as (partition by {", ".join(f"t.{k}" for k in contract.key)}
+                                    order by t.source_file, t.line_number)
+            )
+            select * from occurrences where occurrence > 1
+        """)
+        moved = dict(self.con.execute("select source_file, count(*) from _duplicates group by all").fetchall())
+        if moved:
+            typed = ", ".join(f"'{c.warehouse_name}': {c.warehouse_name}::varchar" for c in contract.stored_columns)
+            self.con.execute(f"""
+                insert into raw.rejects
+                select {sql_literal(contract.name)}, {-year}, source_file, line_number,
+                    'duplicate {contract.key_label} (first at line ' || first_line || ' of ' || first_file || ')',
+                    to_json({{{typed}}}), {loaded}
+                from _duplicates;
+                delete from {contract.table} as t using _duplicates as d
+                where t.partition_year = {-year} and t.source_file = d.source_file and t.line_number = d.line_number
+            """)
+        return moved
+
+    def _settle(self, year: int, mode: str, reports: list[FileReport], load_id: str, loaded: str) -> None:
+        """In one transaction: the pending rows' duplicates rejected, the partition's previous rows
+        deleted (a full load), the pending rows given their year, the files recorded."""
+        contract = self.contract
+        source = sql_literal(contract.name)
         self.con.execute("begin transaction")
         try:
-            if replace:
+            if mode == "full":
                 self.con.execute(f"delete from {contract.table} where partition_year = {year}")
                 for table in ("raw.rejects", "raw.load_files"):
                     self.con.execute(f"delete from {table} where source = {source} and partition_year = {year}")
-            self.con.execute(f"""
-                insert into {contract.table}
-                select {year}, {", ".join(names)}, source_file, {LINE.format(t=self.staged)}, {loaded}
-                from {self.staged} where reason is null
-            """)
-            self.con.execute(f"""
-                insert into raw.rejects
-                select {source}, {year}, source_file, {LINE.format(t=self.staged)}, reason, record, {loaded}
-                from {self.staged} where reason is not null
-            """)
-            if reports:
+            moved = self._reject_duplicates(year, loaded)
+            for report in reports:
+                report.rows_loaded -= moved.get(report.path, 0)
+                report.rows_rejected += moved.get(report.path, 0)
+                if report.rows_loaded + report.rows_rejected != report.rows_read:  # a bug, never data
+                    raise RuntimeError(f"{report.path}: {report.rows_read} rows read but {report.rows_loaded}"
+                                       f" loaded + {report.rows_rejected} rejected")
+            self.con.execute(f"update {contract.table} set partition_year = {year} where partition_year = {-year};"
+                             f" update raw.rejects set partition_year = {year}"
+                             f" where source = {source} and partition_year = {-year}")
+            if reports:  # none when a year's files are all gone
                 self.con.executemany(
                     "insert into raw.load_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?, ?, ?, ?)",
                     [(contract.name, year, r.path, r.file_format, r.encoding, r.rows_read, r.rows_loaded,
                       r.rows_rejected, load_id, *r.fingerprint, self.rules_digest, r.ignored_headers, r.sha256)
-                     for r in reports],
-                )
+                     for r in reports])
             self.con.execute("commit")
         except BaseException:
             self.con.execute("rollback")
             raise
+
+    def _discard_pending(self, partitions: str) -> None:
+        """Delete the pending rows of `partitions` (a SQL condition on partition_year)."""
+        self.con.execute(f"delete from {self.contract.table} where {partitions};"
+                         f" delete from raw.rejects where source = {sql_literal(self.contract.name)} and {partitions}")
 
     def load(self, folder: Path, year: int) -> LoadReport:
         """Load `folder` (raw/<source>/<year>) as partition `year`; raise SourceFileError if unreadable."""
         raw_root = folder.parent.parent
         files = {path.relative_to(raw_root).as_posix(): path for path in self.files(folder, raw_root)}
         self._ensure_tables()
+        self._discard_pending("partition_year < 0")  # of a load killed outright
         mode, to_read = self._plan(year, files)
         kept = len(files) - len(to_read) if mode != "full" else 0
         if mode == "unchanged":
             return LoadReport(self.contract.name, year, None, [], mode, kept)
-        typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns)
         for variable, value in pii.hmac_variables(self.salt).items():
             self.con.execute(f"set variable {variable} = $value", {"value": value})
-        self.staged = self._staging_table(sum(files[name].stat().st_size for name in to_read))
-        temporary = "temp" if self.staged.startswith("temp.") else ""
-        self.con.execute(f"create schema if not exists scratch; create or replace {temporary} table {self.staged} ("
-                         f"source_file varchar, line_offset bigint, {typed},"
-                         f" row_year bigint, reason varchar, record json)")
+        load_id = uuid.uuid4().hex
+        (loaded_at,) = self.con.execute("select now()::timestamp::varchar").fetchone()
+        loaded = f"{sql_literal(load_id)}, timestamp {sql_literal(loaded_at)}"
         try:
-            # In path order: the staging order decides which of two duplicates is the first.
-            reports = [self._stage_file(files[name], name, year) for name in to_read]
-            if mode == "append":
-                self._mark_duplicates_of_loaded(year)
-            self._mark_duplicates()
-            counts = {(f, ok): n for f, ok, n in self.con.execute(
-                f"select source_file, reason is null, count(*) from {self.staged} group by all").fetchall()}
-            for report in reports:
-                report.rows_loaded = counts.get((report.path, True), 0)
-                report.rows_rejected = counts.get((report.path, False), 0)
-                if report.rows_loaded + report.rows_rejected != report.rows_read:  # a bug, never data
-                    raise RuntimeError(f"{report.path}: {report.rows_read} rows read but {report.rows_loaded}"
-                                       f" loaded + {report.rows_rejected} rejected")
-            self._check_year_folder(year, raw_root)
-            load_id = uuid.uuid4().hex
-            self._write(year, load_id, reports, replace=mode == "full")
+            reports = []
+            for name in to_read:  # in path order, which decides the first of two duplicates
+                reports.append(report := self._stage_file(files[name], name, year))
+                self._check_year_folder(files[name], year)
+                self._copy_staged(-year, report, loaded)
+                self.con.execute(f"drop table {self.staged}")
+            self._settle(year, mode, reports, load_id, loaded)
+        except BaseException:
+            self._discard_pending(f"partition_year = {-year}")
+            raise
         finally:
-            self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicate_keys;"
-                             f" reset variable {pii.HMAC_INNER}; reset variable {pii.HMAC_OUTER}")
+            if self.staged:
+                self.con.execute(f"drop table if exists {self.staged}")
+            self.con.execute(f"drop table if exists _duplicates; reset variable {pii.HMAC_INNER};"
+                             f" reset variable {pii.HMAC_OUTER}")
         return LoadReport(self.contract.name, year, load_id, reports, mode, kept)
 
 

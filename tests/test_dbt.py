@@ -68,6 +68,19 @@ def test_a_rerun_inserts_into_the_tables_in_place_and_replaces_views_in_one_stat
     assert query(warehouse, "select distinct year from marts.fct_indicators order by 1") == [(y,) for y in YEARS]
 
 
+def test_the_staging_models_do_not_read_the_pending_rows_of_a_load_in_progress(built_warehouse):
+    with connect(built_warehouse) as con:
+        con.execute("begin transaction")  # rolled back: the shared warehouse is left as it was
+        for source, model in (("hotline", "stg_hotline__tickets"), ("cases", "stg_cases__records"),
+                              ("inspections", "stg_inspections__findings"), ("surveys", "stg_surveys__responses"),
+                              ("development", "stg_development__assessments")):
+            (settled,) = con.execute(f"select count(*) from staging.{model}").fetchone()
+            con.execute(f"insert into raw.{source} select * replace (-partition_year as partition_year)"
+                        f" from raw.{source}")  # as a load of every year would leave them until it settles
+            assert con.execute(f"select count(*) from staging.{model}").fetchone() == (settled,), model
+        con.execute("rollback")
+
+
 def test_a_yearly_run_touches_only_its_year(raw_warehouse, tmp_path):
     warehouse = copy_of(raw_warehouse, tmp_path, "one_year")
     dbt(warehouse, "seed")

@@ -240,6 +240,37 @@ def test_a_load_killed_while_reading_gb18030_leaves_no_copy_of_the_file(raw, tmp
                    if p.is_file())
 
 
+def test_the_rows_of_a_load_killed_halfway_stay_pending_until_the_next_load_deletes_them(raw, warehouse, load):
+    folder = raw / "hotline" / "2014"
+    write_hotline(folder / "a.csv", in_2014(TICKETS))
+    write_hotline(folder / "b.csv", in_2014([{**TICKETS[1], "ticket_id": "T9"}]))
+    # Killed with SIGKILL once the first file's rows are in the warehouse: nothing gets to clean up.
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from orchestration.contracts import HOTLINE
+        from orchestration.ingest import PartitionLoader, ingest
+        from orchestration.lib.duck import connect
+        copy = PartitionLoader._copy_staged
+        def copy_then_die(self, *args):
+            copy(self, *args)
+            os.kill(os.getpid(), signal.SIGKILL)
+        PartitionLoader._copy_staged = copy_then_die
+        with connect(Path({str(warehouse)!r})) as con:
+            ingest(con, HOTLINE, 2014, Path({str(raw)!r}), Path({str(UNITS_CSV)!r}), {SALT!r})
+    """)
+    killed = subprocess.run([sys.executable, "-c", script], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert query(warehouse, "select partition_year, source_file, count(*) from raw.hotline group by all") == [
+        (-2014, "hotline/2014/a.csv", 2)]  # pending: no query of a year reads them
+    assert query(warehouse, "select count(*) from raw.load_files") == [(0,)]
+    load("hotline", 2015)  # any load of the source deletes them first
+    assert query(warehouse, "select count(*) from raw.hotline where partition_year < 0") == [(0,)]
+    load("hotline", 2014)
+    assert query(warehouse, "select ticket_id from raw.hotline where partition_year = 2014 order by 1") == [
+        ("T1",), ("T2",), ("T9",)]
+
+
 # -- 4. errors that name their cause ---------------------------------------------------------------
 
 class _FullDisk:

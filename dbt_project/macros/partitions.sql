@@ -83,3 +83,9 @@
     {%- else -%} '{{ var("methodology_version") }}'
     {%- endif -%}
 {%- endmacro %}
+
+{#- A raw source's rows, without the pending rows of a load still running (or killed), which the loader
+    keeps under the negated year until the load settles (orchestration/ingest.py). -#}
+{% macro settled_rows(table) -%}
+    select * from {{ source('raw', table) }} where partition_year > 0
+{%- endmacro %}

@@ -1,5 +1,5 @@
 with records as (
-    select * from {{ source('raw', 'cases') }}
+    {{ settled_rows('cases') }}
 ),
 
 final as (

@@ -1,5 +1,5 @@
 with assessments as (
-    select * from {{ source('raw', 'development') }}
+    {{ settled_rows('development') }}
 ),
 
 final as (

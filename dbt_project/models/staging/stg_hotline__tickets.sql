@@ -1,5 +1,5 @@
 with tickets as (
-    select * from {{ source('raw', 'hotline') }}
+    {{ settled_rows('hotline') }}
 ),
 
 final as (

@@ -1,5 +1,5 @@
 with inspections as (
-    select * from {{ source('raw', 'inspections') }}
+    {{ settled_rows('inspections') }}
 ),
 
 final as (

@@ -1,5 +1,5 @@
 with responses as (
-    select * from {{ source('raw', 'surveys') }}
+    {{ settled_rows('surveys') }}
 ),
 
 points as (

@@ -112,6 +112,31 @@ def test_clean_data_meets_every_suite_and_the_report_says_so(built_warehouse, tm
     assert sorted(p.name for p in (tmp_path / "quality").iterdir()) == ["index.html", "results.json"]
 
 
+def test_an_unexpected_rows_rule_scans_the_batch_once_to_count_its_rows(built_warehouse, tmp_path, monkeypatch):
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    path = _copy(built_warehouse, tmp_path, monkeypatch)
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        (result,) = validate(path, ["raw_hotline"], [YEAR], UNITS, "counted")
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert result.success
+    rules = [e["kwargs"]["unexpected_rows_query"] for e in read_suite("raw_hotline").expectations
+             if e["type"] == "unexpected_rows_expectation"]
+    assert len(rules) >= 5
+    for rule in rules:
+        condition = " ".join(rule.split())[-40:].replace("{{", "{").replace("}}", "}")
+        runs = [s for s in statements if condition in s]
+        assert len(runs) == 1 and runs[0].startswith("SELECT COUNT(*)"), (rule, runs)
+
+
 CASES = [(suite.name, index, e["meta"]["rule"]) for suite in all_suites() for index, e in enumerate(suite.expectations)]
 
 

@@ -521,16 +521,18 @@ class PartitionLoader:
         pending, move to raw.rejects (methodology §6). The rows moved, by file."""
         contract = self.contract
         keys = ", ".join(contract.key)
-        partition = f"{contract.table} where partition_year in ({year}, {-year})"
+        in_partition = f"partition_year in ({year}, {-year})"
         # Repeated keys are found among 64-bit hashes first: an aggregate of 100 M text keys ran out
         # of memory at 1.5GB, one of their hashes does not. Rare collisions are settled by the keys.
         self.con.execute(f"""
             create or replace temp table _duplicates as
             with repeated_hashes as (
-                select hash({keys}) as key_hash from {partition} group by key_hash having count(*) > 1
+                select hash({keys}) as key_hash from {contract.table} where {in_partition}
+                group by key_hash having count(*) > 1
             ),
             repeated as (
-                select {keys} from {partition} and hash({keys}) in (select key_hash from repeated_hashes)
+                select {keys} from {contract.table}
+                where {in_partition} and hash({keys}) in (select key_hash from repeated_hashes)
                 group by all having count(*) > 1
             ),
             occurrences as (
@@ -538,7 +540,7 @@ class PartitionLoader:
                     first_value(t.source_file) over earliest as first_file,
                     first_value(t.line_number) over earliest as first_line
                 from {contract.table} as t inner join repeated as r on {" and ".join(f"t.{k} = r.{k}" for k in contract.key)}
-                where t.partition_year in ({year}, {-year})
+                where t.{in_partition}
                 window earliest as (partition by {", ".join(f"t.{k}" for k in contract.key)}
                                     order by t.source_file, t.line_number)
             )

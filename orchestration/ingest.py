@@ -2,8 +2,8 @@
 
 Every input row ends in exactly one place: `raw.<source>` or `raw.rejects` (with file, line and
 reason). A file that cannot be read fails the whole partition and the warehouse keeps its previous
-state. Each file is read into a staging table with every row's verdict, and its rows are copied
-from there into `raw.<source>` and `raw.rejects` under the negated year: a load in progress is
+state. Each file is read, in slices that fit in memory, into a staging table with every row's
+verdict, and its rows are copied from there into `raw.<source>` and `raw.rejects` under the negated year: a load in progress is
 pending, and what reads a year never sees it. One short transaction at the end settles the
 duplicates, drops the partition's previous rows and gives the pending rows their year; a load that
 fails has its pending rows deleted, and a load killed outright leaves them to the next load of the
@@ -23,7 +23,9 @@ import io
 import re
 import uuid
 import zipfile
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +44,7 @@ from orchestration.lib.duck import load_excel_extension, memory_limit_bytes, sql
 
 SNIFF_BYTES = 1 << 20
 READ_CHUNK = 1 << 24
-# A staged row's line in its file (the header is line 1): see _stage_file.
+# A staged row's line in its file (the header is line 1): see _stage.
 LINE = "rowid + line_offset"
 
 
@@ -149,36 +151,114 @@ def count_lines(path: Path, digest=None) -> int:
     return lines + (last != b"\n")
 
 
-@contextmanager
-def utf8_source(con: duckdb.DuckDBPyConnection, path: Path, encoding: str):
-    """Where DuckDB reads `path` from, in UTF-8: the file itself, or for GB18030 a transcoded copy
-    held in memory (an fsspec memory file, which DuckDB reads through its filesystem bridge; Python's
-    codec runs at ~140 MB/s here, DuckDB's encodings extension at ~3 MB/s). Nothing transcoded is
-    ever written to disk, so a killed load leaves no copy of the file's personal data behind. The
-    copy can be read in parallel and re-read, which the named pipe it replaced could not
-    (bench/results/loader.md); it costs memory the size of the file while the file is read."""
-    if encoding in ("utf-8", "xlsx"):
-        yield str(path)
+@dataclass
+class CsvSlice:
+    """Part of a CSV file as DuckDB reads it, in UTF-8, behind the file's header (or a workbook, whole)."""
+    readable: str  # the file itself, or an in-memory copy (memory://…)
+    line_shift: int  # the file's line of the slice's line 1 (its header), less 1: the lines before it
+    lines: int | None  # the slice's physical lines, header included; None: the whole file's (`count_lines`)
+
+
+def _utf8_chunks(path: Path, encoding: str) -> Iterator[bytes]:
+    """The file's bytes in UTF-8, a chunk at a time (GB18030 transcoded: Python's codec runs at ~140
+    MB/s here, DuckDB's encodings extension at ~3 MB/s)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as source:
+        try:
+            while chunk := source.read(READ_CHUNK):
+                # A chunk of UTF-8 may end inside a character: harmless, as slices are cut at line ends.
+                yield chunk if encoding == "utf-8" else decoder.decode(chunk).encode("utf-8")
+            if encoding != "utf-8":
+                yield decoder.decode(b"", final=True).encode("utf-8")
+        except UnicodeDecodeError as error:
+            raise SourceFileError(path, f"unknown encoding: not valid {encoding} past the first MiB ({error})") from None
+
+
+def _record_end(chunk: bytes, quotes_before: int, limit: int) -> int:
+    """The offset just past the last line end of `chunk` before `limit` that ends a record, else the
+    first one past it; 0 if none. A line end ends a record when an even number of quote characters
+    precede it (`quotes_before` of them precede the chunk)."""
+    def inside_quotes(end: int) -> bool:
+        return (quotes_before + chunk.count(b'"', 0, end)) % 2 == 1
+
+    end = chunk.rfind(b"\n", 0, limit)
+    while end >= 0 and inside_quotes(end):
+        end = chunk.rfind(b"\n", 0, end)
+    if end < 0:
+        end = chunk.find(b"\n", limit)
+        while end >= 0 and inside_quotes(end):
+            end = chunk.find(b"\n", end + 1)
+    return end + 1
+
+
+def csv_slices(con: duckdb.DuckDBPyConnection, path: Path, encoding: str, slice_bytes: int) -> Iterator[CsvSlice]:
+    """The file in slices of about `slice_bytes` each, cut between records, each behind a copy of the
+    header: a file read whole would be staged whole, and a staging table larger than DuckDB's memory
+    spills (bench/results/national.md). A UTF-8 file that fits is read where it is; anything else
+    through copies held in memory (fsspec memory files, which DuckDB reads through its filesystem
+    bridge, in parallel), one slice at a time. Nothing is ever written to disk, so a killed load leaves
+    no copy of the file's personal data behind."""
+    if encoding == "utf-8" and path.stat().st_size <= slice_bytes:
+        yield CsvSlice(str(path), 0, None)
         return
     import fsspec
 
     memory = fsspec.filesystem("memory")
     if not con.filesystem_is_registered(memory.protocol[0]):
         con.register_filesystem(memory)
-    name = f"/jingtu-ingest-{uuid.uuid4().hex}.csv"
-    decoder = codecs.getincrementaldecoder(encoding)()
+    header, shift, copy = None, 0, None
     try:
-        try:
-            with path.open("rb") as source, memory.open(name, "wb") as copy:
-                while chunk := source.read(READ_CHUNK):
-                    copy.write(decoder.decode(chunk).encode("utf-8"))
-                copy.write(decoder.decode(b"", final=True).encode("utf-8"))
-        except UnicodeDecodeError as error:
-            raise SourceFileError(path, f"unknown encoding: not valid {encoding} past the first MiB ({error})") from None
-        yield f"memory://{name}"
+        for chunk in _utf8_chunks(path, encoding):
+            if header is None:  # the first chunk
+                header = chunk[:_record_end(chunk, 0, 0)]  # empty: a file of one line is one slice
+                chunk = chunk[len(header):]
+            if copy is None:
+                copy = _SliceCopy(memory, header)
+            while header and copy.size + len(chunk) >= slice_bytes and (
+                    cut := _record_end(chunk, copy.quotes, slice_bytes - copy.size)):
+                copy.write(chunk[:cut])
+                yield from copy.read_once(shift)
+                shift += copy.newlines
+                copy, chunk = _SliceCopy(memory, header), chunk[cut:]
+            copy.write(chunk)
+        if copy is not None and (copy.size or not shift):  # a header alone is a slice of no rows
+            yield from copy.read_once(shift)
     finally:
-        if memory.exists(name):
-            memory.rm_file(name)
+        if copy is not None:
+            copy.remove()
+
+
+class _SliceCopy:
+    """One slice's copy in an fsspec memory file, the header first."""
+
+    def __init__(self, memory, header: bytes):
+        self.memory, self.header = memory, header
+        self.name = f"/jingtu-ingest-{uuid.uuid4().hex}.csv"
+        self.file = memory.open(self.name, "wb")
+        self.file.write(header)
+        self.size = self.quotes = self.newlines = 0
+        self.last = b""
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.file.write(data)
+            self.size, self.last = self.size + len(data), data[-1:]
+            self.quotes += data.count(b'"')
+            self.newlines += data.count(b"\n")
+
+    def read_once(self, line_shift: int) -> Iterator[CsvSlice]:
+        """The slice, for as long as it is read; then its copy is gone."""
+        self.file.close()
+        try:
+            yield CsvSlice(f"memory://{self.name}", line_shift,
+                           self.header.count(b"\n") + self.newlines + (self.size > 0 and self.last != b"\n"))
+        finally:
+            self.remove()
+
+    def remove(self) -> None:
+        self.file.close()
+        if self.memory.exists(self.name):
+            self.memory.rm_file(self.name)
 
 
 def xlsx_sheets(path: Path) -> list[str]:
@@ -275,7 +355,7 @@ class PartitionLoader:
         # What the stored rows depend on besides the files: a change reloads every partition.
         rules = repr((contract, sorted(self.units), pii.MASKS, pii.HMAC_SQL, salt))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
-        self.staged = ""  # the table of the file being read, with each row's verdict: see `_staging_table`
+        self.staged = f"temp.main.{contract.name}_checked"  # the slice being read, with each row's verdict
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -320,27 +400,27 @@ class PartitionLoader:
                                             f" ('{sheets[0]}') is read: move them into it or deliver them as a file"
                                             " of their own")
 
-    def _source(self, readable: str | Path, file_format: str, headers: list[str]) -> tuple[str, str, str]:
-        """(FROM clause yielding the file's rows, the staged line_offset, ORDER BY) for one file.
+    def _source(self, readable: str, file_format: str, headers: list[str], line_shift: int) -> tuple[str, str, str]:
+        """(FROM clause yielding the rows, the staged line_offset, ORDER BY) for a CSV slice or a workbook.
         A CSV's records are read as they come and numbered later (`_renumber_lines`) if need be. A
         workbook's wholly blank rows are skipped, each other row keeping its sheet row number."""
         if file_format == "csv":
             columns = ", ".join(f"{sql_literal(h)}: 'varchar'" for h in headers)
             call = (f"read_csv({sql_literal(readable)}, header = true, delim = ',', quote = '\"', escape = '\"',"
                     f" auto_detect = false, columns = {{{columns}}})")
-            return call, "2", ""
+            return call, str(2 + line_shift), ""
         cells = ", ".join(_quote(h) for h in headers)
         call = (f"(select * from (select *, row_number() over () + 1 as sheet_row from read_xlsx({sql_literal(readable)},"
                 f" header = true, all_varchar = true, stop_at_empty = false)) where coalesce({cells}) is not null)")
         return call, "sheet_row + 1 - row_number() over (order by sheet_row)", "order by sheet_row"
 
-    def _renumber_lines(self, readable: str | Path) -> None:
-        """Give the staged rows of a CSV file their physical line numbers, where records and lines
-        differ (a quoted value spanning lines, blank lines): a record starts on a non-blank line that
-        follows an even number of quote characters."""
+    def _renumber_lines(self, part: CsvSlice) -> None:
+        """Give the staged rows of a CSV slice their physical line numbers in the file, where records
+        and lines differ (a quoted value spanning lines, blank lines): a record starts on a non-blank
+        line that follows an even number of quote characters."""
         self.con.execute(f"""
             create or replace temp table _file_lines as
-            select line from read_csv({sql_literal(readable)}, header = false, delim = {sql_literal(chr(1))},
+            select line from read_csv({sql_literal(part.readable)}, header = false, delim = {sql_literal(chr(1))},
                 quote = '', escape = '', auto_detect = false, strict_mode = false, columns = {{'line': 'varchar'}})""")
         self.con.execute("""
             create or replace temp table _record_lines as
@@ -357,14 +437,19 @@ class PartitionLoader:
             select line_number, row_number() over (order by line_number) as record
             from opened where line_number > 1 and not is_blank and not is_inside_quotes""")
         self.con.execute(f"""
-            update {self.staged} as s set line_offset = r.line_number - s.rowid
+            update {self.staged} as s set line_offset = r.line_number + {part.line_shift} - s.rowid
             from _record_lines as r
             where s.rowid = r.record - 1;
             drop table _file_lines; drop table _record_lines""")
 
-    def _stage_file(self, path: Path, name: str, year: int) -> FileReport:
-        """Read `path` into the staging table: typed values, and the reason a row is rejected (duplicates
-        aside). Recorded under `name`, its path under raw/."""
+    def _slice_bytes(self) -> int:
+        """How much of a CSV file is staged at a time: a quarter of DuckDB's memory limit, as a staged
+        row takes about twice its bytes in the file. A month of hotline tickets is one slice even at 17×."""
+        return memory_limit_bytes(self.con) // 4
+
+    def _load_file(self, path: Path, name: str, year: int, loaded: str) -> FileReport:
+        """Read `path` (recorded under `name`, its path under raw/) and copy its rows into the warehouse,
+        pending: a CSV slice by slice (`csv_slices`), each staged then copied (`_stage`, `_copy_staged`)."""
         fingerprint = _fingerprint(path)  # before reading: a file rewritten meanwhile is read again next time
         if path.stat().st_size == 0:
             raise SourceFileError(path, "the file is empty")
@@ -381,12 +466,36 @@ class PartitionLoader:
                 ).fetchall()]
             except duckdb.Error as error:
                 raise SourceFileError(path, f"cannot be read as xlsx: {duckdb_reason(error)}") from None
+            parts = (part for part in [CsvSlice(str(path), 0, None)])  # read whole
         else:
             file_format = "csv"
             encoding, headers = sniff_encoding(path)
             digest = hashlib.sha256()
             lines = count_lines(path, digest)
+            parts = csv_slices(self.con, path, encoding, self._slice_bytes())
         self._check_headers(path, headers)
+        known = {c.header for c in self.contract.columns}
+        report = FileReport(name, file_format, encoding, fingerprint=fingerprint, sha256=digest.hexdigest(),
+                            ignored_headers=[pii.mask(h) for h in headers if h not in known])
+        row_years = Counter()
+        with closing(parts):
+            for part in parts:
+                rows = self._stage(path, report, part, headers, year)
+                report.rows_read += rows
+                if file_format == "csv" and (lines if part.lines is None else part.lines) != rows + 1:
+                    self._renumber_lines(part)
+                row_years.update(dict(self.con.execute(f"select row_year, count(*) from {self.staged} group by all")
+                                      .fetchall()))
+                self._copy_staged(-year, report, loaded)
+                self.con.execute(f"drop table {self.staged}")
+        if report.rows_read == 0:
+            raise SourceFileError(path, "the file has a header but no data rows")
+        self._check_year_folder(path, year, row_years)
+        return report
+
+    def _stage(self, path: Path, report: FileReport, part: CsvSlice, headers: list[str], year: int) -> int:
+        """Read a CSV slice (or a workbook) into the staging table: typed values, and the reason a row is
+        rejected (duplicates aside). The rows read."""
         contract = self.contract
         stored = contract.stored_columns
         checks = [check for c in stored for check in _column_checks(c, _sql_list(self.units))]
@@ -395,57 +504,49 @@ class PartitionLoader:
                       f" ({contract.year_expression}) || ' is not the folder year {year}' end")
         texts = ", ".join(f"'{c.warehouse_name}': {c.warehouse_name}__text" for c in stored)
         typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in stored)
-        self.staged = self._staging_table(path.stat().st_size)
-        temporary = "temp" if self.staged.startswith("temp.") else ""
-        # The staged rows keep the file's order, so a row's line is its rowid past the first row (line
-        # 2). `row_number() over ()` would say the same but confines the whole statement to one thread:
-        # it took twice as long.
-        self.con.execute(f"create schema if not exists scratch; create or replace {temporary} table {self.staged}"
+        # The staged rows keep the file's order, so a row's line is its rowid past the slice's first row.
+        # `row_number() over ()` would say the same but confines the whole statement to one thread: it
+        # took twice as long.
+        self.con.execute(f"create or replace temp table {self.staged}"
                          f" (line_offset bigint, {typed}, row_year bigint, reason varchar, record json)")
-        with utf8_source(self.con, path, encoding) as readable:
-            source, line_offset, order = self._source(readable, file_format, headers)
-            extra = ", sheet_row" if file_format == "xlsx" else ""
-            try:
-                # Literals, not parameters: a parameterised INSERT … SELECT ran 30× slower here.
-                (rows_read,) = self.con.execute(f"""
-                    insert into {self.staged}
-                    with incoming as (
-                        select {", ".join(_text_expression(c, file_format) for c in stored)}{extra}
-                        from {source}
-                    ),
-                    parsed as (
-                        select *, {", ".join(f"{_typed_expression(c)} as {c.warehouse_name}" for c in stored)}
-                        from incoming
-                    ),
-                    ruled as (
-                        select *, nullif(concat_ws('; ', {", ".join(checks)}), '') as reason from parsed
-                    )
-                    select {line_offset}, {", ".join(c.warehouse_name for c in stored)},
-                        {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
-                    from ruled {order}
-                """).fetchone()
-                if lines is not None and lines != rows_read + 1:
-                    self._renumber_lines(readable)
-            except duckdb.Error as error:  # `from None`: DuckDB's own text may quote the file's rows
-                if _is_storage_failure(error):
-                    raise WarehouseWriteError(f"the warehouse could not be written while loading {name}:"
-                                              f" {duckdb_reason(error)}") from None
-                raise SourceFileError(path, f"cannot be read as {file_format} ({encoding}):"
-                                            f" {duckdb_reason(error)}") from None
-        if rows_read == 0:
-            raise SourceFileError(path, "the file has a header but no data rows")
-        known = {c.header for c in contract.columns}
-        return FileReport(name, file_format, encoding, rows_read, fingerprint=fingerprint, sha256=digest.hexdigest(),
-                          ignored_headers=[pii.mask(h) for h in headers if h not in known])
+        file_format = report.file_format
+        source, line_offset, order = self._source(part.readable, file_format, headers, part.line_shift)
+        extra = ", sheet_row" if file_format == "xlsx" else ""
+        try:
+            # Literals, not parameters: a parameterised INSERT … SELECT ran 30× slower here.
+            (rows,) = self.con.execute(f"""
+                insert into {self.staged}
+                with incoming as (
+                    select {", ".join(_text_expression(c, file_format) for c in stored)}{extra}
+                    from {source}
+                ),
+                parsed as (
+                    select *, {", ".join(f"{_typed_expression(c)} as {c.warehouse_name}" for c in stored)}
+                    from incoming
+                ),
+                ruled as (
+                    select *, nullif(concat_ws('; ', {", ".join(checks)}), '') as reason from parsed
+                )
+                select {line_offset}, {", ".join(c.warehouse_name for c in stored)},
+                    {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
+                from ruled {order}
+            """).fetchone()
+        except duckdb.Error as error:  # `from None`: DuckDB's own text may quote the file's rows
+            if _is_storage_failure(error):
+                raise WarehouseWriteError(f"the warehouse could not be written while loading {report.path}:"
+                                          f" {duckdb_reason(error)}") from None
+            raise SourceFileError(path, f"cannot be read as {file_format} ({report.encoding}):"
+                                        f" {duckdb_reason(error)}") from None
+        return rows
 
-    def _check_year_folder(self, path: Path, year: int) -> None:
+    def _check_year_folder(self, path: Path, year: int, row_years: Counter) -> None:
         """A file most of whose rows belong to another year sits in the wrong folder."""
-        dated, elsewhere, usual_year = self.con.execute(f"""
-            select count(row_year), count(*) filter (where row_year <> {year}), mode(row_year) from {self.staged}
-        """).fetchone()
-        if dated and elsewhere * 2 > dated:
-            raise SourceFileError(path, f"in the wrong year folder: {elsewhere} of {dated} rows belong to other"
-                                        f" years (mostly {usual_year}), not {year}")
+        dated = Counter({y: n for y, n in row_years.items() if y is not None})
+        elsewhere = dated.total() - dated[year]
+        if dated and elsewhere * 2 > dated.total():
+            usual_year = dated.most_common(1)[0][0]
+            raise SourceFileError(path, f"in the wrong year folder: {elsewhere} of {dated.total()} rows belong to"
+                                        f" other years (mostly {usual_year}), not {year}")
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -483,16 +584,6 @@ class PartitionLoader:
             return "full", sorted(files)
         return ("append", new) if new else ("unchanged", [])
 
-    def _staging_table(self, file_bytes: int) -> str:
-        """Where a file is staged: a temporary table, in memory, when it fits easily in DuckDB's memory
-        (a staged row takes about twice its bytes in the file); else a table of the warehouse, which is
-        compressed on disk. Staged in memory, a row costs far less to write and to copy again; a
-        temporary table larger than the memory spills uncompressed (100 M tickets spilled more than
-        46 GiB, bench/results/national.md), slower than the compressed table."""
-        if file_bytes * 4 <= memory_limit_bytes(self.con):
-            return f"temp.main.{self.contract.name}_checked"
-        return f"scratch.{self.contract.name}_checked"
-
     def _copy_staged(self, pending: int, report: FileReport, loaded: str) -> None:
         """Copy the staged file's rows into the warehouse under partition `pending`: those that pass
         every rule into the source's table, the others into raw.rejects with their reasons."""
@@ -500,15 +591,17 @@ class PartitionLoader:
         names = ", ".join(c.warehouse_name for c in contract.stored_columns)
         name = sql_literal(report.path)
         try:
-            (report.rows_loaded,) = self.con.execute(f"""
+            (loaded_rows,) = self.con.execute(f"""
                 insert into {contract.table}
                 select {pending}, {names}, {name}, {LINE}, {loaded} from {self.staged} where reason is null
             """).fetchone()
-            (report.rows_rejected,) = self.con.execute(f"""
+            (rejected_rows,) = self.con.execute(f"""
                 insert into raw.rejects
                 select {sql_literal(contract.name)}, {pending}, {name}, {LINE}, reason, record, {loaded}
                 from {self.staged} where reason is not null
             """).fetchone()
+            report.rows_loaded += loaded_rows
+            report.rows_rejected += rejected_rows
         except duckdb.Error as error:
             if _is_storage_failure(error):
                 raise WarehouseWriteError(f"the warehouse could not be written while loading {report.path}:"
@@ -615,18 +708,13 @@ class PartitionLoader:
         try:
             reports = []
             for name in to_read:  # in path order, which decides the first of two duplicates
-                reports.append(report := self._stage_file(files[name], name, year))
-                self._check_year_folder(files[name], year)
-                self._copy_staged(-year, report, loaded)
-                self.con.execute(f"drop table {self.staged}")
+                reports.append(self._load_file(files[name], name, year, loaded))
             self._settle(year, mode, reports, load_id, loaded)
         except BaseException:
             self._discard_pending(f"partition_year = {-year}")
             raise
         finally:
-            if self.staged:
-                self.con.execute(f"drop table if exists {self.staged}")
-            self.con.execute(f"drop table if exists _duplicates; reset variable {pii.HMAC_INNER};"
+            self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicates; reset variable {pii.HMAC_INNER};"
                              f" reset variable {pii.HMAC_OUTER}")
         return LoadReport(self.contract.name, year, load_id, reports, mode, kept)
 

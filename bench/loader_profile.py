@@ -118,10 +118,11 @@ def main() -> None:
     loader = measure("loader", raw, folder / "loader_profile.duckdb")
     speed.append(python_speed())
     steps = loader["steps"]
-    parts = ("sniff_encoding", "count_lines", "_stage", "_renumber_lines", "_check_year_folder", "_copy_staged")
+    parts = ("sniff_encoding", "count_lines", "_stage", "_check_year_folder", "_copy_staged")  # of _load_file
     rows = [(STEPS["_load_file"], steps.get("_load_file", 0) - sum(steps.get(name, 0) for name in parts))]
-    rows += [(STEPS[name], steps.get(name, 0)) for name in ("sniff_encoding", "count_lines", "_stage", "_renumber_lines",
-                                                           "_check_year_folder", "_copy_staged",
+    rows += [(STEPS[name], steps.get(name, 0)) for name in ("sniff_encoding", "count_lines")]
+    rows.append((STEPS["_stage"], steps.get("_stage", 0) - steps.get("_renumber_lines", 0)))  # which it calls
+    rows += [(STEPS[name], steps.get(name, 0)) for name in ("_renumber_lines", "_check_year_folder", "_copy_staged",
                                                            "_reject_duplicates")]
     rows.append((STEPS["_settle"], steps.get("_settle", 0) - steps.get("_reject_duplicates", 0)))  # which it calls
     accounted = sum(seconds for _, seconds in rows)

@@ -3,8 +3,8 @@
 Every input row ends in exactly one place: `raw.<source>` or `raw.rejects` (with file, line and
 reason). A file that cannot be read fails the whole partition and the warehouse keeps its previous
 state. Each file is read, in slices that fit in memory, into a staging table with every row's
-verdict, and its rows are copied from there into `raw.<source>` and `raw.rejects` under the negated year: a load in progress is
-pending, and what reads a year never sees it. One short transaction at the end settles the
+verdict, and its rows are copied from there into `raw.<source>` and `raw.rejects` under the
+negated year: a load in progress is pending, and what reads a year never sees it. One short transaction at the end settles the
 duplicates, drops the partition's previous rows and gives the pending rows their year; a load that
 fails has its pending rows deleted, and a load killed outright leaves them to the next load of the
 source, which deletes them first.
@@ -480,10 +480,8 @@ class PartitionLoader:
         row_years = Counter()
         with closing(parts):
             for part in parts:
-                rows = self._stage(path, report, part, headers, year)
-                report.rows_read += rows
-                if file_format == "csv" and (lines if part.lines is None else part.lines) != rows + 1:
-                    self._renumber_lines(part)
+                report.rows_read += self._stage(path, report, part, headers, year,
+                                                lines if part.lines is None else part.lines)
                 row_years.update(dict(self.con.execute(f"select row_year, count(*) from {self.staged} group by all")
                                       .fetchall()))
                 self._copy_staged(-year, report, loaded)
@@ -493,9 +491,10 @@ class PartitionLoader:
         self._check_year_folder(path, year, row_years)
         return report
 
-    def _stage(self, path: Path, report: FileReport, part: CsvSlice, headers: list[str], year: int) -> int:
-        """Read a CSV slice (or a workbook) into the staging table: typed values, and the reason a row is
-        rejected (duplicates aside). The rows read."""
+    def _stage(self, path: Path, report: FileReport, part: CsvSlice, headers: list[str], year: int,
+               lines: int | None) -> int:
+        """Read a CSV slice of `lines` physical lines (or a workbook: None) into the staging table: typed
+        values, and the reason a row is rejected (duplicates aside). The rows read."""
         contract = self.contract
         stored = contract.stored_columns
         checks = [check for c in stored for check in _column_checks(c, _sql_list(self.units))]
@@ -531,6 +530,8 @@ class PartitionLoader:
                     {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
                 from ruled {order}
             """).fetchone()
+            if lines is not None and lines != rows + 1:
+                self._renumber_lines(part)
         except duckdb.Error as error:  # `from None`: DuckDB's own text may quote the file's rows
             if _is_storage_failure(error):
                 raise WarehouseWriteError(f"the warehouse could not be written while loading {report.path}:"

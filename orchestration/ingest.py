@@ -609,19 +609,22 @@ class PartitionLoader:
                                           f" {duckdb_reason(error)}") from None
             raise
 
-    def _reject_duplicates(self, year: int, loaded: str) -> dict[str, int]:
+    def _reject_duplicates(self, year: int, mode: str, loaded: str) -> dict[str, int]:
         """Among the partition's rows (an append's files kept, then the pending ones), the first
         occurrence of a key (files in path order, then line order) stays and the later ones, all
         pending, move to raw.rejects (methodology §6). The rows moved, by file."""
         contract = self.contract
         keys = ", ".join(contract.key)
         in_partition = f"partition_year in ({year}, {-year})"
+        # The rows kept by an append were settled without repeats: a repeated key has a pending row.
+        pending_keys = "" if mode == "full" else (
+            f" and hash({keys}) in (select hash({keys}) from {contract.table} where partition_year = {-year})")
         # Repeated keys are found among 64-bit hashes first: an aggregate of 100 M text keys ran out
         # of memory at 1.5GB, one of their hashes does not. Rare collisions are settled by the keys.
         self.con.execute(f"""
             create or replace temp table _duplicates as
             with repeated_hashes as (
-                select hash({keys}) as key_hash from {contract.table} where {in_partition}
+                select hash({keys}) as key_hash from {contract.table} where {in_partition}{pending_keys}
                 group by key_hash having count(*) > 1
             ),
             repeated as (
@@ -665,7 +668,7 @@ class PartitionLoader:
                 self.con.execute(f"delete from {contract.table} where partition_year = {year}")
                 for table in ("raw.rejects", "raw.load_files"):
                     self.con.execute(f"delete from {table} where source = {source} and partition_year = {year}")
-            moved = self._reject_duplicates(year, loaded)
+            moved = self._reject_duplicates(year, mode, loaded)
             for report in reports:
                 report.rows_loaded -= moved.get(report.path, 0)
                 report.rows_rejected += moved.get(report.path, 0)

@@ -213,16 +213,18 @@ def test_nothing_new_is_nothing_to_do(raw, load, warehouse):
     assert query(warehouse, "select load_id, count(*) from raw.hotline group by all") == before
 
 
-def test_an_appended_file_repeating_a_loaded_key_rejects_the_repeat(raw, load, warehouse):
+def test_an_appended_file_repeating_a_loaded_key_or_its_own_rejects_the_repeats(raw, load, warehouse):
     folder = raw / "hotline" / "2014"
     write_hotline(folder / "a.csv", in_2014(TICKETS))
     load("hotline", 2014)
-    write_hotline(folder / "b.csv", in_2014([{**TICKETS[1], "ticket_id": "T9"}, TICKETS[0]]))
+    nine = {**TICKETS[1], "ticket_id": "T9"}
+    write_hotline(folder / "b.csv", in_2014([nine, TICKETS[0], nine]))  # a loaded key, and one repeated in b.csv
     assert load("hotline", 2014).mode == "append"
     assert query(warehouse, "select ticket_id, source_file from raw.hotline order by 1") == [
         ("T1", "hotline/2014/a.csv"), ("T2", "hotline/2014/a.csv"), ("T9", "hotline/2014/b.csv")]
-    assert query(warehouse, "select source_file, line_number, reason from raw.rejects") == [
-        ("hotline/2014/b.csv", 3, "duplicate 工单编号 (ticket_id) (first at line 2 of hotline/2014/a.csv)")]
+    assert query(warehouse, "select source_file, line_number, reason from raw.rejects order by 2") == [
+        ("hotline/2014/b.csv", 3, "duplicate 工单编号 (ticket_id) (first at line 2 of hotline/2014/a.csv)"),
+        ("hotline/2014/b.csv", 4, "duplicate 工单编号 (ticket_id) (first at line 2 of hotline/2014/b.csv)")]
 
 
 CHANGES = {

@@ -3,11 +3,11 @@
 Every input row ends in exactly one place: `raw.<source>` or `raw.rejects` (with file, line and
 reason). A file that cannot be read fails the whole partition and the warehouse keeps its previous
 state. Each file is read, in slices that fit in memory, into a staging table with every row's
-verdict, and its rows are copied from there into `raw.<source>` and `raw.rejects` under the
-negated year: a load in progress is pending, and what reads a year never sees it. One short transaction at the end settles the
-duplicates, drops the partition's previous rows and gives the pending rows their year; a load that
-fails has its pending rows deleted, and a load killed outright leaves them to the next load of the
-source, which deletes them first.
+verdict, and its rows are copied from there into `raw.<source>` and `raw.rejects` under the negated
+year: a load in progress is pending, and what reads a year never sees it. One short transaction at
+the end settles the duplicates, drops the partition's previous rows and gives the pending rows their
+year; a load that fails has its pending rows deleted, and a load killed outright leaves them to the
+next load of the source, which deletes them first.
 
 A load costs what changed. Files already loaded are recognised by size and modification time
 (recorded in `raw.load_files`): new files sorting after them (the next month's export) are read and
@@ -156,7 +156,7 @@ class CsvSlice:
     """Part of a CSV file as DuckDB reads it, in UTF-8, behind the file's header (or a workbook, whole)."""
     readable: str  # the file itself, or an in-memory copy (memory://…)
     line_shift: int  # the file's line of the slice's line 1 (its header), less 1: the lines before it
-    lines: int | None  # the slice's physical lines, header included; None: the whole file's (`count_lines`)
+    lines: int | None  # its physical lines, header included; None: not known (a workbook's rows are not lines)
 
 
 def _utf8_chunks(path: Path, encoding: str) -> Iterator[bytes]:
@@ -191,15 +191,17 @@ def _record_end(chunk: bytes, quotes_before: int, limit: int) -> int:
     return end + 1
 
 
-def csv_slices(con: duckdb.DuckDBPyConnection, path: Path, encoding: str, slice_bytes: int) -> Iterator[CsvSlice]:
-    """The file in slices of about `slice_bytes` each, cut between records, each behind a copy of the
-    header: a file read whole would be staged whole, and a staging table larger than DuckDB's memory
-    spills (bench/results/national.md). A UTF-8 file that fits is read where it is; anything else
-    through copies held in memory (fsspec memory files, which DuckDB reads through its filesystem
-    bridge, in parallel), one slice at a time. Nothing is ever written to disk, so a killed load leaves
-    no copy of the file's personal data behind."""
+def csv_slices(con: duckdb.DuckDBPyConnection, path: Path, encoding: str, slice_bytes: int,
+               lines: int | None = None) -> Iterator[CsvSlice]:
+    """The file, of `lines` physical lines (`count_lines`; None: not counted, and read whole its
+    records are not renumbered), in slices of about `slice_bytes` each, cut between records, each
+    behind a copy of the header: a file read whole would be staged whole, and a staging table larger
+    than DuckDB's memory spills (bench/results/national.md). A UTF-8 file that fits is read where it
+    is; anything else through copies held in memory (fsspec memory files, which DuckDB reads through
+    its filesystem bridge, in parallel), one slice at a time. Nothing is ever written to disk, so a
+    killed load leaves no copy of the file's personal data behind."""
     if encoding == "utf-8" and path.stat().st_size <= slice_bytes:
-        yield CsvSlice(str(path), 0, None)
+        yield CsvSlice(str(path), 0, lines)
         return
     import fsspec
 
@@ -457,7 +459,6 @@ class PartitionLoader:
             load_excel_extension(self.con)  # once per connection; a no-op after
             self._refuse_other_sheets(path)
             file_format = encoding = "xlsx"
-            lines = None
             with path.open("rb") as content:
                 digest = hashlib.file_digest(content, "sha256")
             try:
@@ -471,8 +472,7 @@ class PartitionLoader:
             file_format = "csv"
             encoding, headers = sniff_encoding(path)
             digest = hashlib.sha256()
-            lines = count_lines(path, digest)
-            parts = csv_slices(self.con, path, encoding, self._slice_bytes())
+            parts = csv_slices(self.con, path, encoding, self._slice_bytes(), count_lines(path, digest))
         self._check_headers(path, headers)
         known = {c.header for c in self.contract.columns}
         report = FileReport(name, file_format, encoding, fingerprint=fingerprint, sha256=digest.hexdigest(),
@@ -480,8 +480,7 @@ class PartitionLoader:
         row_years = Counter()
         with closing(parts):
             for part in parts:
-                report.rows_read += self._stage(path, report, part, headers, year,
-                                                lines if part.lines is None else part.lines)
+                report.rows_read += self._stage(path, report, part, headers, year)
                 row_years.update(dict(self.con.execute(f"select row_year, count(*) from {self.staged} group by all")
                                       .fetchall()))
                 self._copy_staged(-year, report, loaded)
@@ -491,10 +490,9 @@ class PartitionLoader:
         self._check_year_folder(path, year, row_years)
         return report
 
-    def _stage(self, path: Path, report: FileReport, part: CsvSlice, headers: list[str], year: int,
-               lines: int | None) -> int:
-        """Read a CSV slice of `lines` physical lines (or a workbook: None) into the staging table: typed
-        values, and the reason a row is rejected (duplicates aside). The rows read."""
+    def _stage(self, path: Path, report: FileReport, part: CsvSlice, headers: list[str], year: int) -> int:
+        """Read a CSV slice (or a workbook) into the staging table: typed values, and the reason a row is
+        rejected (duplicates aside). The rows read."""
         contract = self.contract
         stored = contract.stored_columns
         checks = [check for c in stored for check in _column_checks(c, _sql_list(self.units))]
@@ -530,7 +528,7 @@ class PartitionLoader:
                     {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
                 from ruled {order}
             """).fetchone()
-            if lines is not None and lines != rows + 1:
+            if part.lines is not None and part.lines != rows + 1:
                 self._renumber_lines(part)
         except duckdb.Error as error:  # `from None`: DuckDB's own text may quote the file's rows
             if _is_storage_failure(error):
@@ -718,8 +716,8 @@ class PartitionLoader:
             self._discard_pending(f"partition_year = {-year}")
             raise
         finally:
-            self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicates; reset variable {pii.HMAC_INNER};"
-                             f" reset variable {pii.HMAC_OUTER}")
+            self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicates;"
+                             f" reset variable {pii.HMAC_INNER}; reset variable {pii.HMAC_OUTER}")
         return LoadReport(self.contract.name, year, load_id, reports, mode, kept)
 
 

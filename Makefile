@@ -37,7 +37,7 @@ run: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml  ## generate the sample if raw/ i
 # the disk.
 test:  ## the test suite, on two workers (a file's tests share one)
 	@$(MAKE) -s --no-print-directory -j2 $(INSTALLED) $(BROWSER_DRIVER) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The code location `jingtu`, described in DAGSTER_HOME: `dagster dev` runs from there, since it warns
 # about a dagster.yaml in its working folder that is not DAGSTER_HOME's.

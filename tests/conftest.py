@@ -1,6 +1,7 @@
 """Shared fixtures: small generated data, and a warehouse under tmp_path for each test."""
 
 import csv
+import functools
 import io
 import os
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 # Under pytest-xdist (`make test` runs two workers) each worker keeps its own dbt artefacts: the
 # workers' dbt runs would otherwise overwrite one another's saved parse and manifest.
@@ -39,12 +41,30 @@ UNITS_CSV = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
 SALT = "test-salt"
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder that `build(folder)` fills, built by one pytest-xdist worker for all of them (under a
+    lock, into a name of its own first, so that no worker sees it half built); each worker gets its own
+    copy, which a test may open for writing (DuckDB allows one writing process per file)."""
+    own = tmp_path_factory.getbasetemp() / name
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        build(own)
+        return own
+    shared = tmp_path_factory.getbasetemp().parent / name  # the run's folder, above every worker's
+    with FileLock(f"{shared}.lock"):
+        if not shared.exists():
+            partial = shared.with_name(f"{name}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            build(partial)
+            partial.rename(shared)
+    shutil.copytree(shared, own)
+    return own
+
+
 @pytest.fixture(scope="session")
 def small_raw_template(tmp_path_factory) -> Path:
     """The sample with 1 % of the hotline tickets: every source, year, encoding and format."""
-    out = tmp_path_factory.mktemp("small_raw")
-    generate(out, hotline_scale=0.01, progress=lambda _: None)
-    return out
+    return built_once(tmp_path_factory, "small_raw",
+                      lambda out: generate(out, hotline_scale=0.01, progress=lambda _: None))
 
 
 @pytest.fixture
@@ -121,25 +141,32 @@ def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True, yea
     return result.success, messages
 
 
-@pytest.fixture(scope="session")
-def raw_warehouse(small_raw_template, tmp_path_factory):
-    """A warehouse file with the small sample's raw layer loaded for every year (no marts)."""
-    path = tmp_path_factory.mktemp("raw_warehouse") / "jingtu.duckdb"
-    with connect(path) as con:
+def _load_every_year(template: Path, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    with connect(folder / "jingtu.duckdb") as con:
         for source in SOURCES.values():
             for year in (2015, 2016, 2017, 2018):
-                ingest(con, source, year, small_raw_template, UNITS_CSV, SALT)
-    return path
+                ingest(con, source, year, template, UNITS_CSV, SALT)
+
+
+def _build_every_year(raw_folder: Path, folder: Path) -> None:
+    shutil.copytree(raw_folder, folder)
+    run_dbt(folder / "jingtu.duckdb", "build")
 
 
 @pytest.fixture(scope="session")
-def built_warehouse(raw_warehouse, tmp_path_factory):
+def raw_warehouse(small_raw_template, tmp_path_factory) -> Path:
+    """A warehouse file with the small sample's raw layer loaded for every year (no marts)."""
+    return built_once(tmp_path_factory, "raw_warehouse", functools.partial(_load_every_year, small_raw_template)
+                      ) / "jingtu.duckdb"
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(raw_warehouse, tmp_path_factory) -> Path:
     """The small sample after a full `dbt build` (every year at once, with the tests). Tests that
     change it work on a copy."""
-    path = tmp_path_factory.mktemp("built") / "jingtu.duckdb"
-    shutil.copyfile(raw_warehouse, path)
-    run_dbt(path, "build")
-    return path
+    return built_once(tmp_path_factory, "built", functools.partial(_build_every_year, raw_warehouse.parent)
+                      ) / "jingtu.duckdb"
 
 
 # The longest files first, longest to shortest (as the last clean run measured them): the two workers

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench bench-warnings bench-national docs clean
+.PHONY: run test ui lint bench bench-tests bench-warnings bench-national docs clean
 
 # The virtual environment, from the pinned dependencies in requirements.lock, installed by uv (pinned
 # there too), faster than pip. Compiled to bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, as on
@@ -61,6 +61,9 @@ bench: $(INSTALLED)  ## ingest, validation, pipeline, grade-confidence and portr
 
 bench-warnings: $(INSTALLED)  ## the early warnings' false-alarm rate and detection power, 183 units × 48 months (bench/results/warnings.md)
 	$(BIN)/python bench/warnings_bench.py
+
+bench-tests: $(INSTALLED)  ## make test on a clean clone of the committed tree, as CI runs it (bench/results/test_suite.md)
+	$(BIN)/python bench/test_suite_bench.py
 
 # Polars is left out at this scale: it held 4.2 GiB at 17× and has no memory cap, so ten times the data would
 # outgrow the machine's memory; pandas runs under its cap and fails, which the result records.

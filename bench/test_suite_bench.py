@@ -1,0 +1,77 @@
+"""How long `make test` takes on a clean clone, as CI runs it: the committed tree cloned into a
+temporary folder, then `.ci/run` (the virtual environment installed, the browser if missing, pytest on
+two workers). pytest is also asked, through PYTEST_ADDOPTS, for every test's duration and worker, so
+that the report shows how busy each worker was and which files cost most: the order in which
+tests/conftest.py hands out the files (SLOW_FIRST) is refreshed from it.
+
+    python bench/test_suite_bench.py
+
+Writes bench/results/test_suite.md.
+"""
+
+import collections
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from ingest_bench import machine, python_speed
+
+TARGET_SECONDS = 6 * 60
+
+
+def per_file(log: str) -> tuple[dict[str, float], dict[str, str]]:
+    """Seconds per test file (its tests' setup, call and teardown) and the worker that ran it."""
+    seconds: dict[str, float] = collections.defaultdict(float)
+    for duration, test in re.findall(r"^([\d.]+)s (?:call|setup|teardown)\s+(tests/\S+)", log, re.MULTILINE):
+        seconds[test.split("::")[0]] += float(duration)
+    workers = {test.split("::")[0]: worker
+               for worker, test in re.findall(r"\[(gw\d+)\] \[\s*\d+%\] \w+ (tests/\S+)", log)}
+    return seconds, workers
+
+
+def main() -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    speed = [python_speed()]
+    with tempfile.TemporaryDirectory(prefix="jingtu-ci-") as folder:
+        clone = Path(folder) / "clone"
+        subprocess.run(["git", "clone", "--quiet", str(HERE.parent), str(clone)], check=True)
+        env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+        env.update(CI="true", PYTEST_ADDOPTS="-v --durations=0")
+        started = time.perf_counter()
+        run = subprocess.run(["bash", ".ci/run"], cwd=clone, env=env, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+    speed.append(python_speed())
+    log = run.stdout + run.stderr
+    summary = re.findall(r"=+ (\d+ passed.*?) in ([\d.]+)s", log)
+    if run.returncode != 0 or not summary:
+        raise SystemExit(f".ci/run failed (exit {run.returncode}):\n{log[-3000:]}")
+    outcome, pytest_seconds = summary[-1][0], float(summary[-1][1])
+    seconds, workers = per_file(log)
+    busy = collections.defaultdict(float)
+    for name, spent in seconds.items():
+        busy[workers.get(name, "?")] += spent
+    lines = ["# The test suite on a clean clone", "", f"Machine: {machine()}.",
+             f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC, commit `{commit}`.",
+             f"Machine speed, 20 M additions in plain Python before and after: {speed[0]:.2f} s → {speed[1]:.2f} s.", "",
+             "| what | seconds |", "|---|---:|",
+             f"| `.ci/run` in all (clone excluded; install, browser check and pytest) | {wall:.1f} |",
+             f"| pytest ({outcome}) | {pytest_seconds:.1f} |",
+             f"| target | {TARGET_SECONDS} |", "",
+             "Busy seconds per worker (the sum of its tests' durations): "
+             + ", ".join(f"{w} {s:.1f}" for w, s in sorted(busy.items())) + ".", "",
+             "| test file | seconds | worker |", "|---|---:|---|"]
+    lines += [f"| `{name}` | {spent:.1f} | {workers.get(name, '?')} |"
+              for name, spent in sorted(seconds.items(), key=lambda item: -item[1])]
+    (HERE / "results" / "test_suite.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -331,8 +331,10 @@ def test_dbt_dies_with_the_process_that_started_it_even_on_sigkill():
     from orchestration.lib import bound_child
 
     assert defs.resources["dbt"].dbt_executable == BOUND_DBT_EXECUTABLE
-    # A stand-in for `jingtu` that starts "dbt" (here a long sleep, through the same wrapper) and is killed.
-    script = (f"import subprocess, time; child = subprocess.Popen([{BOUND_DBT_EXECUTABLE!r}, '60']);"
+    # A stand-in for `jingtu` that starts "dbt" (here a long sleep, through the same wrapper, told its
+    # parent as the dbt step tells it) and is killed.
+    script = (f"import os, subprocess, time; child = subprocess.Popen([{BOUND_DBT_EXECUTABLE!r}, '60'],"
+              f" env={{**os.environ, {bound_child.PARENT!r}: str(os.getpid())}});"
               " print(child.pid, flush=True); time.sleep(60)")
     starter = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                                env={**os.environ, bound_child.PROGRAM: "/bin/sleep"})
@@ -347,7 +349,8 @@ def test_dbt_dies_with_the_process_that_started_it_even_on_sigkill():
         if not _alive(dbt_pid):
             break
         time.sleep(0.1)
-    assert not _alive(dbt_pid), "dbt outlived the process that started it"
+    assert not _alive(dbt_pid), ("dbt outlived the process that started it: "
+                                 + Path(f"/proc/{dbt_pid}/status").read_text()[:300])
 
 
 def test_dbt_starts_in_the_warehouse_folder_and_finds_the_warehouse_by_name(tmp_path, monkeypatch):

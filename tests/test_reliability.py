@@ -332,8 +332,10 @@ def test_dbt_dies_with_the_process_that_started_it_even_on_sigkill():
 
     assert defs.resources["dbt"].dbt_executable == BOUND_DBT_EXECUTABLE
     # A stand-in for `jingtu` that starts "dbt" (here a long sleep, through the same wrapper, told its
-    # parent as the dbt step tells it) and is killed.
-    script = (f"import os, subprocess, time; child = subprocess.Popen([{BOUND_DBT_EXECUTABLE!r}, '60'],"
+    # parent as the dbt step tells it) and is killed. It ignores SIGTERM, as a process started in the
+    # background does once Dagster has mapped SIGTERM to SIGINT: its children inherit that.
+    script = ("import os, signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+              f" child = subprocess.Popen([{BOUND_DBT_EXECUTABLE!r}, '60'],"
               f" env={{**os.environ, {bound_child.PARENT!r}: str(os.getpid())}});"
               " print(child.pid, flush=True); time.sleep(60)")
     starter = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,

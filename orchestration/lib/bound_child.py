@@ -18,9 +18,9 @@ WORKING_DIRECTORY = "JINGTU_DBT_CWD"  # where to become it, if not where we were
 
 
 def main() -> None:
-    # An ignored signal stays ignored across exec, and the parent may pass SIGTERM on ignored: Dagster
-    # gives SIGTERM SIGINT's disposition, which is "ignore" in a process started in the background by
-    # a shell script. The death signal would then do nothing.
+    # An ignored signal stays ignored across exec, and the parent may pass SIGTERM on ignored: outside
+    # a step, Dagster gives SIGTERM SIGINT's disposition, which is "ignore" in a process started in the
+    # background by a shell script. The death signal would then do nothing.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
         sys.exit(f"jingtu-dbt: prctl failed (errno {ctypes.get_errno()})")

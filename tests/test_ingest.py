@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.contracts import HOTLINE, SOURCES
+from orchestration.contracts import HOTLINE, MUNICIPAL_CODE, SOURCES
 from orchestration.ingest import PartitionLoader, SourceFileError, configured_units, ingest
 from orchestration.lib.duck import connect
 from tests.conftest import SALT, UNITS_CSV, query, write_source
@@ -259,6 +259,21 @@ def test_another_salt_or_unit_list_reloads_the_partition(raw, warehouse, tmp_pat
         for units_csv, salt in ((UNITS_CSV, SALT), (UNITS_CSV, SALT), (UNITS_CSV, "another salt"), (units, "another salt")):
             modes.append(ingest(con, SOURCES["cases"], 2017, raw, units_csv, salt).mode)
     assert modes == ["full", "unchanged", "full", "full"]
+
+
+def test_a_unit_list_that_names_the_municipal_code_too_loads_the_same_rows(raw, warehouse, tmp_path):
+    # The cases allow the municipal code besides the units: listed in the units file as well, it is
+    # one unit, not an error, and every row is judged as before.
+    units = tmp_path / "units.csv"
+    units.write_text(UNITS_CSV.read_text() + f"{MUNICIPAL_CODE},乐山市,city\n", encoding="utf-8")
+    outcomes = []
+    for units_csv in (UNITS_CSV, units):
+        with connect(tmp_path / f"{units_csv.parent.name}.duckdb") as con:
+            report = ingest(con, SOURCES["cases"], 2017, raw, units_csv, SALT)
+            outcomes.append((report.rows_loaded, report.rows_rejected,
+                             con.execute("select line_number, reason from raw.rejects order by 1").fetchall()))
+    assert outcomes[0][1] > 0 and any("is not a configured unit" in r for _, r in outcomes[0][2])
+    assert outcomes[1] == outcomes[0]
 
 
 def test_a_year_in_another_folder_is_a_separate_partition(raw, load, warehouse):

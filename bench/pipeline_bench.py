@@ -115,9 +115,8 @@ def reference_child(raw: Path, units: Path, out: Path, kept: bool = False) -> No
         mirror = Path(scratch)
         utf8_mirror(raw, mirror)
         xlsx = {source: xlsx_union(raw, source, ", all_varchar = true") for source in ("development", "inspections")}
-        phone_digits = """nullif(regexp_replace(clean("来电号码"), '[^0-9]', '', 'g'), '')"""
         personal_data = ("\n        filename as source_file,"
-                         f" {pii.HMAC_SQL.format(v=phone_digits)} as caller_key,"
+                         f""" {pii.hash_sql('"来电号码"')} as caller_key,"""
                          f""" {pii.mask_sql('"诉求内容"')} as content,""") if kept else ""
         script = (HERE / "reference.sql").read_text().format(
             raw=mirror, units=units, xlsx_development=xlsx["development"], xlsx_inspections=xlsx["inspections"],

@@ -293,8 +293,7 @@ def _text_expression(column: Column, file_format: str) -> str:
     if column.default is not None:
         v = f"coalesce({v}, '{column.default}')"
     if column.pii == "hash":
-        digits = f"nullif(regexp_replace({v}, '[^0-9]', '', 'g'), '')"
-        v = pii.HMAC_SQL.format(v=digits)
+        v = pii.hash_sql(v)
     elif column.pii == "mask":
         v = pii.mask_sql(v)
     return f"{v} as {column.warehouse_name}__text"

@@ -52,6 +52,14 @@ def mask_sql(expression: str) -> str:
 HMAC_INNER, HMAC_OUTER = "jingtu_hmac_inner", "jingtu_hmac_outer"
 HMAC_SQL = (f"sha256(getvariable('{HMAC_OUTER}') || unhex(sha256(getvariable('{HMAC_INNER}')"
             " || encode({v}))))")
+
+
+def hash_sql(expression: str) -> str:
+    """SQL: the HMAC (`HMAC_SQL`) of the digits in the text `expression`, null when it has none, so
+    that the separators people type inside a number do not change its key."""
+    return HMAC_SQL.format(v=f"nullif(regexp_replace({expression}, '[^0-9]', '', 'g'), '')")
+
+
 _BLOCK = 64
 
 

@@ -9,6 +9,7 @@ are Jinja2 templates (orchestration/templates/). Chinese first, English beside i
 import datetime
 import decimal
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import duckdb
@@ -31,6 +32,15 @@ def _records(con, sql: str, params: dict | None = None) -> list[dict]:
     result = con.execute(sql, params or {})
     names = [d[0] for d in result.description]
     return [dict(zip(names, row)) for row in result.fetchall()]
+
+
+def _by_county(records: list[dict]) -> defaultdict[str, list[dict]]:
+    """`records` grouped by county_code, each group in the records' order: one pass, where filtering the
+    whole list for each unit grows with the square of the units."""
+    grouped = defaultdict(list)
+    for record in records:
+        grouped[record["county_code"]].append(record)
+    return grouped
 
 
 def _json(value) -> str:
@@ -184,19 +194,19 @@ def render_year(con: duckdb.DuckDBPyConnection, year: int, out: Path) -> Path:
             select county_code, signal_label_zh, signal_label_en, {', '.join(EVIDENCE_COLUMNS)}
             from marts.fct_early_warnings where year(month) = $y
             order by month, severity_order desc, signal""", {"y": year})
+    indicators, history, components, alerts = map(_by_county, (indicators, history, components, alerts))
     sections = []
     for unit in units:
         code = unit["county_code"]
-        own = [i for i in indicators if i["county_code"] == code]
+        own = indicators[code]
         sections.append({
             **unit,
             "ungraded_reason": _ungraded_reason(unit),
             "radar": _radar(unit, own, median) if own and all(i["value"] is not None for i in own) else None,
-            "trend": _trend(unit, [h for h in history if h["county_code"] == code and h["composite"] is not None],
-                            grades),
-            "components": _components(unit, [c for c in components if c["county_code"] == code]),
+            "trend": _trend(unit, [h for h in history[code] if h["composite"] is not None], grades),
+            "components": _components(unit, components[code]),
             "scores": _scores(unit) if unit["professional_score"] is not None else None,
-            "alerts": [{**a, "evidence": describe(a)} for a in alerts if a["county_code"] == code],
+            "alerts": [{**a, "evidence": describe(a)} for a in alerts[code]],
         })
     out.mkdir(parents=True, exist_ok=True)
     script = out / PLOTLY_JS

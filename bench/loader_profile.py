@@ -86,7 +86,7 @@ def floor_child(raw: Path, database: Path) -> None:
         first = True
         for path in sorted((raw / "hotline" / "2018").glob("*.csv")):
             encoding, headers = ingest.sniff_encoding(path)
-            for part in ingest.csv_slices(con, path, encoding, loader._slice_bytes()):
+            for part in ingest.csv_slices(path, encoding, loader._slice_bytes()):
                 source, _, _ = loader._source(part.readable, "csv", headers, part.line_shift)
                 select = f"select {columns} from {source}"
                 con.execute(f"create table floor as {select}" if first else f"insert into floor {select}")

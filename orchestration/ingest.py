@@ -20,6 +20,7 @@ import csv
 import hashlib
 import html
 import io
+import os
 import re
 import uuid
 import zipfile
@@ -154,7 +155,7 @@ def count_lines(path: Path, digest=None) -> int:
 @dataclass
 class CsvSlice:
     """Part of a CSV file as DuckDB reads it, in UTF-8, behind the file's header (or a workbook, whole)."""
-    readable: str  # the file itself, or an in-memory copy (memory://…)
+    readable: str  # the file itself, or an in-memory copy (/proc/self/fd/…)
     line_shift: int  # the file's line of the slice's line 1 (its header), less 1: the lines before it
     lines: int | None  # its physical lines, header included; None: not known (a workbook's rows are not lines)
 
@@ -191,23 +192,16 @@ def _record_end(chunk: bytes, quotes_before: int, limit: int) -> int:
     return end + 1
 
 
-def csv_slices(con: duckdb.DuckDBPyConnection, path: Path, encoding: str, slice_bytes: int,
-               lines: int | None = None) -> Iterator[CsvSlice]:
+def csv_slices(path: Path, encoding: str, slice_bytes: int, lines: int | None = None) -> Iterator[CsvSlice]:
     """The file, of `lines` physical lines (`count_lines`; None: not counted, and read whole its
     records are not renumbered), in slices of about `slice_bytes` each, cut between records, each
     behind a copy of the header: a file read whole would be staged whole, and a staging table larger
     than DuckDB's memory spills (bench/results/national.md). A UTF-8 file that fits is read where it
-    is; anything else through copies held in memory (fsspec memory files, which DuckDB reads through
-    its filesystem bridge, in parallel), one slice at a time. Nothing is ever written to disk, so a
-    killed load leaves no copy of the file's personal data behind."""
+    is; anything else through copies held in memory (`_SliceCopy`), one slice at a time. Nothing is
+    ever written to disk, so a killed load leaves no copy of the file's personal data behind."""
     if encoding == "utf-8" and path.stat().st_size <= slice_bytes:
         yield CsvSlice(str(path), 0, lines)
         return
-    import fsspec
-
-    memory = fsspec.filesystem("memory")
-    if not con.filesystem_is_registered(memory.protocol[0]):
-        con.register_filesystem(memory)
     header, shift, copy = None, 0, None
     try:
         for chunk in _utf8_chunks(path, encoding):
@@ -215,13 +209,13 @@ def csv_slices(con: duckdb.DuckDBPyConnection, path: Path, encoding: str, slice_
                 header = chunk[:_record_end(chunk, 0, 0)]  # empty: a file of one line is one slice
                 chunk = chunk[len(header):]
             if copy is None:
-                copy = _SliceCopy(memory, header)
+                copy = _SliceCopy(header)
             while header and copy.size + len(chunk) >= slice_bytes and (
                     cut := _record_end(chunk, copy.quotes, slice_bytes - copy.size)):
                 copy.write(chunk[:cut])
                 yield from copy.read_once(shift)
                 shift += copy.newlines
-                copy, chunk = _SliceCopy(memory, header), chunk[cut:]
+                copy, chunk = _SliceCopy(header), chunk[cut:]
             copy.write(chunk)
         if copy is not None and (copy.size or not shift):  # a header alone is a slice of no rows
             yield from copy.read_once(shift)
@@ -231,12 +225,13 @@ def csv_slices(con: duckdb.DuckDBPyConnection, path: Path, encoding: str, slice_
 
 
 class _SliceCopy:
-    """One slice's copy in an fsspec memory file, the header first."""
+    """One slice's copy, the header first, in an anonymous memory file (Linux's memfd): DuckDB reads it
+    natively by its /proc/self/fd path, in parallel and without calling back into Python, and the
+    memory is freed when the copy is removed or the process ends, however it ends."""
 
-    def __init__(self, memory, header: bytes):
-        self.memory, self.header = memory, header
-        self.name = f"/jingtu-ingest-{uuid.uuid4().hex}.csv"
-        self.file = memory.open(self.name, "wb")
+    def __init__(self, header: bytes):
+        self.header = header
+        self.file = os.fdopen(os.memfd_create("jingtu-ingest-slice"), "wb")
         self.file.write(header)
         self.size = self.quotes = self.newlines = 0
         self.last = b""
@@ -250,17 +245,15 @@ class _SliceCopy:
 
     def read_once(self, line_shift: int) -> Iterator[CsvSlice]:
         """The slice, for as long as it is read; then its copy is gone."""
-        self.file.close()
+        self.file.flush()
         try:
-            yield CsvSlice(f"memory://{self.name}", line_shift,
+            yield CsvSlice(f"/proc/self/fd/{self.file.fileno()}", line_shift,
                            self.header.count(b"\n") + self.newlines + (self.size > 0 and self.last != b"\n"))
         finally:
             self.remove()
 
     def remove(self) -> None:
         self.file.close()
-        if self.memory.exists(self.name):
-            self.memory.rm_file(self.name)
 
 
 def xlsx_sheets(path: Path) -> list[str]:
@@ -480,7 +473,7 @@ class PartitionLoader:
             file_format = "csv"
             encoding, headers = sniff_encoding(path)
             digest = hashlib.sha256()
-            parts = csv_slices(self.con, path, encoding, self._slice_bytes(), count_lines(path, digest))
+            parts = csv_slices(path, encoding, self._slice_bytes(), count_lines(path, digest))
         self._check_headers(path, headers)
         known = {c.header for c in self.contract.columns}
         report = FileReport(name, file_format, encoding, fingerprint=fingerprint, sha256=digest.hexdigest(),

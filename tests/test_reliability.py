@@ -227,7 +227,7 @@ def test_a_load_killed_while_reading_gb18030_leaves_no_copy_of_the_file(raw, tmp
         from pathlib import Path
         from orchestration.ingest import csv_slices
         con = duckdb.connect()
-        for part in csv_slices(con, Path({str(source)!r}), "gb18030", 1 << 30):
+        for part in csv_slices(Path({str(source)!r}), "gb18030", 1 << 30):
             (phones,) = con.execute(f"select count(*) from read_csv('{{part.readable}}', all_varchar = true)"
                                     " where 来电号码 = '{PHONE}'").fetchone()
             assert phones > 0  # read, in UTF-8, as the loader reads it

@@ -12,6 +12,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, materialize
 from orchestration import cli
 from orchestration.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE, _in_warehouse_folder
 from orchestration.definitions import defs
+from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.lib import bound_child
 from orchestration.resources import Warehouse
@@ -120,6 +121,12 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
         (third,) = [run for run in instance.get_runs() if run.run_id not in {r.run_id for r in runs}]
         rebuilt = {r.asset_key.to_user_string() for r in instance.get_records_for_run(
             third.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=1000).records}
+        evaluated = {r.event_log_entry.dagster_event.event_specific_data.asset_check_key for r in
+                     instance.get_records_for_run(third.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION,
+                                                  limit=1000).records}
+    # every test of what was rebuilt ran and gated what follows, those that read another model too
+    # (a mart's county codes checked against dim_county, its grades against the methodology's)
+    assert {spec.key for spec in jingtu_dbt_models.check_specs if spec.asset_key.to_user_string() in rebuilt} <= evaluated
     assert {"raw/surveys", "marts/fct_components", "marts/fct_county_evaluation", "serving/bi_database"} <= rebuilt
     assert not {"raw/hotline", "raw/cases", "marts/fct_hotline_daily", "marts/fct_case_events_monthly"} & rebuilt
     (loaded, rejected) = query(warehouse, "select (select count(*) from raw.surveys where partition_year = 2017),"

@@ -1,5 +1,6 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
+import logging
 import os
 import re
 import subprocess
@@ -48,7 +49,8 @@ def test_a_broken_file_fails_its_asset_with_the_file_named(raw, warehouse):
     assert "development 2016 was not loaded" in message and "kaoping_2016.csv: the file is empty" in message
 
 
-def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse, monkeypatch, tmp_path, capsys):
+def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse, monkeypatch, tmp_path, capsys,
+                                                                  caplog):
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     with warnings.catch_warnings(record=True) as caught:
@@ -115,8 +117,11 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     surveys = raw / "surveys" / "2017" / "cepings_2017.csv"
     lines = surveys.read_bytes().splitlines(keepends=True)
     surveys.write_bytes(b"".join(lines[:-100]))
+    caplog.clear()
     assert cli.main(["materialize", "2017", "2018"]) == 0
     assert "materialising 2017 (files changed: surveys) …" in capsys.readouterr().out
+    # what a library would print past the CLI's quiet run config (a person sees it on stderr)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     with DagsterInstance.get() as instance:
         (third,) = [run for run in instance.get_runs() if run.run_id not in {r.run_id for r in runs}]
         rebuilt = {r.asset_key.to_user_string() for r in instance.get_records_for_run(

@@ -10,8 +10,10 @@ import sys
 import time
 import unicodedata
 from pathlib import Path
+from typing import NoReturn
 
 from orchestration import quiet_notices, settings
+from orchestration.lib.processes import exit_now, is_alive
 
 # Progress lines stay readable: failures are summarised by report_failure, details are in `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -23,8 +25,6 @@ def _release_dead_cli_runs(instance) -> None:
     """A `jingtu` killed mid-run leaves its run STARTED holding the warehouse pool's only slot, which
     would block every later run forever: mark such runs failed and free their slots."""
     from dagster import DagsterRunStatus, RunsFilter
-
-    from orchestration.lib.processes import is_alive
 
     active = RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING])
     for run in instance.get_runs(filters=active):
@@ -504,5 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     return args.handler(args)
 
 
+def run() -> NoReturn:
+    """The `jingtu` console script."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -373,3 +373,24 @@ def test_dbt_starts_in_the_warehouse_folder_and_finds_the_warehouse_by_name(tmp_
     assert started_in == env[bound_child.WORKING_DIRECTORY] == str(tmp_path / "w")
     profile = (DBT_PROJECT_DIR / "profiles.yml").read_text()
     assert "env_var('JINGTU_DBT_WAREHOUSE', env_var('JINGTU_WAREHOUSE'" in profile
+
+
+def test_a_console_script_ends_with_its_status_its_output_and_its_exit_handlers():
+    """`exit_now` skips only the interpreter's teardown: the exit handlers still run (a temporary
+    folder is removed), buffered output is written, and the status is the script's."""
+    script = ("import atexit, sys, tempfile; from orchestration.lib.processes import exit_now;"
+              " folder = tempfile.TemporaryDirectory(); print(folder.name);"
+              " atexit.register(print, 'handled'); sys.stdout.write('buffered'); exit_now(7)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    folder, rest = done.stdout.split("\n", 1)
+    assert (done.returncode, rest) == (7, "bufferedhandled\n")
+    assert not Path(folder).exists()
+
+
+def test_dbt_run_by_its_wrapper_exits_with_dbts_status():
+    from orchestration.dbt import BOUND_DBT_EXECUTABLE
+
+    usage = subprocess.run([BOUND_DBT_EXECUTABLE, "no-such-command"], capture_output=True, text=True, check=False)
+    assert usage.returncode == 2 and "No such command" in usage.stderr
+    version = subprocess.run([BOUND_DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=False)
+    assert version.returncode == 0 and "duckdb" in version.stdout

@@ -144,6 +144,7 @@ def child(args: list[str]) -> None:
 
     from orchestration import cli
     from orchestration.lib.duck import connect
+    from orchestration.lib.processes import exit_now
     from orchestration.settings import warehouse_path
 
     started, started_at = time.perf_counter(), datetime.datetime.now()
@@ -168,6 +169,7 @@ def child(args: list[str]) -> None:
     print(json.dumps({"seconds": seconds, "stages": stages, "rows": rows_in, "rows_read_by_run": rows_now or 0,
                       "tickets": tickets,
                       "peak_rss_mib": max(own, children), "own_mib": own, "dbt_mib": children}))
+    exit_now(0)  # as the `jingtu` console script ends
 
 
 class _redirect_stdout:

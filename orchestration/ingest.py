@@ -139,17 +139,34 @@ def count_lines(path: Path, digest=None) -> int:
     """The physical lines of a text file; refuses one with a NUL byte anywhere (the first MiB is
     checked by `sniff_encoding`). Bytes only: no rows are held in Python. `digest` (a hashlib object),
     if given, is fed the same bytes, so that the file's checksum costs no second read."""
-    lines, offset, last = 0, 0, b"\n"
+    lines, last = 0, b"\n"
+    for chunk in _checked_chunks(path, digest):
+        lines += chunk.count(b"\n")
+        last = chunk[-1:]
+    return lines + (last != b"\n")
+
+
+def _checked_chunks(path: Path, digest=None) -> Iterator[bytes]:
+    """The file's bytes a chunk at a time, each fed to `digest` (if given) and refused if it holds a
+    NUL byte. The error names the NUL's line, counted then: an error is rare, reading is not."""
+    offset = 0
     with path.open("rb") as f:
         while chunk := f.read(READ_CHUNK):
             if digest is not None:
                 digest.update(chunk)
             if (nul := chunk.find(b"\0")) >= 0:
-                line = lines + chunk.count(b"\n", 0, nul) + 1
+                line = _newlines_before(path, offset + nul) + 1
                 raise SourceFileError(path, f"not a text table: NUL byte at line {line} (byte {offset + nul})")
-            lines += chunk.count(b"\n")
-            offset, last = offset + len(chunk), chunk[-1:]
-    return lines + (last != b"\n")
+            yield chunk
+            offset += len(chunk)
+
+
+def _newlines_before(path: Path, end: int) -> int:
+    newlines = 0
+    with path.open("rb") as f:
+        while end > 0 and (block := f.read(min(READ_CHUNK, end))):
+            newlines, end = newlines + block.count(b"\n"), end - len(block)
+    return newlines
 
 
 @dataclass
@@ -160,19 +177,18 @@ class CsvSlice:
     lines: int | None  # its physical lines, header included; None: not known (a workbook's rows are not lines)
 
 
-def _utf8_chunks(path: Path, encoding: str) -> Iterator[bytes]:
+def _utf8_chunks(path: Path, encoding: str, digest=None) -> Iterator[bytes]:
     """The file's bytes in UTF-8, a chunk at a time (GB18030 transcoded: Python's codec runs at ~140
-    MB/s here, DuckDB's encodings extension at ~3 MB/s)."""
+    MB/s here, DuckDB's encodings extension at ~3 MB/s), checked and digested as read (`_checked_chunks`)."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    with path.open("rb") as source:
-        try:
-            while chunk := source.read(READ_CHUNK):
-                # A chunk of UTF-8 may end inside a character: harmless, as slices are cut at line ends.
-                yield chunk if encoding == "utf-8" else decoder.decode(chunk).encode("utf-8")
-            if encoding != "utf-8":
-                yield decoder.decode(b"", final=True).encode("utf-8")
-        except UnicodeDecodeError as error:
-            raise SourceFileError(path, f"unknown encoding: not valid {encoding} past the first MiB ({error})") from None
+    try:
+        for chunk in _checked_chunks(path, digest):
+            # A chunk of UTF-8 may end inside a character: harmless, as slices are cut at line ends.
+            yield chunk if encoding == "utf-8" else decoder.decode(chunk).encode("utf-8")
+        if encoding != "utf-8":
+            yield decoder.decode(b"", final=True).encode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SourceFileError(path, f"unknown encoding: not valid {encoding} past the first MiB ({error})") from None
 
 
 def _record_end(chunk: bytes, quotes_before: int, limit: int) -> int:
@@ -192,19 +208,20 @@ def _record_end(chunk: bytes, quotes_before: int, limit: int) -> int:
     return end + 1
 
 
-def csv_slices(path: Path, encoding: str, slice_bytes: int, lines: int | None = None) -> Iterator[CsvSlice]:
-    """The file, of `lines` physical lines (`count_lines`; None: not counted, and read whole its
-    records are not renumbered), in slices of about `slice_bytes` each, cut between records, each
-    behind a copy of the header: a file read whole would be staged whole, and a staging table larger
-    than DuckDB's memory spills (bench/results/national.md). A UTF-8 file that fits is read where it
-    is; anything else through copies held in memory (`_SliceCopy`), one slice at a time. Nothing is
-    ever written to disk, so a killed load leaves no copy of the file's personal data behind."""
+def csv_slices(path: Path, encoding: str, slice_bytes: int, digest=None) -> Iterator[CsvSlice]:
+    """The file in slices of about `slice_bytes` each, cut between records, each behind a copy of the
+    header: a file read whole would be staged whole, and a staging table larger than DuckDB's memory
+    spills (bench/results/national.md). A UTF-8 file that fits is read where it is, once its lines
+    are counted (`count_lines`); anything else through copies held in memory (`_SliceCopy`), one
+    slice at a time, counted as copied. Either way the file is read once before DuckDB reads it,
+    refused if it holds a NUL byte, and fed to `digest`. Nothing is ever written to disk, so a killed
+    load leaves no copy of the file's personal data behind."""
     if encoding == "utf-8" and path.stat().st_size <= slice_bytes:
-        yield CsvSlice(str(path), 0, lines)
+        yield CsvSlice(str(path), 0, count_lines(path, digest))
         return
     header, shift, copy = None, 0, None
     try:
-        for chunk in _utf8_chunks(path, encoding):
+        for chunk in _utf8_chunks(path, encoding, digest):
             if header is None:  # the first chunk
                 header = chunk[:_record_end(chunk, 0, 0)]  # empty: a file of one line is one slice
                 chunk = chunk[len(header):]
@@ -473,10 +490,10 @@ class PartitionLoader:
             file_format = "csv"
             encoding, headers = sniff_encoding(path)
             digest = hashlib.sha256()
-            parts = csv_slices(path, encoding, self._slice_bytes(), count_lines(path, digest))
+            parts = csv_slices(path, encoding, self._slice_bytes(), digest)
         self._check_headers(path, headers)
         known = {c.header for c in self.contract.columns}
-        report = FileReport(name, file_format, encoding, fingerprint=fingerprint, sha256=digest.hexdigest(),
+        report = FileReport(name, file_format, encoding, fingerprint=fingerprint,
                             ignored_headers=[pii.mask(h) for h in headers if h not in known])
         row_years = Counter()
         with closing(parts):
@@ -486,6 +503,7 @@ class PartitionLoader:
                                       .fetchall()))
                 self._copy_staged(-year, report, loaded)
                 self.con.execute(f"drop table {self.staged}")
+        report.sha256 = digest.hexdigest()  # the whole file read by now
         if report.rows_read == 0:
             raise SourceFileError(path, "the file has a header but no data rows")
         self._check_year_folder(path, year, row_years)

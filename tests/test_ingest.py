@@ -1,6 +1,7 @@
 """Ingestion of raw/<source>/<year>/ into raw.* tables: contracts, encodings, rejects, atomicity."""
 
 import csv
+import hashlib
 import io
 import os
 import shutil
@@ -184,6 +185,9 @@ def test_a_file_larger_than_a_slice_is_staged_in_slices_and_leaves_the_same_rows
     load_into(sliced)
     assert len(stages) > 3 * files
     assert raw_state(warehouse) == raw_state(sliced)
+    assert query(sliced, "select source_file, file_sha256 from raw.load_files order by 1") == [
+        (f"hotline/2018/{p.name}", hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted((raw / "hotline" / "2018").iterdir())]
     assert query(sliced, "select line_number, reason from raw.rejects where source_file like '%spanning_lines.csv'"
                          " order by 1") == [
         (3503, '区县代码 (county_code) "999999" is not a configured unit'),

@@ -97,16 +97,25 @@ def test_line_numbers_count_physical_lines_past_multi_line_values_and_blank_line
     assert query(warehouse, "select line_number from raw.rejects") == [(6,)]
 
 
-def test_a_nul_byte_past_the_first_mib_refuses_the_file_naming_its_line(raw, load):
+@pytest.mark.parametrize("encoding, slice_bytes", [("utf-8-sig", None), ("utf-8-sig", 100_000), ("gb18030", None)],
+                         ids=["read where it is", "sliced", "transcoded"])
+def test_a_nul_byte_past_the_first_mib_refuses_the_file_naming_its_line(raw, load, warehouse, monkeypatch,
+                                                                        encoding, slice_bytes):
+    """Wherever the file is read from (itself, or copies in memory: then the NUL is found while the
+    slices before it are staged), the load fails naming the line and leaves the warehouse unchanged."""
+    if slice_bytes:
+        monkeypatch.setattr(PartitionLoader, "_slice_bytes", lambda self: slice_bytes)
+    monkeypatch.setattr("orchestration.ingest.READ_CHUNK", 300_000)  # the NUL several reads in
     rows = [{**TICKETS[1], "ticket_id": f"N{i}", "content": "反映" * 200} for i in range(2000)]
-    path = write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(rows))
+    path = write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(rows), encoding=encoding)
     data = path.read_bytes()
     assert len(data) > 1 << 20
     cut = data.index(b"\n", 1_500_000) + 1
     path.write_bytes(data[:cut + 5] + b"\x00" + data[cut + 5:])
     line = data[:cut].count(b"\n") + 1
-    with pytest.raises(SourceFileError, match=f"NUL byte at line {line}"):
+    with pytest.raises(SourceFileError, match=f"NUL byte at line {line} \\(byte {cut + 5}\\)"):
         load("hotline", 2014)
+    assert query(warehouse, "select count(*) from raw.hotline") == [(0,)]
 
 
 def test_an_event_dated_in_the_future_is_rejected(raw, load, warehouse):

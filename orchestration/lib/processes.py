@@ -1,4 +1,4 @@
-"""Processes the project started, and whether they are still there."""
+"""Processes: whether one the project started is still there, and how a console script ends."""
 
 import atexit
 import os

@@ -14,6 +14,9 @@ from tests.conftest import run_dbt as dbt
 YEARS = (2015, 2016, 2017, 2018)
 MARTS = ("dim_county", "fct_components", "fct_indicators", "fct_county_evaluation", "fct_case_events_monthly",
          "fct_hotline_daily", "fct_hotline_intake_lines", "fct_inspection_stats")
+# Monthly: a month's trailing windows, baselines and CUSUMs reach back into the months before it.
+MONITORING = ("fct_monitoring_monthly", "fct_warning_funnels", "fct_warning_surges", "fct_early_warnings",
+              "fct_early_warnings_all_versions")
 
 
 def copy_of(raw_warehouse, tmp_path, name: str):
@@ -23,12 +26,12 @@ def copy_of(raw_warehouse, tmp_path, name: str):
     return path
 
 
-def marts(warehouse) -> dict[str, list[tuple]]:
+def marts(warehouse, names=MARTS) -> dict[str, list[tuple]]:
     """Every mart's rows, sorted, with doubles rounded to 1e-9: parallel sums in DuckDB may differ in
     the last bits from one run to the next."""
     with connect(warehouse, read_only=True) as con:
         tables = {}
-        for mart in MARTS:
+        for mart in names:
             columns = con.execute(f"select column_name, data_type from information_schema.columns where "
                                   f"table_schema = 'marts' and table_name = '{mart}' order by ordinal_position").fetchall()
             select = ", ".join(f"round({c}, 9)" if t == "DOUBLE" else c for c, t in columns)
@@ -52,9 +55,25 @@ def test_single_year_runs_in_any_order_equal_a_build_of_every_year(raw_warehouse
     dbt(shuffled, "seed")
     for year in (2018, 2016, 2015, 2017, 2016):  # any order, one year twice
         dbt(shuffled, "run", year=year)
-    expected = marts(built_warehouse)
-    assert len(expected["fct_county_evaluation"]) == 44
-    assert marts(shuffled) == expected
+    expected = marts(built_warehouse, MARTS + MONITORING)
+    assert len(expected["fct_county_evaluation"]) == 44 and len(expected["fct_warning_funnels"]) == 2 * 11 * 48
+    assert marts(shuffled, MARTS + MONITORING) == expected
+
+
+def test_a_years_changed_data_reaches_the_warnings_of_the_months_after_it(built_warehouse, tmp_path):
+    """A corrected delivery for 2017 (its last quarter's cases gone) re-run for 2017 alone leaves the
+    same warnings as a build of every year: 2018's trailing windows and CUSUMs reach back into 2017."""
+    rerun, rebuilt = copy_of(built_warehouse, tmp_path, "rerun"), copy_of(built_warehouse, tmp_path, "rebuilt")
+    for warehouse in (rerun, rebuilt):
+        with connect(warehouse) as con:
+            (gone,) = con.execute("delete from raw.cases where filed_on >= date '2017-10-01'"
+                                  " and filed_on < date '2018-01-01'").fetchone()
+            assert gone > 0
+    dbt(rerun, "run", year=2017)
+    dbt(rebuilt, "run")
+    expected = marts(rebuilt, MONITORING)
+    assert expected != marts(built_warehouse, MONITORING)  # 2018's warnings do change
+    assert marts(rerun, MONITORING) == expected
 
 
 def test_a_rerun_inserts_into_the_tables_in_place_and_replaces_views_in_one_statement(built_warehouse, tmp_path):

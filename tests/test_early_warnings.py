@@ -113,17 +113,19 @@ def test_each_signal_fires_exactly_where_the_rules_say(monitored):
     assert alerts == EXPECTED
 
 
-def test_a_run_for_a_range_of_months_replaces_those_months_only(monitored, tmp_path):
+def test_a_run_for_a_range_of_months_replaces_those_months_and_the_later_ones_only(monitored, tmp_path):
+    """The months after the range are built again (their windows reach back into it); those before stay."""
     warehouse = tmp_path / monitored.name  # the file's name is the catalog's, in dbt's relations
     shutil.copyfile(monitored, warehouse)
     with connect(warehouse) as con:
         con.execute("delete from marts.fct_early_warnings where month in ('2018-05-01', '2018-06-01')")
-        con.execute("update marts.fct_early_warnings set severity = 'marked' where month = '2018-07-01'")
+        con.execute("update marts.fct_early_warnings set severity = 'marked' where month in ('2018-04-01', '2018-07-01')")
     run_dbt(warehouse, "build", "--select", "path:models/monitoring", *THRESHOLD_RULES, months=("2018-05", "2018-06"))
     alerts = query(warehouse, "select month, county_code, signal, severity from marts.fct_early_warnings")
-    in_range = {a for a in EXPECTED if a[0].month in (5, 6)}
-    assert in_range and in_range <= set(alerts)  # rebuilt
-    assert {a[3] for a in alerts if a[0].month == 7} == {"marked"}  # untouched
+    from_may = {a for a in EXPECTED if a[0].month >= 5}
+    assert {a for a in from_may if a[0].month in (5, 6)} and {a for a in from_may if a[0].month == 7}
+    assert from_may <= set(alerts)  # rebuilt
+    assert {a[3] for a in alerts if a[0].month == 4} == {"marked"}  # untouched
 
 
 def test_alerts_carry_observed_value_threshold_and_observation_point(monitored):

@@ -85,6 +85,23 @@ def test_a_year_can_keep_its_version_while_the_others_take_the_default(built_war
     assert warnings.get(2017) == "2018.1" and warnings.get(2018) == "2019.1"
 
 
+def test_a_run_under_a_version_grades_its_years_alone_under_it(built_warehouse, tmp_path, monkeypatch):
+    """A run for 2017 under 2018.1 also writes 2018's warnings (their windows reach back into 2017),
+    but under 2018's own version: they come out as they were."""
+    warehouse = copy_of(built_warehouse, tmp_path, "run_version")
+    monkeypatch.setenv("JINGTU_METHODOLOGY_VERSION", "2018.1")
+    run_dbt(warehouse, "run", "--exclude", "resource_type:seed", year=2017)
+
+    def warnings(path):
+        with connect(path, read_only=True) as con:
+            return con.execute("select year(month), methodology_version, count(*) from marts.fct_early_warnings"
+                               " where year(month) >= 2017 group by all order by all").fetchall()
+
+    assert [(year, version) for year, version, _ in warnings(warehouse)] == [(2017, "2018.1"), (2018, "2019.1")]
+    assert [row for row in warnings(warehouse) if row[0] == 2018] == [
+        row for row in warnings(built_warehouse) if row[0] == 2018]
+
+
 def test_an_unknown_version_is_refused_with_its_name(raw_warehouse, tmp_path, monkeypatch):
     warehouse = copy_of(raw_warehouse, tmp_path, "unknown")
     monkeypatch.setenv("JINGTU_METHODOLOGY_VERSION", "2030.9")

@@ -28,14 +28,17 @@
     {%- if is_incremental() -%} delete from {{ this }} where {{ in_partition(column) }} {%- endif -%}
 {%- endmacro %}
 
-{#- The months the monitoring marts build: JINGTU_DBT_MONTHS=2018-12..2018-12 narrows a run to a range
-    of months; unset, every month of the years in JINGTU_DBT_YEAR (every month when that is unset too). -#}
+{#- The months the monitoring marts build: from the first month of the run's range of months
+    (JINGTU_DBT_MONTHS=2018-12..2018-12) or else of its first year (JINGTU_DBT_YEAR), to the last month
+    with data; every month when neither is set. The months after the run's are built again because a
+    month's trailing windows, baselines and CUSUMs reach back into them: left as they were, they would
+    still count what a corrected delivery took out. -#}
 {% macro in_month_partition(column='month') -%}
     {%- set months = partition_env('JINGTU_DBT_MONTHS') -%}
-    {%- if months -%}
-        {%- set first, last = months.split('..') -%}
-        {{ column }} between date '{{ first }}-01' and date '{{ last }}-01'
-    {%- else -%} {{ in_partition('year(' ~ column ~ ')') }} {%- endif -%}
+    {%- set years = partition_year_range() -%}
+    {%- if months -%} {{ column }} >= date '{{ months.split('..')[0] }}-01'
+    {%- elif years -%} {{ column }} >= date '{{ years[0] }}-01-01'
+    {%- else -%} true {%- endif -%}
 {%- endmacro %}
 
 {% macro clear_month_partition(column='month') -%}
@@ -61,8 +64,8 @@
 {%- endmacro %}
 
 {#- The methodology version in force for the year in `year_column` (seeds/methodology_versions.csv):
-    the run's JINGTU_METHODOLOGY_VERSION if set, else the year's entry in the var
-    methodology_version_by_year, else the var methodology_version (the default for every year). -#}
+    the run's JINGTU_METHODOLOGY_VERSION if set and the year is one of the run's, else the year's entry
+    in the var methodology_version_by_year, else the var methodology_version (the default). -#}
 {#- The configured versions — the default, the per-year ones and the run's — as a SQL list of
     literals: what the validation macros check (methodology_version_of picks among them). -#}
 {% macro versions_in_force() -%}
@@ -74,13 +77,22 @@
 
 {% macro methodology_version_of(year_column) -%}
     {%- set run_version = partition_env('JINGTU_METHODOLOGY_VERSION') -%}
+    {%- set years = partition_year_range() -%}
     {%- set by_year = var('methodology_version_by_year', {}) or {} -%}
-    {%- if run_version -%} '{{ run_version }}'
-    {%- elif by_year -%}
-        case {{ year_column }}
-        {%- for year, version in by_year.items() %} when {{ year | int }} then '{{ version }}'{% endfor %}
-        else '{{ var("methodology_version") }}' end
-    {%- else -%} '{{ var("methodology_version") }}'
+    {%- set configured -%}
+        {%- if by_year -%}
+            case {{ year_column }}
+            {%- for year, version in by_year.items() %} when {{ year | int }} then '{{ version }}'{% endfor %}
+            else '{{ var("methodology_version") }}' end
+        {%- else -%} '{{ var("methodology_version") }}'
+        {%- endif -%}
+    {%- endset -%}
+    {#- the run's version for the run's years only: its warnings of later months keep theirs -#}
+    {%- if run_version and years -%}
+        case when {{ year_column }} between {{ years[0] }} and {{ years[1] }} then '{{ run_version }}'
+        else {{ configured }} end
+    {%- elif run_version -%} '{{ run_version }}'
+    {%- else -%} {{ configured }}
     {%- endif -%}
 {%- endmacro %}
 

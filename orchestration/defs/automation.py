@@ -105,8 +105,8 @@ def annual_evaluation(context: ScheduleEvaluationContext) -> RunRequest | SkipRe
 @schedule(cron_schedule="0 6 2 * *", job=yearly_job, execution_timezone=TIMEZONE,
           default_status=DefaultScheduleStatus.STOPPED)
 def monthly_warning_refresh(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-    """The 2nd of each month: the early warnings of the month just ended (that month alone, in its
-    year's partition), then the portraits and the serving file."""
+    """The 2nd of each month: the early warnings of the month just ended (in its year's partition;
+    no later month has data yet), then the portraits and the serving file."""
     month = previous_month(context.scheduled_execution_time)
     if month[:4] not in yearly.get_partition_keys():
         return SkipReason(NO_DATA.format(period=month))

@@ -1,19 +1,20 @@
-{{ config(materialized='ephemeral') }}  {# filtered to the year partition: inlined into each consumer, never a stale view #}
--- The unit-years evaluated: every configured unit × every year with data in any source.
+{{ config(materialized='ephemeral') }}
+-- Every configured unit × every year with data in any source, whatever the run's years: the
+-- evaluation takes the run's years from it, the early warnings every month from the first on.
 with units as (
     select county_code from {{ ref('units') }}
 ),
 
 years as (
-    select distinct year from {{ ref('int_hotline_unit_days') }} where {{ in_partition('year') }}
+    select distinct year from {{ ref('int_hotline_unit_days') }}
     union
-    select distinct year from {{ ref('stg_cases__records') }} where {{ in_partition('year') }}
+    select distinct year from {{ ref('stg_cases__records') }}
     union
-    select distinct year from {{ ref('stg_inspections__findings') }} where {{ in_partition('year') }}
+    select distinct year from {{ ref('stg_inspections__findings') }}
     union
-    select distinct year from {{ ref('stg_surveys__responses') }} where {{ in_partition('year') }}
+    select distinct year from {{ ref('stg_surveys__responses') }}
     union
-    select distinct year from {{ ref('stg_development__assessments') }} where {{ in_partition('year') }}
+    select distinct year from {{ ref('stg_development__assessments') }}
 ),
 
 final as (

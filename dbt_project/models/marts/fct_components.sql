@@ -1,6 +1,6 @@
 -- One row per configured unit, year and component; a missing component is a row with a null value.
 with unit_years as (
-    select * from {{ ref('int_unit_years') }}
+    select * from {{ ref('int_unit_years') }} where {{ in_partition('year') }}
 ),
 
 methodology as (

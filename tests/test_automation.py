@@ -77,9 +77,9 @@ def test_the_sensor_requests_only_the_year_whose_files_changed(raw, monkeypatch)
     assert json.loads(again.cursor).keys() == json.loads(cursor).keys()
 
 
-def after_success(sensor, asset_selection):
-    """The sensor's answer to a successful run of the yearly job for 2018 with that selection."""
-    run = DagsterRun(job_name="yearly_evaluation", run_id=make_new_run_id(), tags={"dagster/partition": "2018"},
+def after_success(sensor, asset_selection, tags=None):
+    """The sensor's answer to a successful run of the yearly job for 2018 (or `tags`' years) with that selection."""
+    run = DagsterRun(job_name="yearly_evaluation", run_id=make_new_run_id(), tags=tags or {"dagster/partition": "2018"},
                      asset_selection=asset_selection)
     event = DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name)
     with DagsterInstance.ephemeral() as instance:
@@ -95,6 +95,8 @@ def test_the_publishing_sensors_act_only_after_runs_that_left_their_asset_out():
     assert isinstance(after_success(portraits_after_success, whole_job), SkipReason)
     assert isinstance(after_success(publish_after_success, models_only), RunRequest)
     assert [r.partition_key for r in after_success(portraits_after_success, models_only)] == ["2018"]
+    years = {"dagster/asset_partition_range_start": "2016", "dagster/asset_partition_range_end": "2018"}
+    assert [r.partition_key for r in after_success(portraits_after_success, models_only, years)] == ["2018"]  # one run
     assert isinstance(after_success(publish_after_success, models_only | {AssetKey(["serving", "bi_database"])}),
                       SkipReason)
 

@@ -84,6 +84,22 @@ def test_jingtu_report_writes_the_pages_and_prints_their_path(built_warehouse, t
     assert "no evaluation for 2019" in capsys.readouterr().err
 
 
+def test_a_run_for_one_year_rewrites_every_years_page(built_warehouse, tmp_path, monkeypatch):
+    """Each page draws every year's composite and links every year, and 2018's warnings reach back into
+    2017's months: the portraits of a run for 2017 are every year's."""
+    from dagster import materialize
+
+    from orchestration.defs.reports import county_portraits
+    from orchestration.resources import Warehouse
+
+    monkeypatch.setenv("JINGTU_REPORTS", str(tmp_path / "reports"))
+    result = materialize([county_portraits], partition_key="2017",
+                         resources={"warehouse": Warehouse(database=str(built_warehouse))})
+    assert result.success
+    assert sorted(p.name for p in (tmp_path / "reports").glob("portrait_*.html")) == [
+        portrait.page_name(year) for year in (2015, 2016, 2017, 2018)]
+
+
 def test_an_ungraded_unit_says_why(reports, built_warehouse, tmp_path):
     copy = tmp_path / built_warehouse.name
     shutil.copyfile(built_warehouse, copy)

@@ -21,7 +21,7 @@ from dagster import (
 from orchestration import portrait, settings
 from orchestration.defs.automation import PORTRAITS, RUN_STATUS_SENSOR_SECONDS, yearly_job
 from orchestration.defs.serving import published_by
-from orchestration.lib.duck import connect
+from orchestration.lib.duck import connect, has_mart
 from orchestration.partitions import yearly
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
@@ -33,16 +33,20 @@ READS = [AssetKey(["marts", name]) for name in ("fct_county_evaluation", "fct_gr
 
 @asset(key=PORTRAITS, deps=READS, partitions_def=yearly, group_name="reports",
        pool=WAREHOUSE_POOL, kinds={"html"}, backfill_policy=BackfillPolicy.single_run(),
-       description="The year's county portraits (精准画像): one self-contained HTML page under JINGTU_REPORTS "
-                   "(warehouse/reports/ by default) with the ranking, each unit's indicators, trend, components, "
-                   "scores and early warnings, and the monitoring funnel plots; plus index.html.")
+       description="The county portraits (精准画像): one self-contained HTML page per evaluated year under "
+                   "JINGTU_REPORTS (warehouse/reports/ by default) with the ranking, each unit's indicators, trend, "
+                   "components, scores and early warnings, and the monitoring funnel plots; plus index.html. Every "
+                   "run rewrites every year's page: each shows every year's composites and links every year.")
 def county_portraits(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    """Every year of the run's partition or range, in one run (a backfill of many years is one run)."""
-    years = [int(key) for key in context.partition_keys]
+    """The page of every evaluated year, whatever the run's years: each page draws every year's
+    composite (the trend) and links every year, and a year's warnings reach back into the months
+    before it, so a run for one year changes the others' pages too."""
     out = settings.reports_dir()
     pages = []
     with connect(warehouse.database_path, read_only=True) as con:
-        for year in years:
+        evaluated = {year for (year,) in con.execute("select distinct year from marts.fct_county_evaluation")
+                     .fetchall()} if has_mart(con, "fct_county_evaluation") else set()
+        for year in sorted(evaluated | {int(key) for key in context.partition_keys}):
             try:
                 pages.append(portrait.render_year(con, year, out))
             except LookupError as nothing:  # a year of the range without an evaluation
@@ -56,7 +60,7 @@ def county_portraits(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
 
 
 portraits_job = define_asset_job("county_portraits", selection=[county_portraits.key],
-                                 executor_def=in_process_executor, description="Write one year's county portraits.")
+                                 executor_def=in_process_executor, description="Write the county portraits.")
 
 
 def years_of(run: DagsterRun) -> list[str]:
@@ -71,9 +75,9 @@ def years_of(run: DagsterRun) -> list[str]:
                    minimum_interval_seconds=RUN_STATUS_SENSOR_SECONDS)
 def portraits_after_success(context):
     """After a successful run of the yearly job that left the portraits out (a selection made in the
-    UI, say), rewrite the portraits of its years, so that a page shows the year's grades and its
-    latest warnings."""
+    UI, say), rewrite the portraits, so that every page shows the latest grades and warnings: one run,
+    in the partition of the run's last year, writes every year's page."""
     if published_by(context.dagster_run, PORTRAITS):
         return SkipReason("the run wrote the portraits itself")
-    return [RunRequest(run_key=f"portraits-{context.dagster_run.run_id}-{year}", partition_key=year)
-            for year in years_of(context.dagster_run)]
+    return [RunRequest(run_key=f"portraits-{context.dagster_run.run_id}", partition_key=year)
+            for year in years_of(context.dagster_run)[-1:]]

@@ -13,7 +13,7 @@ from tests.conftest import run_dbt as dbt
 
 YEARS = (2015, 2016, 2017, 2018)
 MARTS = ("dim_county", "fct_components", "fct_indicators", "fct_county_evaluation", "fct_case_events_monthly",
-         "fct_hotline_daily", "fct_hotline_intake_lines", "fct_inspection_stats")
+         "fct_hotline_daily", "fct_hotline_intake_lines", "fct_inspection_stats", "fct_grade_confidence")
 # Monthly: a month's trailing windows, baselines and CUSUMs reach back into the months before it.
 MONITORING = ("fct_monitoring_monthly", "fct_warning_funnels", "fct_warning_surges", "fct_early_warnings",
               "fct_early_warnings_all_versions")

@@ -208,10 +208,13 @@ def test_runs_killed_mid_write_or_completing_leave_both_files_consistent_while_b
             f"killed too late: {last_step} had finished"
         consistent_state(warehouse, serving)
     instance.dispose()
-    writer = subprocess.Popen([JINGTU, "materialize", "2017"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    temp = tmp_path / "temp"  # the completed run's temporary files: none left (it ends by exit_now)
+    temp.mkdir()
+    writer = subprocess.Popen([JINGTU, "materialize", "2017"], env={**env, "TMPDIR": str(temp)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = reads_until(writer, lambda: False, serving, engine)
     assert writer.wait() == 0, writer.stderr.read()
+    assert list(temp.rglob("*")) == []
     after = read_with_cli(serving)
     assert after != before and read_with_sqlalchemy(engine) == after
     assert len(seen) >= 10 and seen == sorted(seen, key=lambda answer: answer == after)  # before, then after

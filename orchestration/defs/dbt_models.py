@@ -11,8 +11,8 @@ from orchestration.dbt import DbtCli, dbt_project, partition_env
 from orchestration.partitions import yearly
 from orchestration.resources import WAREHOUSE_POOL
 
-# A run tag narrowing the monitoring marts to a range of months of the run's year ('2018-12..2018-12'),
-# which they are built from on; without it, from the first month of the run's years on.
+# A run tag narrowing the monitoring marts to a range of months of the run's year ('2018-12..2018-12'):
+# they are then built from its first month on; without it, from January of the run's first year on.
 MONTHS_TAG = "jingtu/months"
 
 

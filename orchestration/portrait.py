@@ -24,7 +24,7 @@ PLOTLY_JS = "plotly.min.js"
 FONT = "Noto Sans CJK SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, WenQuanYi Micro Hei, sans-serif"
 COLOURS = {"unit": "#c0392b", "city": "#7f8c8d", "limit95": "#e67e22", "limit998": "#c0392b"}
 
-def page_name(year: int) -> str:
+def page_name(year: int | str) -> str:
     return f"portrait_{year}.html"
 
 
@@ -222,12 +222,15 @@ def render_year(con: duckdb.DuckDBPyConnection, year: int, out: Path) -> Path:
 
 
 def render_index(con: duckdb.DuckDBPyConnection, out: Path) -> Path:
-    """Write index.html, linking the page of every year that has one."""
+    """Write index.html, linking the page of every year that has one; remove the page of a year the
+    warehouse no longer evaluates (its files were taken away), which would show grades that are gone."""
+    evaluated = con.execute("""
+        select year, count(*), count(*) filter (where is_graded), any_value(methodology_version)
+        from marts.fct_county_evaluation group by all order by year""").fetchall()
+    for stale in set(out.glob(page_name("*"))) - {out / page_name(year) for year, *_ in evaluated}:
+        stale.unlink()
     years = [{"year": year, "units": units, "graded": graded, "version": version}
-             for year, units, graded, version in con.execute("""
-                select year, count(*), count(*) filter (where is_graded), any_value(methodology_version)
-                from marts.fct_county_evaluation group by all order by year""").fetchall()
-             if (out / page_name(year)).exists()]
+             for year, units, graded, version in evaluated if (out / page_name(year)).exists()]
     out.mkdir(parents=True, exist_ok=True)
     path = out / "index.html"
     path.write_text(templates.get_template("index.html.j2").render(years=years, page_name=page_name),

@@ -86,13 +86,16 @@ def test_jingtu_report_writes_the_pages_and_prints_their_path(built_warehouse, t
 
 def test_a_run_for_one_year_rewrites_every_years_page(built_warehouse, tmp_path, monkeypatch):
     """Each page draws every year's composite and links every year, and 2018's warnings reach back into
-    2017's months: the portraits of a run for 2017 are every year's."""
+    2017's months: the portraits of a run for 2017 are every year's, and a year no longer evaluated
+    loses its page."""
     from dagster import materialize
 
     from orchestration.defs.reports import county_portraits
     from orchestration.resources import Warehouse
 
     monkeypatch.setenv("JINGTU_REPORTS", str(tmp_path / "reports"))
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / portrait.page_name(2014)).write_text("a year whose files were taken away")
     result = materialize([county_portraits], partition_key="2017",
                          resources={"warehouse": Warehouse(database=str(built_warehouse))})
     assert result.success

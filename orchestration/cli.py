@@ -258,8 +258,7 @@ def cmd_report(args) -> int:
         return ERROR
     out = settings.reports_dir()
     with con:
-        years = args.year or [y for (y,) in con.execute(
-            "select distinct year from marts.fct_county_evaluation order by 1").fetchall()]
+        years = args.year or portrait.evaluated_years(con)
         try:
             pages = [portrait.render_year(con, year, out) for year in years]
         except LookupError as error:

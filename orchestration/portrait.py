@@ -34,6 +34,12 @@ def _records(con, sql: str, params: dict | None = None) -> list[dict]:
     return [dict(zip(names, row)) for row in result.fetchall()]
 
 
+def evaluated_years(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The years marts.fct_county_evaluation holds, in order: the years that have a page."""
+    return [year for (year,) in con.execute("select distinct year from marts.fct_county_evaluation order by 1")
+            .fetchall()]
+
+
 def _by_county(records: list[dict]) -> defaultdict[str, list[dict]]:
     """`records` grouped by county_code, each group in the records' order: one pass, where filtering the
     whole list for each unit grows with the square of the units."""
@@ -212,7 +218,7 @@ def render_year(con: duckdb.DuckDBPyConnection, year: int, out: Path) -> Path:
     script = out / PLOTLY_JS
     if not script.exists():
         script.write_text(get_plotlyjs(), encoding="utf-8")
-    years = [y for (y,) in con.execute("select distinct year from marts.fct_county_evaluation order by 1").fetchall()]
+    years = evaluated_years(con)
     html = templates.get_template("portrait.html.j2").render(
         year=year, version=version, units=sections, funnels=_funnels(con, year, version), years=years,
         page_name=page_name, plotly_js=PLOTLY_JS, plotly_template=plotly_template(), generated=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))

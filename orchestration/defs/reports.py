@@ -21,7 +21,7 @@ from dagster import (
 from orchestration import portrait, settings
 from orchestration.defs.automation import PORTRAITS, RUN_STATUS_SENSOR_SECONDS, yearly_job
 from orchestration.defs.serving import published_by
-from orchestration.lib.duck import connect, has_mart
+from orchestration.lib.duck import connect
 from orchestration.partitions import yearly
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
@@ -44,9 +44,7 @@ def county_portraits(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     out = settings.reports_dir()
     pages = []
     with connect(warehouse.database_path, read_only=True) as con:
-        evaluated = {year for (year,) in con.execute("select distinct year from marts.fct_county_evaluation")
-                     .fetchall()} if has_mart(con, "fct_county_evaluation") else set()
-        for year in sorted(evaluated | {int(key) for key in context.partition_keys}):
+        for year in sorted(set(portrait.evaluated_years(con)) | {int(key) for key in context.partition_keys}):
             try:
                 pages.append(portrait.render_year(con, year, out))
             except LookupError as nothing:  # a year of the range without an evaluation

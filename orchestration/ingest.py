@@ -42,6 +42,7 @@ from orchestration.contracts import (
 )
 from orchestration.lib import pii
 from orchestration.lib.duck import load_excel_extension, memory_limit_bytes, sql_literal
+from orchestration.lib.read_ahead import ReadAhead
 
 SNIFF_BYTES = 1 << 20
 READ_CHUNK = 1 << 24
@@ -93,6 +94,16 @@ class FileReport:
     ignored_headers: list[str] = field(default_factory=list)
     fingerprint: tuple[int, int] = (0, 0)  # (bytes, modification time in ns) when read
     sha256: str = ""  # of the file's bytes as read: what a publication records it came from
+
+
+@dataclass
+class _FileRead:
+    """A file being loaded: its report, its header and its checksum, complete once its last slice is out."""
+    path: Path
+    report: FileReport
+    digest: "hashlib._Hash"
+    headers: list[str] | None = None  # a workbook's are read when its rows are (`_workbook_headers`)
+    row_years: Counter = field(default_factory=Counter)
 
 
 @dataclass
@@ -171,10 +182,16 @@ def _newlines_before(path: Path, end: int) -> int:
 
 @dataclass
 class CsvSlice:
-    """Part of a CSV file as DuckDB reads it, in UTF-8, behind the file's header (or a workbook, whole)."""
+    """Part of a CSV file as DuckDB reads it, in UTF-8, behind the file's header (or a workbook, whole).
+    Whoever reads it closes it, which frees its in-memory copy, if any."""
     readable: str  # the file itself, or an in-memory copy (/proc/self/fd/…)
     line_shift: int  # the file's line of the slice's line 1 (its header), less 1: the lines before it
     lines: int | None  # its physical lines, header included; None: not known (a workbook's rows are not lines)
+    copy: "_SliceCopy | None" = None
+
+    def close(self) -> None:
+        if self.copy is not None:
+            self.copy.remove()
 
 
 def _utf8_chunks(path: Path, encoding: str, digest=None) -> Iterator[bytes]:
@@ -212,10 +229,11 @@ def csv_slices(path: Path, encoding: str, slice_bytes: int, digest=None) -> Iter
     """The file in slices of about `slice_bytes` each, cut between records, each behind a copy of the
     header: a file read whole would be staged whole, and a staging table larger than DuckDB's memory
     spills (bench/results/national.md). A UTF-8 file that fits is read where it is, once its lines
-    are counted (`count_lines`); anything else through copies held in memory (`_SliceCopy`), one
-    slice at a time, counted as copied. Either way the file is read once before DuckDB reads it,
-    refused if it holds a NUL byte, and fed to `digest`. Nothing is ever written to disk, so a killed
-    load leaves no copy of the file's personal data behind."""
+    are counted (`count_lines`); anything else through copies held in memory (`_SliceCopy`), each
+    freed when its slice is closed (or, not yet handed out, when this generator is), counted as
+    copied. Either way the file is read once before DuckDB reads it, refused if it holds a NUL byte,
+    and fed to `digest`. Nothing is ever written to disk, so a killed load leaves no copy of the
+    file's personal data behind."""
     if encoding == "utf-8" and path.stat().st_size <= slice_bytes:
         yield CsvSlice(str(path), 0, count_lines(path, digest))
         return
@@ -230,12 +248,13 @@ def csv_slices(path: Path, encoding: str, slice_bytes: int, digest=None) -> Iter
             while header and copy.size + len(chunk) >= slice_bytes and (
                     cut := _record_end(chunk, copy.quotes, slice_bytes - copy.size)):
                 copy.write(chunk[:cut])
-                yield from copy.read_once(shift)
-                shift += copy.newlines
+                part, shift, copy = copy.finished(shift), shift + copy.newlines, None
+                yield part
                 copy, chunk = _SliceCopy(header), chunk[cut:]
             copy.write(chunk)
         if copy is not None and (copy.size or not shift):  # a header alone is a slice of no rows
-            yield from copy.read_once(shift)
+            part, copy = copy.finished(shift), None
+            yield part
     finally:
         if copy is not None:
             copy.remove()
@@ -260,14 +279,11 @@ class _SliceCopy:
             self.quotes += data.count(b'"')
             self.newlines += data.count(b"\n")
 
-    def read_once(self, line_shift: int) -> Iterator[CsvSlice]:
-        """The slice, for as long as it is read; then its copy is gone."""
+    def finished(self, line_shift: int) -> CsvSlice:
+        """The slice, which now owns the copy."""
         self.file.flush()
-        try:
-            yield CsvSlice(f"/proc/self/fd/{self.file.fileno()}", line_shift,
-                           self.header.count(b"\n") + self.newlines + (self.size > 0 and self.last != b"\n"))
-        finally:
-            self.remove()
+        return CsvSlice(f"/proc/self/fd/{self.file.fileno()}", line_shift,
+                        self.header.count(b"\n") + self.newlines + (self.size > 0 and self.last != b"\n"), self)
 
     def remove(self) -> None:
         self.file.close()
@@ -464,50 +480,79 @@ class PartitionLoader:
 
     def _slice_bytes(self) -> int:
         """How much of a CSV file is staged at a time: a quarter of DuckDB's memory limit, as a staged
-        row takes about twice its bytes in the file. A month of hotline tickets is one slice even at 17×."""
+        row takes about twice its bytes in the file. A month of hotline tickets is one slice even at 17×.
+        The next slice is read meanwhile: two in-memory copies may exist at once, besides DuckDB's memory."""
         return memory_limit_bytes(self.con) // 4
 
-    def _load_file(self, path: Path, name: str, year: int, loaded: str) -> FileReport:
-        """Read `path` (recorded under `name`, its path under raw/) and copy its rows into the warehouse,
-        pending: a CSV slice by slice (`csv_slices`), each staged then copied (`_stage`, `_copy_staged`)."""
-        fingerprint = _fingerprint(path)  # before reading: a file rewritten meanwhile is read again next time
-        if path.stat().st_size == 0:
-            raise SourceFileError(path, "the file is empty")
-        if path.suffix.lower() == ".xlsx":
-            load_excel_extension(self.con)  # once per connection; a no-op after
-            self._refuse_other_sheets(path)
-            file_format = encoding = "xlsx"
-            with path.open("rb") as content:
-                digest = hashlib.file_digest(content, "sha256")
-            try:
-                headers = [d[0].strip() for d in self.con.execute(
-                    f"describe select * from read_xlsx({sql_literal(path)}, header = true, all_varchar = true)"
-                ).fetchall()]
-            except duckdb.Error as error:
-                raise SourceFileError(path, f"cannot be read as xlsx: {duckdb_reason(error)}") from None
-            parts = (part for part in [CsvSlice(str(path), 0, None)])  # read whole
-        else:
-            file_format = "csv"
+    def _read_files(self, files: list[tuple[str, Path]], slice_bytes: int) -> Iterator[tuple["_FileRead", CsvSlice]]:
+        """The slices of `files` ((name under raw/, path) in order), each with its file: the reading
+        that needs no warehouse (encoding, header, checksum, transcoding), which `_load_files` runs
+        ahead in a thread while DuckDB stages the slice before. A CSV is read slice by slice
+        (`csv_slices`), a workbook whole; a file's checksum is complete once its last slice is out."""
+        for name, path in files:
+            fingerprint = _fingerprint(path)  # before reading: a file rewritten meanwhile is read again next time
+            if path.stat().st_size == 0:
+                raise SourceFileError(path, "the file is empty")
+            if path.suffix.lower() == ".xlsx":
+                with path.open("rb") as content:
+                    digest = hashlib.file_digest(content, "sha256")
+                report = FileReport(name, "xlsx", "xlsx", fingerprint=fingerprint)
+                yield _FileRead(path, report, digest), CsvSlice(str(path), 0, None)
+                continue
             encoding, headers = sniff_encoding(path)
+            self._check_headers(path, headers)
             digest = hashlib.sha256()
-            parts = csv_slices(path, encoding, self._slice_bytes(), digest)
-        self._check_headers(path, headers)
+            report = FileReport(name, "csv", encoding, fingerprint=fingerprint, ignored_headers=self._ignored(headers))
+            file = _FileRead(path, report, digest, headers)
+            for part in csv_slices(path, encoding, slice_bytes, digest):
+                yield file, part
+
+    def _ignored(self, headers: list[str]) -> list[str]:
         known = {c.header for c in self.contract.columns}
-        report = FileReport(name, file_format, encoding, fingerprint=fingerprint,
-                            ignored_headers=[pii.mask(h) for h in headers if h not in known])
-        row_years = Counter()
-        with closing(parts):
-            for part in parts:
-                report.rows_read += self._stage(path, report, part, headers, year)
-                row_years.update(dict(self.con.execute(f"select row_year, count(*) from {self.staged} group by all")
-                                      .fetchall()))
-                self._copy_staged(-year, report, loaded)
-                self.con.execute(f"drop table {self.staged}")
-        report.sha256 = digest.hexdigest()  # the whole file read by now
-        if report.rows_read == 0:
-            raise SourceFileError(path, "the file has a header but no data rows")
-        self._check_year_folder(path, year, row_years)
-        return report
+        return [pii.mask(h) for h in headers if h not in known]
+
+    def _workbook_headers(self, path: Path) -> list[str]:
+        """A workbook's header (its first sheet's, the only one allowed to hold data), checked."""
+        load_excel_extension(self.con)  # once per connection; a no-op after
+        self._refuse_other_sheets(path)
+        try:
+            headers = [d[0].strip() for d in self.con.execute(
+                f"describe select * from read_xlsx({sql_literal(path)}, header = true, all_varchar = true)"
+            ).fetchall()]
+        except duckdb.Error as error:
+            raise SourceFileError(path, f"cannot be read as xlsx: {duckdb_reason(error)}") from None
+        self._check_headers(path, headers)
+        return headers
+
+    def _load_files(self, files: list[tuple[str, Path]], year: int, loaded: str) -> list[FileReport]:
+        """Read `files` and copy their rows into the warehouse, pending: slice by slice, each staged then
+        copied (`_stage`, `_copy_staged`), the next slice read meanwhile (`_read_files`)."""
+        done: list[_FileRead] = []
+        slices = ReadAhead(self._read_files(files, self._slice_bytes()), release=lambda item: item[1].close())
+        with closing(slices):
+            for file, part in slices:
+                with closing(part):
+                    if not done or file is not done[-1]:
+                        if done:
+                            self._finish_file(done[-1], year)
+                        done.append(file)
+                        if file.headers is None:
+                            file.headers = self._workbook_headers(file.path)
+                            file.report.ignored_headers = self._ignored(file.headers)
+                    file.report.rows_read += self._stage(file.path, file.report, part, file.headers, year)
+                    file.row_years.update(dict(self.con.execute(
+                        f"select row_year, count(*) from {self.staged} group by all").fetchall()))
+                    self._copy_staged(-year, file.report, loaded)
+                    self.con.execute(f"drop table {self.staged}")
+        if done:
+            self._finish_file(done[-1], year)
+        return [file.report for file in done]
+
+    def _finish_file(self, file: "_FileRead", year: int) -> None:
+        file.report.sha256 = file.digest.hexdigest()  # the whole file read by now
+        if file.report.rows_read == 0:
+            raise SourceFileError(file.path, "the file has a header but no data rows")
+        self._check_year_folder(file.path, year, file.row_years)
 
     def _stage(self, path: Path, report: FileReport, part: CsvSlice, headers: list[str], year: int) -> int:
         """Read a CSV slice (or a workbook) into the staging table: typed values, and the reason a row is
@@ -727,9 +772,8 @@ class PartitionLoader:
         (loaded_at,) = self.con.execute("select now()::timestamp::varchar").fetchone()
         loaded = f"{sql_literal(load_id)}, timestamp {sql_literal(loaded_at)}"
         try:
-            reports = []
-            for name in to_read:  # in path order, which decides the first of two duplicates
-                reports.append(self._load_file(files[name], name, year, loaded))
+            # in path order, which decides the first of two duplicates
+            reports = self._load_files([(name, files[name]) for name in to_read], year, loaded)
             self._settle(year, mode, reports, load_id, loaded)
         except BaseException:
             self._discard_pending(f"partition_year = {-year}")

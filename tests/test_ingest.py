@@ -5,13 +5,17 @@ import hashlib
 import io
 import os
 import shutil
+import threading
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from orchestration.contracts import HOTLINE, MUNICIPAL_CODE, SOURCES
-from orchestration.ingest import PartitionLoader, SourceFileError, configured_units, ingest
+from orchestration.ingest import PartitionLoader, SourceFileError, configured_units, ingest, sniff_encoding
 from orchestration.lib.duck import connect
+from orchestration.lib.read_ahead import ReadAhead
 from tests.conftest import SALT, UNITS_CSV, query, write_source
 
 TICKETS = [  # canonical names; the first two are valid, the others each break one rule
@@ -314,6 +318,55 @@ def test_an_unreadable_file_fails_the_partition_and_leaves_the_warehouse_as_it_w
     assert str(bad) in str(error.value) and message in str(error.value)
     assert hotline_rows(warehouse) == before
     assert query(warehouse, "select count(*) from raw.load_files where source_file like '%zz_bad%'") == [(0,)]
+
+
+def open_slice_copies() -> list[str]:
+    links = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            links.append(os.readlink(fd))
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return [link for link in links if "jingtu-ingest-slice" in link]
+
+
+def test_a_load_that_fails_leaves_no_copy_in_memory_and_no_thread_reading(raw, load, warehouse):
+    # The sample's months alternate UTF-8 and GB18030 (read through in-memory copies). The file without
+    # rows fails once the next is staged, while the one after it, GB18030, is being read ahead.
+    write_hotline(raw / "hotline" / "2018" / "12345_2018-04a.csv", [])
+    assert sniff_encoding(raw / "hotline" / "2018" / "12345_2018-06.csv")[0] == "gb18030"
+    with pytest.raises(SourceFileError, match=r"12345_2018-04a\.csv: the file has a header but no data rows") as error:
+        load("hotline", 2018)
+    # while the error, and the frames of the load it holds, are still there
+    assert error.tb is not None and open_slice_copies() == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("jingtu-read-ahead")]
+
+
+def test_reading_ahead_makes_one_item_ahead_raises_its_errors_in_turn_and_releases_what_is_unused():
+    made, released = [], []
+
+    def items(count: int, failing: int | None = None):
+        for i in range(count):
+            if i == failing:
+                raise ValueError(f"item {i} cannot be made")
+            made.append(i)
+            yield i
+
+    with closing(ReadAhead(items(5), release=released.append)) as ahead:
+        assert next(ahead) == 0
+        deadline = time.monotonic() + 10
+        while len(made) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert made == [0, 1]  # the next item, and no more
+    assert released == [1]
+    ahead = ReadAhead(items(3, failing=1), release=released.append)
+    assert next(ahead) == 0
+    with pytest.raises(ValueError, match="item 1 cannot be made"):
+        next(ahead)
+    assert list(ahead) == []
+    ahead.close()
+    assert released == [1]
 
 
 def test_a_file_in_the_wrong_year_folder_fails_the_partition(raw, load, warehouse):

@@ -530,20 +530,25 @@ class PartitionLoader:
         done: list[_FileRead] = []
         slices = ReadAhead(self._read_files(files, self._slice_bytes()), release=lambda item: item[1].close())
         with closing(slices):
-            for file, part in slices:
-                with closing(part):
-                    if not done or file is not done[-1]:
-                        if done:
-                            self._finish_file(done[-1], year)
-                        done.append(file)
-                        if file.headers is None:
-                            file.headers = self._workbook_headers(file.path)
-                            file.report.ignored_headers = self._ignored(file.headers)
-                    file.report.rows_read += self._stage(file.path, file.report, part, file.headers, year)
-                    file.row_years.update(dict(self.con.execute(
-                        f"select row_year, count(*) from {self.staged} group by all").fetchall()))
-                    self._copy_staged(-year, file.report, loaded)
-                    self.con.execute(f"drop table {self.staged}")
+            try:
+                for file, part in slices:
+                    with closing(part):
+                        if not done or file is not done[-1]:
+                            if done:
+                                self._finish_file(done[-1], year)
+                            done.append(file)
+                            if file.headers is None:
+                                file.headers = self._workbook_headers(file.path)
+                                file.report.ignored_headers = self._ignored(file.headers)
+                        file.report.rows_read += self._stage(file.path, file.report, part, file.headers, year)
+                        file.row_years.update(dict(self.con.execute(
+                            f"select row_year, count(*) from {self.staged} group by all").fetchall()))
+                        self._copy_staged(-year, file.report, loaded)
+                        self.con.execute(f"drop table {self.staged}")
+            except SourceFileError as error:
+                if done and error.path != done[-1].path:  # a file read ahead: the one before it is checked first
+                    self._finish_file(done[-1], year)
+                raise
         if done:
             self._finish_file(done[-1], year)
         return [file.report for file in done]

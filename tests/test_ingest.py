@@ -342,6 +342,14 @@ def test_a_load_that_fails_leaves_no_copy_in_memory_and_no_thread_reading(raw, l
     assert not [t for t in threading.enumerate() if t.name.startswith("jingtu-read-ahead")]
 
 
+def test_of_two_unreadable_files_the_first_is_named_though_the_second_was_read_ahead(raw, load):
+    # The first is found wanting only once staged, the second as soon as it is opened, ahead of it.
+    write_hotline(raw / "hotline" / "2018" / "12345_2018-04a.csv", [])
+    (raw / "hotline" / "2018" / "12345_2018-04b.csv").write_bytes(b"")
+    with pytest.raises(SourceFileError, match=r"12345_2018-04a\.csv: the file has a header but no data rows"):
+        load("hotline", 2018)
+
+
 def test_reading_ahead_makes_one_item_ahead_raises_its_errors_in_turn_and_releases_what_is_unused():
     made, released = [], []
 

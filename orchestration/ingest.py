@@ -533,18 +533,11 @@ class PartitionLoader:
             try:
                 for file, part in slices:
                     with closing(part):
-                        if not done or file is not done[-1]:
+                        if not done or file is not done[-1]:  # the first slice of the next file
                             if done:
                                 self._finish_file(done[-1], year)
                             done.append(file)
-                            if file.headers is None:
-                                file.headers = self._workbook_headers(file.path)
-                                file.report.ignored_headers = self._ignored(file.headers)
-                        file.report.rows_read += self._stage(file.path, file.report, part, file.headers, year)
-                        file.row_years.update(dict(self.con.execute(
-                            f"select row_year, count(*) from {self.staged} group by all").fetchall()))
-                        self._copy_staged(-year, file.report, loaded)
-                        self.con.execute(f"drop table {self.staged}")
+                        self._load_slice(file, part, year, loaded)
             except SourceFileError as error:
                 if done and error.path != done[-1].path:  # a file read ahead: the one before it is checked first
                     self._finish_file(done[-1], year)
@@ -552,6 +545,17 @@ class PartitionLoader:
         if done:
             self._finish_file(done[-1], year)
         return [file.report for file in done]
+
+    def _load_slice(self, file: "_FileRead", part: CsvSlice, year: int, loaded: str) -> None:
+        """Stage a slice of `file` and copy its rows into the warehouse, pending."""
+        if file.headers is None:  # a workbook's, read by DuckDB
+            file.headers = self._workbook_headers(file.path)
+            file.report.ignored_headers = self._ignored(file.headers)
+        file.report.rows_read += self._stage(file.path, file.report, part, file.headers, year)
+        file.row_years.update(dict(self.con.execute(
+            f"select row_year, count(*) from {self.staged} group by all").fetchall()))
+        self._copy_staged(-year, file.report, loaded)
+        self.con.execute(f"drop table {self.staged}")
 
     def _finish_file(self, file: "_FileRead", year: int) -> None:
         file.report.sha256 = file.digest.hexdigest()  # the whole file read by now

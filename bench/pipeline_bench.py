@@ -8,8 +8,8 @@ adding one month of hotline tickets and re-running.
 
 The full run materialises every year with December 2018's export held back; the incremental run
 then adds it and re-runs 2018 (without an incremental run, the full run has every file). Each run
-is a child process (`jingtu materialize` in-process, dbt as its grandchild); its peak RSS is the
-larger of its own and its children's, and the warehouse folder (DuckDB's spill files included) is
+is a child process (`jingtu materialize`, dbt inside it); its peak RSS is the larger of its own
+and its children's, and the warehouse folder (DuckDB's spill files included) is
 sampled for the peak disk use. Stage times come from Dagster's step statistics. Writes
 bench/results/pipeline.md (national.md); data goes to bench/work/scale_<S>/ (not committed).
 """
@@ -369,8 +369,8 @@ def report(results: list[dict]) -> str:
              "- (f) the reference script keeping every ticket as the warehouse must: in a table of its output",
              "  file with its file's name, the caller phone HMAC-hashed and the free text masked by the",
              "  loader's SQL (no reasons for rejected rows, no line numbers): a fair peer for (a).",
-             "- Peak RSS is the largest resident set of the process and of any of its children (dbt). A",
-             "  forked child starts with its parent's count, so for (a) this is an upper bound of either.",
+             "- Peak RSS is the largest resident set of the process and of any of its children (for (a),",
+             "  dbt runs inside the process).",
              "- Peak disk: the warehouse folder (database, DuckDB's spill files, serving copy, GX results),",
              "  sampled every second; the transcoded copy of the GB18030 file being read (in /tmp) is not counted.",
              *speed_line(results),

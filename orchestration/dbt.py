@@ -2,37 +2,37 @@
 prepare the manifest before the definitions are imported (under `dagster dev`, importing this
 module prepares it)."""
 
-import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from functools import cached_property
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from unittest import mock
 
-from dagster import AssetExecutionContext, Output, TableColumn, TableSchema
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster import AssetExecutionContext, ConfigurableResource, Failure, Output, TableColumn, TableSchema
+from dagster_dbt import DagsterDbtTranslator, DbtProject
+from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_dbt.dbt_project import using_dagster_dev
-from packaging import version
+from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt_common.events.functions import msg_to_dict
 
 from orchestration import settings
-from orchestration.lib import bound_child
 from orchestration.lib.duck import connect
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # The dbt installed beside this Python, so it works without an activated virtual environment.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
-# What Dagster's steps run: that dbt, ended with the process that started it (lib/bound_child.py).
-BOUND_DBT_EXECUTABLE = str(Path(sys.executable).parent / "jingtu-dbt")
 
 # dbt's artefacts (manifest, saved parse) go to DBT_TARGET_PATH, dbt's and dagster-dbt's own variable,
 # or target/ (the tests give each parallel worker its own).
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
                          target_path=Path(os.environ.get("DBT_TARGET_PATH", "target")))
-# dbt's saved parse, which each Dagster step's dbt starts from (dagster-dbt copies it in).
+# dbt's saved parse, which each Dagster step's dbt starts from (`Dbt.build` copies it in).
 PARTIAL_PARSE = DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack"
 
 
@@ -47,8 +47,7 @@ def prepare_manifest() -> Path:
     manifest = dbt_project.manifest_path
     if manifest.exists() and manifest.stat().st_mtime >= _newest_source_change():
         return manifest
-    env = _in_warehouse_folder(DBT_PROJECT_DIR)  # parsed as the steps will find it (below)
-    folder = Path(env.pop(bound_child.WORKING_DIRECTORY))
+    folder, env = _in_warehouse_folder(DBT_PROJECT_DIR)  # parsed as the steps will find it (below)
     folder.mkdir(parents=True, exist_ok=True)
     result = subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
                              "--profiles-dir", str(DBT_PROJECT_DIR)], capture_output=True, text=True, check=False,
@@ -62,55 +61,94 @@ if using_dagster_dev():  # what dbt_project.prepare_if_dev() does, but it looks 
     prepare_manifest()
 
 
-class DbtCli(DbtCliResource):
-    """dagster-dbt's resource without two steps it takes before every dbt invocation, which we do not
-    need: running `dbt --version` in a subprocess, and building a dbt adapter in this process (used
-    only to fetch column metadata and row counts, which we do not). Together they took 4–8 s per
-    dbt step when they were removed (the pipeline benchmark's dbt stage, 5 steps: 98.8 → 76.7 s at
-    17×, 103.1 → 62.9 s at 1×). Both override private members of dagster-dbt 0.29;
-    tests/test_definitions.py fails if they disappear."""
+# dbt's events that carry a node's outcome, which dagster-dbt turns into Dagster's events
+RESULT_EVENTS = {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"}
 
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))  # DBT_EXECUTABLE's own package
 
-    def _initialize_dbt_core_adapter(self, args):
-        return None
+def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequence = (),
+               project_dir: Path = DBT_PROJECT_DIR) -> dbtRunnerResult:
+    """dbt in this process, as Dagster's steps and the tests run it: started in the warehouse's folder
+    (`_in_warehouse_folder`) with `env` set, both for the invocation only; the warehouse closed after.
+
+    In this process rather than a child: a child paid Python's start and dbt's imports again for every
+    build, and could outlive a killed parent while holding the warehouse's lock."""
+    folder, folder_env = _in_warehouse_folder(project_dir)
+    previous = os.getcwd()
+    with mock.patch.dict(os.environ, {**folder_env, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+        os.chdir(folder)
+        try:
+            return dbtRunner(callbacks=list(callbacks)).invoke(list(args))
+        finally:
+            os.chdir(previous)
+            # dbt-duckdb keeps the database open for the next invocation in the process. Closed, as when
+            # a dbt process exits: the file is free for other connections, and its WAL written into it.
+            if DuckDBConnectionManager._ENV is not None:
+                DuckDBConnectionManager._ENV.close()
+                DuckDBConnectionManager.close_all_connections()
+
+
+class Dbt(ConfigurableResource):
+    """`dbt build` of a step's selection, in the step's process (`invoke_dbt`), its results turned into
+    Dagster's events by dagster-dbt as its own resource does for a dbt process's log."""
+
+    project_dir: str = str(DBT_PROJECT_DIR)
 
     def build(self, context: AssetExecutionContext, partition: Mapping[str, str]) -> Iterator:
         """`dbt build` of the step's selection, the partition given in environment variables
         (`partition_env`, macros/partitions.sql) so that dbt can reuse its parse.
 
-        dbt starts in the warehouse's folder (`_in_warehouse_folder`). Once it succeeds, its parse is
-        kept for the next step, and the step's dbt target folder (4 MB) is removed; a failed step's
+        The step's dbt has a target folder of its own, which starts from the saved parse. Once dbt
+        succeeds, its parse is kept for the next step and the folder (4 MB) removed; a failed step's
         stays, with its dbt.log."""
-        bound = {**partition, **_in_warehouse_folder(Path(self.project_dir)), bound_child.PARENT: str(os.getpid())}
-        with mock.patch.dict(os.environ, bound):  # dagster-dbt passes os.environ to dbt
-            # --no-write-json: no manifest.json and run_results.json, which nothing reads (the step has
-            # the manifest already), and which dbt writes out whole, the manifest twice. The log file at
-            # info level: the nodes' outcomes and errors; dbt's debug lines (every statement, every
-            # connection) cost more than many of the queries they log. A node's SQL stays in target/run.
-            invocation = self.cli(["build", "--no-write-json", "--log-level-file", "info",
-                                   "--project-dir", str(self.project_dir)], context=context)
-        # held until dbt has exited: only then may this process open the warehouse to count rows
-        yield from with_table_metadata(list(invocation.stream()), invocation.manifest)
-        parse = invocation.target_path / PARTIAL_PARSE.name
+        params = get_updated_cli_invocation_params_for_context(context, {}, DagsterDbtTranslator())
+        project_dir = params.dbt_project.project_dir if params.dbt_project else self.project_dir
+        target = DBT_PROJECT_DIR / dbt_project.target_path / f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+        target.mkdir(parents=True)
+        if PARTIAL_PARSE.exists():
+            shutil.copyfile(PARTIAL_PARSE, target / PARTIAL_PARSE.name)
+        results, errors = [], []
+
+        def keep(message) -> None:  # called from dbt's threads; list.append is atomic
+            if message.info.name in RESULT_EVENTS:
+                results.append(msg_to_dict(message))
+            elif message.info.level == "error":
+                errors.append(message.info.msg)
+
+        indirect = {"DBT_INDIRECT_SELECTION": params.indirect_selection} if params.indirect_selection else {}
+        # --no-write-json: no manifest.json and run_results.json, which nothing reads, and which dbt writes
+        # out whole, the manifest twice. The log file at info level: the nodes' outcomes and errors; dbt's
+        # debug lines (every statement) cost more than many of the queries they log.
+        outcome = invoke_dbt(["build", "--no-write-json", "--log-level-file", "info", "--target-path", str(target),
+                              "--log-path", str(target), "--project-dir", str(project_dir),
+                              "--profiles-dir", str(DBT_PROJECT_DIR), *params.selection_args],
+                             {**partition, **indirect}, [keep], Path(self.project_dir))
+        if not outcome.success:
+            failed = [str(r.message) for r in getattr(outcome.result, "results", None) or []
+                      if str(r.status) in ("error", "fail")]
+            raise Failure(description="\n".join(["dbt build failed (its log: " + str(target / "dbt.log") + ")",
+                                                   *(failed or errors),
+                                                   *([str(outcome.exception)] if outcome.exception else [])]))
+        events = [event for raw in results for event in DbtCoreCliEventMessage(raw, {}).to_default_asset_events(
+            manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
+            target_path=target, project=params.dbt_project)]
+        yield from with_table_metadata(events, params.manifest)
+        parse = target / PARTIAL_PARSE.name
         if parse.exists():  # a cache, replaced atomically: dbt checks it and re-parses on a mismatch
             os.replace(parse, PARTIAL_PARSE)
-        shutil.rmtree(invocation.target_path)
+        shutil.rmtree(target)
 
 
-def _in_warehouse_folder(project_dir: Path) -> dict[str, str]:
-    """dbt started in the warehouse's folder and given the warehouse by its file name, so that its
-    profile, and with it the saved parse, is the same for every warehouse of that name: dbt parses
-    the whole project again when the profile's path changes. The units file, which a model reads
-    relative to the dbt project, is then given in full."""
+def _in_warehouse_folder(project_dir: Path) -> tuple[Path, dict[str, str]]:
+    """Where dbt starts, the warehouse's folder, and the environment giving it the warehouse by its
+    file name there, so that its profile, and with it the saved parse, is the same for every warehouse
+    of that name: dbt parses the whole project again when the profile's path changes. The units
+    file, which a model reads relative to the dbt project, is then given in full."""
     warehouse = settings.warehouse_path().absolute()
     units = project_dir / os.environ.get("JINGTU_UNITS", "seeds/units.csv")
-    # dagster-dbt gives dbt its target folder as the log folder too, which dbt reads from where it starts
+    # dbt reads its target folder (and its log folder, by default) from where it starts
     target = project_dir / os.environ.get("DBT_TARGET_PATH", "target")
-    return {bound_child.WORKING_DIRECTORY: str(warehouse.parent), "JINGTU_DBT_WAREHOUSE": warehouse.name,
-            "JINGTU_UNITS": str(units), "DBT_TARGET_PATH": str(target)}
+    return warehouse.parent, {"JINGTU_DBT_WAREHOUSE": warehouse.name, "JINGTU_UNITS": str(units),
+                              "DBT_TARGET_PATH": str(target)}
 
 
 def with_table_metadata(events: list, manifest: Mapping) -> list:

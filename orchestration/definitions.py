@@ -2,7 +2,7 @@
 
 from dagster import Definitions
 
-from orchestration.dbt import BOUND_DBT_EXECUTABLE, DbtCli, dbt_project
+from orchestration.dbt import Dbt
 from orchestration.defs.automation import (
     annual_evaluation,
     monthly_warning_refresh,
@@ -22,5 +22,5 @@ defs = Definitions(
     jobs=[yearly_job, publish_job, portraits_job],
     schedules=[annual_evaluation, monthly_warning_refresh],
     sensors=[raw_files_changed, publish_after_success, portraits_after_success],
-    resources={"warehouse": Warehouse(), "dbt": DbtCli(project_dir=dbt_project, dbt_executable=BOUND_DBT_EXECUTABLE)},
+    resources={"warehouse": Warehouse(), "dbt": Dbt()},
 )

@@ -18,13 +18,9 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("DBT_TARGET_PATH", str(Path(__file__).resolve().parent.parent / "dbt_project" / "target"
                                                  / worker))
 
-from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-from dbt.cli.main import dbtRunner
-
 from orchestration.contracts import SOURCES
-from orchestration.dbt import DBT_PROJECT_DIR, _in_warehouse_folder, partition_env
+from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt, partition_env
 from orchestration.ingest import LoadReport, ingest
-from orchestration.lib import bound_child
 from orchestration.lib.duck import connect
 from orchestration.sample import generate
 from orchestration.settings import PROJECT_ROOT
@@ -113,26 +109,13 @@ def write_source(path: Path, source: str, rows: list[dict], encoding: str = "utf
 
 def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True, year=None, months=None
             ) -> tuple[bool, str]:
-    """Invoke dbt in-process (twice as fast as a subprocess), for one year, a range of months, or
-    everything; (success, the failures' messages). As Dagster's steps do, dbt starts in the warehouse's
-    folder and is given the file by name: its profile, and with it its saved parse, is then the same for
-    every warehouse of that name (a new path made dbt parse the whole project again, seconds each time)."""
+    """Invoke dbt as Dagster's steps do (`invoke_dbt`: in this process, from the warehouse's folder),
+    for one year, a range of months, or everything; (success, the failures' messages)."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
-        folder_env = _in_warehouse_folder(Path(project_dir))
-        env.chdir(folder_env.pop(bound_child.WORKING_DIRECTORY))
-        for name, value in {**folder_env, **partition_env(year=year, months=months)}.items():
-            env.setenv(name, value)
-        try:
-            result = dbtRunner().invoke([*args, "--quiet", "--log-level-file", "info", "--project-dir",
-                                         str(project_dir), "--profiles-dir", str(project_dir)])
-        finally:
-            # dbt-duckdb keeps the database open for its next invocation in the process (whose profile,
-            # the same file name in another folder, is then equal). Closed, as when a dbt process exits:
-            # the file is free for other connections, and its WAL is written into it.
-            if DuckDBConnectionManager._ENV is not None:
-                DuckDBConnectionManager._ENV.close()
-                DuckDBConnectionManager.close_all_connections()
+        result = invoke_dbt([*args, "--quiet", "--log-level-file", "info", "--project-dir", str(project_dir),
+                             "--profiles-dir", str(project_dir)], partition_env(year=year, months=months),
+                            project_dir=Path(project_dir))
     failures = [str(r.message) for r in getattr(result.result, "results", []) or []
                 if str(r.status) in ("error", "fail")]
     messages = "\n".join(failures + ([str(result.exception)] if result.exception else []))

@@ -7,9 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from dagster import AssetKey
-from dagster_dbt import DbtCliResource
 
-from orchestration.dbt import DbtCli
 from orchestration.definitions import defs
 from orchestration.partitions import yearly
 from orchestration.settings import PROJECT_ROOT
@@ -111,17 +109,6 @@ def test_every_suite_runs_as_a_blocking_pooled_check_in_the_yearly_job():
     assert raw_expectations.can_subset and raw_expectations.op.pool == "duckdb_warehouse"
     in_job = defs.resolve_job_def(yearly_job.name).asset_layer.asset_graph.asset_check_keys
     assert set(raw_expectations.check_keys) <= set(in_job)
-
-
-def test_the_dbt_resource_knows_the_dbt_version_without_a_subprocess_and_builds_no_adapter():
-    """`DbtCli` overrides two private members of dagster-dbt's resource; if an upgrade renamed them,
-    the overrides would silently stop applying."""
-    resource = defs.resources["dbt"]
-    assert isinstance(resource, DbtCli)
-    assert {"_cli_version", "_initialize_dbt_core_adapter"} <= set(vars(DbtCliResource))
-    upstream = DbtCliResource(project_dir=resource.project_dir, dbt_executable=resource.dbt_executable)
-    assert resource._cli_version == upstream._cli_version  # the latter asks `dbt --version`
-    assert resource._initialize_dbt_core_adapter(["build"]) is None
 
 
 def test_make_ui_serves_the_whole_asset_graph_without_warnings(tmp_path):

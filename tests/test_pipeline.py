@@ -3,19 +3,21 @@
 import logging
 import os
 import re
+import shutil
 import subprocess
 import warnings
+from pathlib import Path
 
 import msgpack
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, materialize
 
 from orchestration import cli
-from orchestration.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE, _in_warehouse_folder
+from orchestration.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE, Dbt, _in_warehouse_folder
 from orchestration.definitions import defs
 from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
-from orchestration.lib import bound_child
+from orchestration.lib.duck import connect
 from orchestration.resources import Warehouse
 from tests.conftest import query
 
@@ -79,10 +81,10 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
 
     # Each dbt step, once done, leaves its parse for the next (as steps run dbt: from the warehouse's
     # folder, the file given by name) and no target folder of its own.
-    env = _in_warehouse_folder(DBT_PROJECT_DIR)
+    folder, env = _in_warehouse_folder(DBT_PROJECT_DIR)
     subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                     str(DBT_PROJECT_DIR), "--target-path",
-                    str(tmp_path / "parse")], cwd=env.pop(bound_child.WORKING_DIRECTORY), env={**os.environ, **env},
+                    str(tmp_path / "parse")], cwd=folder, env={**os.environ, **env},
                    check=True, capture_output=True)
     assert state_check(PARTIAL_PARSE) == state_check(tmp_path / "parse" / PARTIAL_PARSE.name)
     with DagsterInstance.get() as instance:
@@ -181,3 +183,19 @@ def test_the_inputs_of_a_run_change_with_a_raw_file_the_code_or_the_methodology(
     path = next((raw / "cases" / "2018").iterdir())
     path.write_bytes(path.read_bytes() + b"\n")
     assert inputs.fingerprint([2018], None, "key")["raw"] != before["raw"]
+
+
+def test_a_failing_dbt_build_fails_its_step_with_the_failures_and_keeps_its_log(warehouse):
+    """dbt runs in the step's process: its failures become the step's, named, and its folder stays."""
+    with connect(warehouse):  # a warehouse with no raw layer: the staging models cannot read it
+        pass
+    result = materialize([jingtu_dbt_models], partition_key="2018", resources={"dbt": Dbt()}, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("dbt build failed (its log: ") and "stg_hotline__tickets" in message, message
+    assert "raw.hotline" in message.replace('"', "")
+    log = Path(message.split("(its log: ", 1)[1].split(")", 1)[0])
+    assert log.is_file() and "stg_hotline__tickets" in log.read_text()
+    shutil.rmtree(log.parent)
+    assert not result.asset_materializations_for_node("jingtu_dbt_models")

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import duckdb
@@ -325,61 +324,31 @@ def test_a_failed_step_is_reported_with_its_cause():
 
 # -- 5. no orphans -----------------------------------------------------------------------------------
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie has ended, awaiting its parent's wait
-        return stat.read().split(") ", 1)[1][0] != "Z"
-
-
-def test_dbt_dies_with_the_process_that_started_it_even_on_sigkill():
-    from orchestration.dbt import BOUND_DBT_EXECUTABLE
-    from orchestration.definitions import defs
-    from orchestration.lib import bound_child
-
-    assert defs.resources["dbt"].dbt_executable == BOUND_DBT_EXECUTABLE
-    # A stand-in for `jingtu` that starts "dbt" (here a long sleep, through the same wrapper, told its
-    # parent as the dbt step tells it) and is killed. It ignores SIGTERM, as a process started in the
-    # background does once Dagster has mapped SIGTERM to SIGINT: its children inherit that.
-    script = ("import os, signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-              f" child = subprocess.Popen([{BOUND_DBT_EXECUTABLE!r}, '60'],"
-              f" env={{**os.environ, {bound_child.PARENT!r}: str(os.getpid())}});"
-              " print(child.pid, flush=True); time.sleep(60)")
-    starter = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, bound_child.PROGRAM: "/bin/sleep"})
-    dbt_pid = int(starter.stdout.readline())
-    for _ in range(50):  # until the wrapper has become "dbt"
-        if Path(f"/proc/{dbt_pid}/cmdline").read_text().startswith("/bin/sleep"):
-            break
-        time.sleep(0.1)
-    starter.kill()
-    starter.wait()
-    for _ in range(50):
-        if not _alive(dbt_pid):
-            break
-        time.sleep(0.1)
-    assert not _alive(dbt_pid), ("dbt outlived the process that started it: "
-                                 + Path(f"/proc/{dbt_pid}/status").read_text()[:300])
-
-
-def test_dbt_starts_in_the_warehouse_folder_and_finds_the_warehouse_by_name(tmp_path, monkeypatch):
+def test_dbt_runs_in_the_warehouse_folder_and_finds_the_warehouse_by_name(tmp_path, monkeypatch):
     """dbt's saved parse depends on the profile's warehouse path: given by name from its folder, one
-    parse serves every warehouse of that name (orchestration/dbt.py)."""
-    from orchestration.dbt import BOUND_DBT_EXECUTABLE, DBT_PROJECT_DIR, _in_warehouse_folder
-    from orchestration.lib import bound_child
+    parse serves every warehouse of that name (orchestration/dbt.py). dbt runs in the step's process
+    (so that it cannot outlive it: test_serving kills `jingtu` mid-dbt), which is left where it was."""
+    from dbt.cli.main import dbtRunner
+
+    from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt
 
     monkeypatch.setenv("JINGTU_WAREHOUSE", str(tmp_path / "w" / "jingtu.duckdb"))
     monkeypatch.delenv("JINGTU_UNITS", raising=False)
-    env = _in_warehouse_folder(DBT_PROJECT_DIR)
-    assert env["JINGTU_DBT_WAREHOUSE"] == "jingtu.duckdb"
-    assert env["JINGTU_UNITS"] == str(DBT_PROJECT_DIR / "seeds" / "units.csv")
-    assert Path(env["DBT_TARGET_PATH"]).is_absolute()  # dbt's log folder, which it reads from where it starts
     (tmp_path / "w").mkdir()
-    started_in = subprocess.run([BOUND_DBT_EXECUTABLE], env={**os.environ, **env, bound_child.PROGRAM: "/bin/pwd"},
-                                capture_output=True, text=True, check=True).stdout.strip()
-    assert started_in == env[bound_child.WORKING_DIRECTORY] == str(tmp_path / "w")
+    seen = {}
+
+    def invoke(runner, args):
+        seen.update(args=args, cwd=os.getcwd(), **{name: os.environ.get(name) for name in (
+            "JINGTU_DBT_WAREHOUSE", "JINGTU_UNITS", "DBT_TARGET_PATH", "JINGTU_DBT_YEAR")})
+
+    monkeypatch.setattr(dbtRunner, "invoke", invoke)
+    before = os.getcwd()
+    invoke_dbt(["build"], {"JINGTU_DBT_YEAR": "2018"})
+    assert seen["cwd"] == str(tmp_path / "w") and os.getcwd() == before
+    assert (seen["args"], seen["JINGTU_DBT_YEAR"], seen["JINGTU_DBT_WAREHOUSE"]) == (["build"], "2018", "jingtu.duckdb")
+    assert seen["JINGTU_UNITS"] == str(DBT_PROJECT_DIR / "seeds" / "units.csv")
+    assert Path(seen["DBT_TARGET_PATH"]).is_absolute()  # read from where dbt starts
+    assert "JINGTU_DBT_YEAR" not in os.environ
     profile = (DBT_PROJECT_DIR / "profiles.yml").read_text()
     assert "env_var('JINGTU_DBT_WAREHOUSE', env_var('JINGTU_WAREHOUSE'" in profile
 
@@ -396,10 +365,3 @@ def test_a_console_script_ends_with_its_status_its_output_and_its_exit_handlers(
     assert not Path(folder).exists()
 
 
-def test_dbt_run_by_its_wrapper_exits_with_dbts_status():
-    from orchestration.dbt import BOUND_DBT_EXECUTABLE
-
-    usage = subprocess.run([BOUND_DBT_EXECUTABLE, "no-such-command"], capture_output=True, text=True, check=False)
-    assert usage.returncode == 2 and "No such command" in usage.stderr
-    version = subprocess.run([BOUND_DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=False)
-    assert version.returncode == 0 and "duckdb" in version.stdout

@@ -7,7 +7,7 @@ from typing import Any
 from dagster import AssetExecutionContext, BackfillPolicy
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
-from orchestration.dbt import DbtCli, dbt_project, partition_env
+from orchestration.dbt import Dbt, dbt_project, partition_env
 from orchestration.partitions import yearly
 from orchestration.resources import WAREHOUSE_POOL
 
@@ -32,7 +32,7 @@ class JingtuTranslator(DagsterDbtTranslator):
     pool=WAREHOUSE_POOL,
     dagster_dbt_translator=JingtuTranslator(),
 )
-def jingtu_dbt_models(context: AssetExecutionContext, dbt: DbtCli):
+def jingtu_dbt_models(context: AssetExecutionContext, dbt: Dbt):
     """The evaluation (staging, components, indicators, grades, the report's marts) and the monthly
     early warnings, for the run's year or range of years in a single dbt build."""
     years = context.partition_key_range

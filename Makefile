@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench bench-tests bench-warnings bench-national docs clean
+.PHONY: run test ui lint bench bench-ab bench-tests bench-warnings bench-national docs clean
 
 # The virtual environment, from the pinned dependencies in requirements.lock, installed by uv (pinned
 # there too), faster than pip. Compiled to bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, as on
@@ -58,6 +58,13 @@ bench: $(INSTALLED)  ## ingest, validation, pipeline, grade-confidence and portr
 	$(BIN)/python bench/pipeline_bench.py --scales 1,17
 	$(BIN)/python bench/confidence_bench.py
 	$(BIN)/python bench/report_bench.py
+
+# A/B of two revisions, alternating on the pipeline benchmark's data: make bench-ab A=<before> B=<after> [SCALE=17]
+A ?= HEAD~1
+B ?= HEAD
+SCALE ?= 1
+bench-ab: $(INSTALLED)  ## jingtu materialize with revision A, then B, in turn, four rounds (bench/results/ab.md)
+	$(BIN)/python bench/ab_bench.py $(A) $(B) --scale $(SCALE)
 
 bench-warnings: $(INSTALLED)  ## the early warnings' false-alarm rate and detection power, 183 units × 48 months (bench/results/warnings.md)
 	$(BIN)/python bench/warnings_bench.py

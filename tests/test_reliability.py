@@ -363,5 +363,3 @@ def test_a_console_script_ends_with_its_status_its_output_and_its_exit_handlers(
     folder, rest = done.stdout.split("\n", 1)
     assert (done.returncode, rest) == (7, "bufferedhandled\n")
     assert not Path(folder).exists()
-
-

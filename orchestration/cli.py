@@ -7,10 +7,12 @@ import io
 import os
 import shutil
 import sys
+import threading
 import time
 import unicodedata
+import uuid
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Self
 
 from orchestration import quiet_notices, settings
 from orchestration.lib.processes import exit_now, is_alive
@@ -18,6 +20,10 @@ from orchestration.lib.processes import exit_now, is_alive
 # Progress lines stay readable: failures are summarised by report_failure, details are in `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 CLI_PID_TAG = "jingtu/cli_pid"
+CLI_RUN_TAG = "jingtu/cli_run"  # which run of the process, for its progress lines
+# the progress line of a step that succeeded (an ingestion step is raw__<source>)
+STEP_LABELS = {"raw_expectations": "quality checks done", "jingtu_dbt_models": "dbt build done",
+               "reports__county_portraits": "portraits written", "serving__bi_database": "serving file published"}
 ERROR = 3  # exit status when something could not be read or run, as distinct from a finding (1, 2)
 
 
@@ -129,11 +135,12 @@ def cmd_materialize(args) -> int:
             selection = affected_by(sources)
             label += f" (files changed: {', '.join(sources)})"
         print(f"materialising {label} …", flush=True)
-        with contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
+        tags = {CLI_PID_TAG: str(os.getpid()), CLI_RUN_TAG: uuid.uuid4().hex,
+                "dagster/asset_partition_range_start": str(first), "dagster/asset_partition_range_end": str(last)}
+        with StepProgress(instance, tags[CLI_RUN_TAG], sys.stdout), \
+                contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
             result = defs.resolve_job_def(yearly_job.name).execute_in_process(
-                instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection,
-                tags={CLI_PID_TAG: str(os.getpid()), "dagster/asset_partition_range_start": str(first),
-                      "dagster/asset_partition_range_end": str(last)})
+                instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)
         if not report_failure(result, log):
             return 1
         print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
@@ -143,6 +150,53 @@ def cmd_materialize(args) -> int:
     print_counts()
     print_grades(years)
     return 0
+
+
+class StepProgress(threading.Thread):
+    """Prints each step of a run as it succeeds, with its seconds (a run at the national scale takes
+    minutes), read from the run's event log every second: the run writes there whatever prints."""
+
+    def __init__(self, instance, run_tag: str, out):
+        super().__init__(name="jingtu-progress", daemon=True)
+        self.instance, self.run_tag, self.out = instance, run_tag, out
+        self.run_id, self.cursor, self.stopped, self.failed = None, None, threading.Event(), False
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.join()
+        if not self.failed:
+            self.print_new_steps()  # those that ended since the last look
+
+    def run(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            while not self.stopped.wait(1.0):
+                self.print_new_steps()
+        except SQLAlchemyError as error:  # Dagster's storage, busy: the run goes on, its outcome printed at the end
+            print(f"  (no more progress lines: {error})", file=self.out, flush=True)
+            self.failed = True
+
+    def print_new_steps(self) -> None:
+        from dagster import DagsterEventType, RunsFilter
+
+        if self.run_id is None:
+            runs = self.instance.get_runs(filters=RunsFilter(tags={CLI_RUN_TAG: self.run_tag}), limit=1)
+            if not runs:
+                return
+            self.run_id = runs[0].run_id
+        found = self.instance.get_records_for_run(self.run_id, cursor=self.cursor,
+                                                  of_type=DagsterEventType.STEP_SUCCESS)
+        self.cursor = found.cursor
+        for record in found.records:
+            event = record.event_log_entry.dagster_event
+            seconds = event.event_specific_data.duration_ms / 1000
+            label = STEP_LABELS.get(event.step_key, event.step_key.replace("raw__", "", 1) + " ingested")
+            print(f"  {label} ({seconds:.1f} s)", file=self.out, flush=True)
 
 
 def contiguous(years: list[int]) -> list[tuple[int, int]]:

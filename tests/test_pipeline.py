@@ -61,6 +61,12 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert [str(w.message) for w in caught if "dagster" in w.filename] == []  # the output stays readable
     out = capsys.readouterr().out
     assert "materialising 2017–2018 …" in out  # one run for the range of years
+    # a line per step as it ends, in the order they ran, before the run's own
+    steps = re.findall(r"^  (\w+ ingested|quality checks done|dbt build done|portraits written"
+                       r"|serving file published) \(\d+\.\d s\)$", out, re.MULTILINE)
+    assert steps == [f"{s} ingested" for s in ("cases", "development", "hotline", "inspections", "surveys")] + [
+        "quality checks done", "dbt build done", "portraits written", "serving file published"], out
+    assert out.index("serving file published") < out.index("2017–2018 done in")
     grade_lines = [line for line in out.splitlines() if line.startswith("      5111")]
     assert len(grade_lines) == 22 and "一票否决" in out
     graded = [line for line in grade_lines if "未评定" not in line]

@@ -116,11 +116,12 @@ class Dbt(ConfigurableResource):
 
         indirect = {"DBT_INDIRECT_SELECTION": params.indirect_selection} if params.indirect_selection else {}
         # --no-write-json: no manifest.json and run_results.json, which nothing reads, and which dbt writes
-        # out whole, the manifest twice. The log file at info level: the nodes' outcomes and errors; dbt's
-        # debug lines (every statement) cost more than many of the queries they log.
-        outcome = invoke_dbt(["build", "--no-write-json", "--log-level-file", "info", "--target-path", str(target),
-                              "--log-path", str(target), "--project-dir", str(project_dir),
-                              "--profiles-dir", str(DBT_PROJECT_DIR), *params.selection_args],
+        # out whole, the manifest twice. No colours: its log lines are kept as text (shown by `jingtu` when
+        # the build fails). The log file at info level: the nodes' outcomes and errors; dbt's debug lines
+        # (every statement) cost more than many of the queries they log.
+        outcome = invoke_dbt(["build", "--no-write-json", "--no-use-colors", "--log-level-file", "info",
+                              "--target-path", str(target), "--log-path", str(target), "--project-dir",
+                              str(project_dir), "--profiles-dir", str(DBT_PROJECT_DIR), *params.selection_args],
                              {**partition, **indirect}, [keep], Path(self.project_dir))
         if not outcome.success:
             failed = [str(r.message) for r in getattr(outcome.result, "results", None) or []

@@ -19,7 +19,7 @@ from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.lib.duck import connect
 from orchestration.resources import Warehouse
-from tests.conftest import query
+from tests.conftest import UNITS_CSV, query
 
 
 def materialize_year(raw, warehouse, year: int):
@@ -205,3 +205,20 @@ def test_a_failing_dbt_build_fails_its_step_with_the_failures_and_keeps_its_log(
     assert log.is_file() and "stg_hotline__tickets" in log.read_text()
     shutil.rmtree(log.parent)
     assert not result.asset_materializations_for_node("jingtu_dbt_models")
+
+
+def test_the_cli_shows_a_failing_dbt_build_with_dbts_own_lines(raw, warehouse, monkeypatch, tmp_path, capsys):
+    """dbt's log lines are kept by `jingtu` and shown when the build fails, as plain text."""
+    units = tmp_path / "units.csv"  # the loader reads the codes alone; dbt's model config.units the names too
+    codes = [line.split(",")[0] for line in UNITS_CSV.read_text(encoding="utf-8").splitlines()]
+    units.write_text("\n".join(codes) + "\n", encoding="utf-8")
+    monkeypatch.setenv("JINGTU_UNITS", str(units))
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert cli.main(["materialize", "2018"]) == 1
+    err = capsys.readouterr().err
+    assert 'Referenced column "county_name" not found' in err and "Done. PASS=" in err  # dbt's own summary
+    assert "\x1b[" not in err
+    failed = re.search(r"FAILED jingtu_dbt_models: dbt build failed \(its log: (.+)\)", err)
+    assert failed, err
+    shutil.rmtree(Path(failed.group(1)).parent)

@@ -21,9 +21,12 @@ from orchestration.lib.processes import exit_now, is_alive
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 CLI_PID_TAG = "jingtu/cli_pid"
 CLI_RUN_TAG = "jingtu/cli_run"  # which run of the process, for its progress lines
-# the progress line of a step that succeeded (an ingestion step is raw__<source>)
-STEP_LABELS = {"raw_expectations": "quality checks done", "jingtu_dbt_models": "dbt build done",
-               "reports__county_portraits": "portraits written", "serving__bi_database": "serving file published"}
+# a step in the progress lines, once done and while under way (an ingestion step is raw__<source>)
+STEP_LABELS = {"raw_expectations": ("quality checks done", "running the quality checks"),
+               "jingtu_dbt_models": ("dbt build done", "building the marts (dbt)"),
+               "reports__county_portraits": ("portraits written", "writing the portraits"),
+               "serving__bi_database": ("serving file published", "publishing the serving file")}
+HEARTBEAT = 30  # seconds between the progress lines of a step under way
 ERROR = 3  # exit status when something could not be read or run, as distinct from a finding (1, 2)
 
 
@@ -153,13 +156,15 @@ def cmd_materialize(args) -> int:
 
 
 class StepProgress(threading.Thread):
-    """Prints each step of a run as it succeeds, with its seconds (a run at the national scale takes
-    minutes), read from the run's event log every second: the run writes there whatever prints."""
+    """Prints each step of a run as it succeeds, with its seconds, and every HEARTBEAT seconds while a
+    step runs, how long it has run and, for an ingestion, the last file it read (a year of hotline
+    exports takes minutes at the national scale): from the run's event log, read every second."""
 
     def __init__(self, instance, run_tag: str, out):
         super().__init__(name="jingtu-progress", daemon=True)
         self.instance, self.run_tag, self.out = instance, run_tag, out
         self.run_id, self.cursor, self.stopped, self.failed = None, None, threading.Event(), False
+        self.running: dict | None = None  # the step under way: its key, when it started, its last message
 
     def __enter__(self) -> Self:
         self.start()
@@ -169,19 +174,19 @@ class StepProgress(threading.Thread):
         self.stopped.set()
         self.join()
         if not self.failed:
-            self.print_new_steps()  # those that ended since the last look
+            self.print_news()  # of the last second
 
     def run(self) -> None:
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
             while not self.stopped.wait(1.0):
-                self.print_new_steps()
+                self.print_news()
         except SQLAlchemyError as error:  # Dagster's storage, busy: the run goes on, its outcome printed at the end
             print(f"  (no more progress lines: {error})", file=self.out, flush=True)
             self.failed = True
 
-    def print_new_steps(self) -> None:
+    def print_news(self) -> None:
         from dagster import DagsterEventType, RunsFilter
 
         if self.run_id is None:
@@ -189,14 +194,40 @@ class StepProgress(threading.Thread):
             if not runs:
                 return
             self.run_id = runs[0].run_id
-        found = self.instance.get_records_for_run(self.run_id, cursor=self.cursor,
-                                                  of_type=DagsterEventType.STEP_SUCCESS)
+        found = self.instance.get_records_for_run(self.run_id, cursor=self.cursor)
         self.cursor = found.cursor
         for record in found.records:
-            event = record.event_log_entry.dagster_event
-            seconds = event.event_specific_data.duration_ms / 1000
-            label = STEP_LABELS.get(event.step_key, event.step_key.replace("raw__", "", 1) + " ingested")
-            print(f"  {label} ({seconds:.1f} s)", file=self.out, flush=True)
+            entry = record.event_log_entry
+            kind = entry.dagster_event.event_type if entry.dagster_event else None
+            if kind == DagsterEventType.STEP_START:
+                self.running = {"step": entry.step_key, "since": entry.timestamp, "said": entry.timestamp,
+                                "message": ""}
+            elif kind is None and self.running and entry.step_key == self.running["step"] and is_ingestion(entry.step_key):
+                self.running["message"] = entry.user_message  # the loader's account of the files read
+            elif kind == DagsterEventType.STEP_FAILURE:  # told with the run's outcome, when it ends
+                self.running = None
+            elif kind == DagsterEventType.STEP_SUCCESS:
+                self.running = None
+                seconds = entry.dagster_event.event_specific_data.duration_ms / 1000
+                print(f"  {step_label(entry.step_key)} ({seconds:.1f} s)", file=self.out, flush=True)
+        now = time.time()
+        if self.running and now - self.running["said"] >= HEARTBEAT:
+            self.running["said"] = now
+            message = f": {self.running['message']}" if self.running["message"] else ""
+            print(f"  … {step_label(self.running['step'], done=False)}, {now - self.running['since']:.0f} s so far"
+                  f"{message}", file=self.out, flush=True)
+
+
+def is_ingestion(step_key: str) -> bool:
+    return step_key.startswith("raw__")
+
+
+def step_label(step_key: str, done: bool = True) -> str:
+    """How a step is named in the progress lines, once done or while under way."""
+    if is_ingestion(step_key):
+        source = step_key.removeprefix("raw__")
+        return f"{source} ingested" if done else f"ingesting {source}"
+    return STEP_LABELS[step_key][0 if done else 1] if step_key in STEP_LABELS else step_key
 
 
 def contiguous(years: list[int]) -> list[tuple[int, int]]:

@@ -25,7 +25,7 @@ import re
 import uuid
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,8 +383,9 @@ class PartitionLoader:
     """Reads the files of one source-year folder and replaces that partition in the warehouse."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, contract: SourceContract, units: list[str],
-                 salt: str):
+                 salt: str, progress: Callable[[str], None] | None = None):
         self.con = con
+        self.progress = progress  # told of each file read: a year of hotline exports takes minutes nationally
         self.contract = contract
         self.units = list(units) + ([MUNICIPAL_CODE] if contract.allow_municipal else [])
         self.salt = salt
@@ -528,6 +529,13 @@ class PartitionLoader:
         """Read `files` and copy their rows into the warehouse, pending: slice by slice, each staged then
         copied (`_stage`, `_copy_staged`), the next slice read meanwhile (`_read_files`)."""
         done: list[_FileRead] = []
+
+        def finish(file: _FileRead) -> None:
+            self._finish_file(file, year)
+            if self.progress:
+                self.progress(f"{file.report.path}: {file.report.rows_read:,} rows read"
+                              f" (file {len(done)} of {len(files)})")
+
         slices = ReadAhead(self._read_files(files, self._slice_bytes()), release=lambda item: item[1].close())
         with closing(slices):
             try:
@@ -535,7 +543,7 @@ class PartitionLoader:
                     with closing(part):
                         if not done or file is not done[-1]:  # the first slice of the next file
                             if done:
-                                self._finish_file(done[-1], year)
+                                finish(done[-1])
                             done.append(file)
                         self._load_slice(file, part, year, loaded)
             except SourceFileError as error:
@@ -543,7 +551,7 @@ class PartitionLoader:
                     self._finish_file(done[-1], year)
                 raise
         if done:
-            self._finish_file(done[-1], year)
+            finish(done[-1])
         return [file.report for file in done]
 
     def _load_slice(self, file: "_FileRead", part: CsvSlice, year: int, loaded: str) -> None:
@@ -807,7 +815,8 @@ def configured_units(con: duckdb.DuckDBPyConnection, units_csv: Path) -> list[st
 
 
 def ingest(con: duckdb.DuckDBPyConnection, contract: SourceContract, year: int, raw_root: Path,
-           units_csv: Path, salt: str) -> LoadReport:
-    """Replace partition `year` of `contract`'s source with the files in raw/<source>/<year>/."""
-    loader = PartitionLoader(con, contract, configured_units(con, units_csv), salt)
+           units_csv: Path, salt: str, progress: Callable[[str], None] | None = None) -> LoadReport:
+    """Replace partition `year` of `contract`'s source with the files in raw/<source>/<year>/;
+    `progress` is told of each file read."""
+    loader = PartitionLoader(con, contract, configured_units(con, units_csv), salt, progress)
     return loader.load(raw_root / contract.name / str(year), year)

@@ -55,6 +55,7 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
                                                                   caplog):
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setattr(cli, "HEARTBEAT", 0)  # a line every second while a step runs
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert cli.main(["materialize", "2017", "2018"]) == 0
@@ -67,6 +68,7 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert steps == [f"{s} ingested" for s in ("cases", "development", "hotline", "inspections", "surveys")] + [
         "quality checks done", "dbt build done", "portraits written", "serving file published"], out
     assert out.index("serving file published") < out.index("2017–2018 done in")
+    assert re.search(r"^  … building the marts \(dbt\), \d+ s so far$", out, re.MULTILINE), out
     grade_lines = [line for line in out.splitlines() if line.startswith("      5111")]
     assert len(grade_lines) == 22 and "一票否决" in out
     graded = [line for line in grade_lines if "未评定" not in line]
@@ -96,6 +98,12 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     with DagsterInstance.get() as instance:
         runs = instance.get_runs()
         event = instance.get_latest_materialization_event(AssetKey(["marts", "fct_county_evaluation"]))
+        logged = [r.event_log_entry.user_message for r in instance.get_records_for_run(runs[0].run_id).records
+                  if r.event_log_entry.step_key == "raw__hotline" and r.event_log_entry.dagster_event is None]
+    # the loader tells of each file it has read, which the progress lines repeat while a step runs
+    files = sorted(p.name for p in (raw / "hotline" / "2018").iterdir())
+    read = [m for m in logged if re.fullmatch(r"hotline 2018: hotline/2018/\S+: [\d,]+ rows read \(file \d+ of \d+\)", m)]
+    assert [m.split("/")[2].split(":")[0] for m in read] == files and read[-1].endswith(f"(file {len(files)} of {len(files)})")
     assert [run.job_name for run in runs] == ["yearly_evaluation"]  # one run: the years, warnings, portraits, serving
     # the asset page's row count and columns, types and descriptions included
     metadata = event.asset_materialization.metadata

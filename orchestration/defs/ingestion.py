@@ -75,7 +75,8 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
 
     def _load_year(context: AssetExecutionContext, con, warehouse: Warehouse, year: int, key: str) -> LoadReport:
         try:
-            report = ingest(con, contract, year, warehouse.raw_path, warehouse.units_path, key)
+            report = ingest(con, contract, year, warehouse.raw_path, warehouse.units_path, key,
+                            progress=lambda read: context.log.info(f"{contract.name} {year}: {read}"))
         except SourceFileError as error:  # `from None`: the message is the sanitised account of the cause
             raise Failure(
                 description=f"{contract.name} {year} was not loaded, the warehouse is unchanged: {error}",

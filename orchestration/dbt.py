@@ -87,6 +87,14 @@ def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequ
                 DuckDBConnectionManager.close_all_connections()
 
 
+def failure_messages(outcome: dbtRunnerResult, errors: Sequence[str] = ()) -> list[str]:
+    """Why a dbt invocation failed: its failing nodes' messages (else `errors`, dbt's error lines), and
+    the exception it ended on, if any."""
+    failed = [str(r.message) for r in getattr(outcome.result, "results", None) or []
+              if str(r.status) in ("error", "fail")]
+    return [*(failed or errors), *([str(outcome.exception)] if outcome.exception else [])]
+
+
 class Dbt(ConfigurableResource):
     """`dbt build` of a step's selection, in the step's process (`invoke_dbt`), its results turned into
     Dagster's events by dagster-dbt as its own resource does for a dbt process's log."""
@@ -124,11 +132,8 @@ class Dbt(ConfigurableResource):
                               str(project_dir), "--profiles-dir", str(DBT_PROJECT_DIR), *params.selection_args],
                              {**partition, **indirect}, [keep], Path(self.project_dir))
         if not outcome.success:
-            failed = [str(r.message) for r in getattr(outcome.result, "results", None) or []
-                      if str(r.status) in ("error", "fail")]
             raise Failure(description="\n".join(["dbt build failed (its log: " + str(target / "dbt.log") + ")",
-                                                   *(failed or errors),
-                                                   *([str(outcome.exception)] if outcome.exception else [])]))
+                                                   *failure_messages(outcome, errors)]))
         events = [event for raw in results for event in DbtCoreCliEventMessage(raw, {}).to_default_asset_events(
             manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context,
             target_path=target, project=params.dbt_project)]

@@ -19,7 +19,7 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
                                                  / worker))
 
 from orchestration.contracts import SOURCES
-from orchestration.dbt import DBT_PROJECT_DIR, invoke_dbt, partition_env
+from orchestration.dbt import DBT_PROJECT_DIR, failure_messages, invoke_dbt, partition_env
 from orchestration.ingest import LoadReport, ingest
 from orchestration.lib.duck import connect
 from orchestration.sample import generate
@@ -116,9 +116,7 @@ def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True, yea
         result = invoke_dbt([*args, "--quiet", "--log-level-file", "info", "--project-dir", str(project_dir),
                              "--profiles-dir", str(project_dir)], partition_env(year=year, months=months),
                             project_dir=Path(project_dir))
-    failures = [str(r.message) for r in getattr(result.result, "results", []) or []
-                if str(r.status) in ("error", "fail")]
-    messages = "\n".join(failures + ([str(result.exception)] if result.exception else []))
+    messages = "\n".join(failure_messages(result))
     if check:
         assert result.success, messages
     return result.success, messages

@@ -7,8 +7,10 @@ type or enum is typed here and nowhere else.
 from dataclasses import dataclass, field
 
 MUNICIPAL_CODE = "511100"  # 乐山市本级: valid in cases and inspections only, never graded
-# Where each loaded row came from: appended to every raw table after the contract's columns.
-LINEAGE_COLUMNS = {"source_file": "varchar", "line_number": "bigint", "load_id": "varchar", "loaded_at": "timestamp"}
+# Where each loaded row came from: appended to every raw table after the contract's columns
+# (name: SQL definition; a file's name and its load's id are the same on all of its rows).
+LINEAGE_COLUMNS = {"source_file": "varchar using compression dictionary", "line_number": "bigint",
+                   "load_id": "varchar using compression dictionary", "loaded_at": "timestamp"}
 
 # How a text value from a file becomes a typed value: (SQL guard, SQL cast). The guards keep the
 # formats strict — '2018-2-3' is not a date, '12.5' not an integer — and are cheaper than regexes
@@ -58,6 +60,18 @@ class Column:
             return "boolean" if isinstance(sample, bool) else "integer"
         return SQL_TYPES[self.type]
 
+    @property
+    def compression(self) -> str | None:
+        """How DuckDB is to store the column where its kind of values decides it (told, DuckDB does not
+        try every method on each segment it writes); None leaves the choice to DuckDB."""
+        if self.sql_type != "varchar":
+            return None
+        if self.pii == "hash":  # a hex digest, one per caller
+            return "fsst"
+        if self.allowed or self.county:  # a few distinct values
+            return "dictionary"
+        return None
+
     def label(self) -> str:
         return f"{self.header} ({self.name})"
 
@@ -92,6 +106,13 @@ class SourceContract:
     @property
     def table(self) -> str:
         return f"raw.{self.name}"
+
+    def definition(self, column: Column) -> str:
+        """The column's SQL definition in the source's table."""
+        distinct_text = column.name in self.key and column.sql_type == "varchar"
+        compression = "fsst" if distinct_text else column.compression
+        using = f" using compression {compression}" if compression else ""
+        return f"{column.warehouse_name} {column.sql_type}{using}"
 
     @property
     def key_label(self) -> str:

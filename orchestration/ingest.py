@@ -631,8 +631,8 @@ class PartitionLoader:
     # -- writing ---------------------------------------------------------------------------------
 
     def _ensure_tables(self) -> None:
-        columns = ", ".join([*(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns),
-                             *(f"{name} {sql_type}" for name, sql_type in LINEAGE_COLUMNS.items())])
+        columns = ", ".join([*(self.contract.definition(c) for c in self.contract.stored_columns),
+                             *(f"{name} {definition}" for name, definition in LINEAGE_COLUMNS.items())])
         self.con.execute(f"""
             create schema if not exists raw;
             create table if not exists {self.contract.table} (partition_year integer, {columns});

@@ -70,6 +70,16 @@ def test_chinese_headers_map_to_canonical_columns_in_any_order(raw, load, wareho
     assert columns[1:12] == [c.warehouse_name for c in HOTLINE.stored_columns]
 
 
+def test_text_columns_are_stored_as_their_kind_of_values_decides(raw, load, warehouse):
+    write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(TICKETS))
+    load("hotline", 2014)
+    storage = dict(query(warehouse, "select distinct column_name, compression from pragma_storage_info('raw.hotline')"
+                                    " where segment_type = 'VARCHAR' and compression <> 'Constant'"))
+    assert {name: storage.get(name) for name in ("ticket_id", "caller_key", "category", "county_code", "source_file")} == {
+        "ticket_id": "FSST", "caller_key": "FSST", "category": "Dictionary", "county_code": "Dictionary",
+        "source_file": "Dictionary"}
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 def test_every_supported_encoding_loads_the_same_chinese_text(raw, load, warehouse, encoding):
     rows = in_2014([{**TICKETS[0], "content": "井研县马边彝族自治县𠀀"}])

@@ -102,6 +102,9 @@ def floor_child(raw: Path, database: Path) -> None:
 
     contract = SOURCES["hotline"]
     columns = ", ".join(ingest._text_expression(c, "csv") for c in contract.stored_columns)
+    # stored as the loader stores them (`SourceContract.compression`), as text
+    definitions = ", ".join(f"{c.warehouse_name}__text varchar" + (f" using compression {compression}" if (
+        compression := contract.compression(c)) else "") for c in contract.stored_columns)
     ingest.count_lines = lambda path, digest=None: None  # no line numbers: a file read where it is is not counted
     database.unlink(missing_ok=True)
     started = time.perf_counter()
@@ -116,14 +119,12 @@ def floor_child(raw: Path, database: Path) -> None:
                     yield headers, part
 
         paths = sorted((raw / "hotline" / "2018").glob("*.csv"))
-        first = True
+        con.execute(f"create table floor ({definitions})")
         with closing(ReadAhead(slices(paths, loader._slice_bytes()), release=lambda item: item[1].close())) as parts:
             for headers, part in parts:
                 with closing(part):
                     source, _, _ = loader._source(part.readable, "csv", headers, part.line_shift)
-                    select = f"select {columns} from {source}"
-                    con.execute(f"create table floor as {select}" if first else f"insert into floor {select}")
-                    first = False
+                    con.execute(f"insert into floor select {columns} from {source}")
         (rows,) = con.execute("select count(*) from floor").fetchone()
     print(json.dumps({"seconds_inside": time.perf_counter() - started, "rows": rows,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

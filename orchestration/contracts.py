@@ -60,18 +60,6 @@ class Column:
             return "boolean" if isinstance(sample, bool) else "integer"
         return SQL_TYPES[self.type]
 
-    @property
-    def compression(self) -> str | None:
-        """How DuckDB is to store the column where its kind of values decides it (told, DuckDB does not
-        try every method on each segment it writes); None leaves the choice to DuckDB."""
-        if self.sql_type != "varchar":
-            return None
-        if self.pii == "hash":  # a hex digest, one per caller
-            return "fsst"
-        if self.allowed or self.county:  # a few distinct values
-            return "dictionary"
-        return None
-
     def label(self) -> str:
         return f"{self.header} ({self.name})"
 
@@ -107,10 +95,20 @@ class SourceContract:
     def table(self) -> str:
         return f"raw.{self.name}"
 
+    def compression(self, column: Column) -> str | None:
+        """How DuckDB is to store the column where its kind of values decides it (told, DuckDB does not
+        try every method on each segment it writes); None leaves the choice to DuckDB."""
+        if column.sql_type != "varchar":
+            return None
+        if self.key == (column.name,) or column.pii == "hash":  # distinct on every row; a hex digest per caller
+            return "fsst"
+        if column.allowed or column.county:  # a few distinct values
+            return "dictionary"
+        return None
+
     def definition(self, column: Column) -> str:
         """The column's SQL definition in the source's table."""
-        distinct_text = column.name in self.key and column.sql_type == "varchar"
-        compression = "fsst" if distinct_text else column.compression
+        compression = self.compression(column)
         using = f" using compression {compression}" if compression else ""
         return f"{column.warehouse_name} {column.sql_type}{using}"
 

@@ -103,8 +103,7 @@ def floor_child(raw: Path, database: Path) -> None:
     contract = SOURCES["hotline"]
     columns = ", ".join(ingest._text_expression(c, "csv") for c in contract.stored_columns)
     # stored as the loader stores them (`SourceContract.compression`), as text
-    definitions = ", ".join(f"{c.warehouse_name}__text varchar" + (f" using compression {compression}" if (
-        compression := contract.compression(c)) else "") for c in contract.stored_columns)
+    definitions = ", ".join(f"{c.warehouse_name}__text varchar{contract.compression(c)}" for c in contract.stored_columns)
     ingest.count_lines = lambda path, digest=None: None  # no line numbers: a file read where it is is not counted
     database.unlink(missing_ok=True)
     started = time.perf_counter()

@@ -95,22 +95,20 @@ class SourceContract:
     def table(self) -> str:
         return f"raw.{self.name}"
 
-    def compression(self, column: Column) -> str | None:
-        """How DuckDB is to store the column where its kind of values decides it (told, DuckDB does not
-        try every method on each segment it writes); None leaves the choice to DuckDB."""
+    def compression(self, column: Column) -> str:
+        """SQL telling DuckDB how to store the column where its kind of values decides it (told, DuckDB
+        does not try every method on each segment it writes); empty where DuckDB is left to choose."""
         if column.sql_type != "varchar":
-            return None
+            return ""
         if self.key == (column.name,) or column.pii == "hash":  # distinct on every row; a hex digest per caller
-            return "fsst"
+            return " using compression fsst"
         if column.allowed or column.county:  # a few distinct values
-            return "dictionary"
-        return None
+            return " using compression dictionary"
+        return ""
 
     def definition(self, column: Column) -> str:
         """The column's SQL definition in the source's table."""
-        compression = self.compression(column)
-        using = f" using compression {compression}" if compression else ""
-        return f"{column.warehouse_name} {column.sql_type}{using}"
+        return f"{column.warehouse_name} {column.sql_type}{self.compression(column)}"
 
     @property
     def key_label(self) -> str:

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench bench-ab bench-tests bench-warnings bench-national docs clean
+.PHONY: run test ui lint bench bench-ab bench-ab-loader bench-tests bench-warnings bench-national docs clean
 
 # The virtual environment, from the pinned dependencies in requirements.lock, installed by uv (pinned
 # there too), faster than pip. Compiled to bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, as on
@@ -65,6 +65,9 @@ B ?= HEAD
 SCALE ?= 1
 bench-ab: $(INSTALLED)  ## jingtu materialize with revision A, then B, in turn, four rounds (bench/results/ab.md)
 	$(BIN)/python bench/ab_bench.py $(A) $(B) --scale $(SCALE)
+
+bench-ab-loader: $(INSTALLED)  ## the hotline year 2018 at 17× loaded by revision A's loader, then B's, in turn, three rounds (bench/results/ab_loader.md)
+	$(BIN)/python bench/ab_bench.py $(A) $(B) --loader
 
 bench-warnings: $(INSTALLED)  ## the early warnings' false-alarm rate and detection power, 183 units × 48 months (bench/results/warnings.md)
 	$(BIN)/python bench/warnings_bench.py

@@ -1,14 +1,18 @@
 """A/B of two revisions in one sitting: `jingtu materialize --force` with each in turn, on the same data.
 
     python bench/ab_bench.py BEFORE AFTER [--scale 1] [--rounds 4]      (make bench-ab A=… B=…)
+    python bench/ab_bench.py BEFORE AFTER --loader [--scale 17]        (make bench-ab-loader A=… B=…)
 
 The machine's speed drifts by 20 % from one hour to the next, so a change worth a few per cent shows
 only beside its baseline run minutes apart. Each revision gets a git worktree with its own virtual
 environment (bench/work/ab/<commit>/, made once), its own warehouse and Dagster instance; the data is
 the pipeline benchmark's (bench/work/scale_<S>/raw, made by bench/pipeline_bench.py), the revisions
 alternating round by round. The first round loads every file and is reported alone; later rounds
-find the files loaded and repeat checks, dbt and publication (the loader's own A/B is
-bench/loader_profile.py). Writes bench/results/ab.md.
+find the files loaded and repeat checks, dbt and publication. Writes bench/results/ab.md.
+
+With --loader, each round loads the hotline year 2018 into a fresh warehouse with each revision's
+loader alone (its bench/loader_profile.py child, which times the loader's steps), the revisions
+alternating: bench/results/ab_loader.md.
 """
 
 import argparse
@@ -87,22 +91,64 @@ def report(scale: str, commits: list[str], rounds: dict[str, list[dict]], speeds
     return "\n".join(lines) + "\n"
 
 
+LOADER_STEPS = {"_stage": "read, rules, hash and mask, staged", "_copy_staged": "copied into the warehouse",
+                "_reject_duplicates": "duplicates"}
+
+
+def load_once(tree: Path, raw: Path, database: Path) -> dict:
+    """The revision's loader alone on the hotline year 2018, into a fresh warehouse: its seconds,
+    its steps' and its peak RSS (see bench/loader_profile.py)."""
+    done = subprocess.run([tree / ".venv" / "bin" / "python", "bench/loader_profile.py", "--child", "loader",
+                           str(raw), str(database)], cwd=tree, capture_output=True, text=True, check=False)
+    database.unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{tree.name}: the loader failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"loader": result["seconds_inside"], **{step: result["steps"].get(step, 0.0) for step in LOADER_STEPS},
+            "rss": result["peak_rss_mib"]}
+
+
+def loader_report(scale: str, commits: list[str], rounds: dict[str, list[dict]], speeds: tuple[float, float]) -> str:
+    keys = ("loader", *LOADER_STEPS, "rss")
+    lines = ["# A/B of two revisions' loaders", "", f"Machine: {machine()}.",
+             (f"Run: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC: the hotline year 2018 at scale"
+              f" {scale}× (bench/work/scale_{scale}/raw) loaded into a fresh warehouse by each revision's loader"
+              " in turn."),
+             f"Machine speed, 20 M additions in plain Python before and after: {speeds[0]:.2f} s → {speeds[1]:.2f} s.",
+             "", "Median seconds (peak RSS in MiB) of the loader and of its steps (bench/loader_profile.py).", "",
+             "| revision | runs | loader | " + " | ".join(LOADER_STEPS.values()) + " | peak RSS |",
+             "|---|---:|" + "---:|" * (len(keys))]
+    for commit in commits:
+        cells = [f"{statistics.median(r[k] for r in rounds[commit]):.{0 if k == 'rss' else 1}f}" for k in keys]
+        lines.append(f"| {commit} | {len(rounds[commit])} | " + " | ".join(cells) + " |")
+    lines += ["", "Every run (loader; copy):", ""]
+    lines += [f"- {commit}: " + "; ".join(f"{r['loader']:.1f} ({r['_copy_staged']:.1f})" for r in rounds[commit])
+              for commit in commits]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("before")
     parser.add_argument("after")
-    parser.add_argument("--scale", default="1", choices=["1", "17"])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--scale", choices=["1", "17"], help="1 (17 with --loader)")
+    parser.add_argument("--rounds", type=int, help="4 (3 with --loader)")
+    parser.add_argument("--loader", action="store_true", help="the loaders alone, on the hotline year 2018")
     args = parser.parse_args()
-    raw = WORK / f"scale_{args.scale}" / "raw"
+    scale = args.scale or ("17" if args.loader else "1")
+    rounds_wanted = args.rounds or (3 if args.loader else 4)
+    raw = WORK / f"scale_{scale}" / "raw"
     if not any(raw.glob("*/*")):
-        raise SystemExit(f"no data in {raw}: run bench/pipeline_bench.py --scales {args.scale} first")
+        raise SystemExit(f"no data in {raw}: run bench/pipeline_bench.py --scales {scale} first")
     trees = dict(checkout(revision) for revision in (args.before, args.after))
     commits = list(trees)
+    if args.loader:
+        compare_loaders(scale, rounds_wanted, raw, trees)
+        return
     rounds: dict[str, list[dict]] = {commit: [] for commit in commits}
     envs = {}
     for commit, tree in trees.items():
-        work = WORK / "ab" / f"runs_{args.scale}_{commit}"
+        work = WORK / "ab" / f"runs_{scale}_{commit}"
         shutil.rmtree(work, ignore_errors=True)
         (work / "dagster").mkdir(parents=True)
         shutil.copyfile(tree / "dagster.yaml", work / "dagster" / "dagster.yaml")
@@ -111,14 +157,27 @@ def main() -> None:
                         "JINGTU_WAREHOUSE": str(work / "warehouse" / "jingtu.duckdb"),
                         **({"JINGTU_UNITS": str(raw / "units.csv")} if (raw / "units.csv").exists() else {})}
     before_speed = python_speed()
-    for number in range(1, args.rounds + 1):
+    for number in range(1, rounds_wanted + 1):
         for commit in commits:
             result = run_once(trees[commit], envs[commit])
             rounds[commit].append(result)
-            print(f"round {number}/{args.rounds} {commit}: {result['wall']:.1f} s (dbt {result['dbt']:.1f} s)",
+            print(f"round {number}/{rounds_wanted} {commit}: {result['wall']:.1f} s (dbt {result['dbt']:.1f} s)",
                   flush=True)
-    text = report(args.scale, commits, rounds, (before_speed, python_speed()))
+    text = report(scale, commits, rounds, (before_speed, python_speed()))
     (ROOT / "bench" / "results" / "ab.md").write_text(text)
+    print(text)
+
+
+def compare_loaders(scale: str, rounds_wanted: int, raw: Path, trees: dict[str, Path]) -> None:
+    rounds: dict[str, list[dict]] = {commit: [] for commit in trees}
+    before_speed = python_speed()
+    for number in range(1, rounds_wanted + 1):
+        for commit, tree in trees.items():
+            result = load_once(tree, raw, WORK / "ab" / f"loader_{commit}.duckdb")
+            rounds[commit].append(result)
+            print(f"round {number}/{rounds_wanted} {commit}: loader {result['loader']:.1f} s", flush=True)
+    text = loader_report(scale, list(trees), rounds, (before_speed, python_speed()))
+    (ROOT / "bench" / "results" / "ab_loader.md").write_text(text)
     print(text)
 
 

@@ -9,11 +9,12 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 # The virtual environment, from the pinned dependencies in requirements.lock, installed by uv (pinned
 # there too), faster than pip. Compiled to bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, as on
-# CI, every dbt and Dagster process would otherwise compile its imports again.
+# CI, every dbt and Dagster process would otherwise compile its imports again. pip, which only
+# installs uv, says errors alone: its warnings are about the machine's own pip configuration.
 $(INSTALLED): pyproject.toml requirements.lock
 	@echo "creating $(VENV) from requirements.lock …"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock uv
+	$(BIN)/pip install --quiet --quiet --disable-pip-version-check -c requirements.lock uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev]'
 	touch $@
 

@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,16 +69,38 @@ def run_once(tree: Path, env: dict) -> dict[str, float]:
     return {"wall": wall, **stages}
 
 
+def heading(title: str, run: str, speeds: tuple[float, float]) -> list[str]:
+    """A results file's first lines: what ran (`run` follows the time), on what machine, at what speed."""
+    return [f"# {title}", "", f"Machine: {machine()}.", f"Run: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC{run}",
+            f"Machine speed, 20 M additions in plain Python before and after: {speeds[0]:.2f} s → {speeds[1]:.2f} s."]
+
+
+def alternate(trees: dict[str, Path], rounds_wanted: int, once: Callable[[str, Path], dict],
+              said: Callable[[dict], str]) -> tuple[dict[str, list[dict]], tuple[float, float]]:
+    """`once(commit, tree)` for each revision in turn, round by round: the results by commit, and the
+    machine's speed before and after."""
+    rounds: dict[str, list[dict]] = {commit: [] for commit in trees}
+    before = python_speed()
+    for number in range(1, rounds_wanted + 1):
+        for commit, tree in trees.items():
+            result = once(commit, tree)
+            rounds[commit].append(result)
+            print(f"round {number}/{rounds_wanted} {commit}: {said(result)}", flush=True)
+    return rounds, (before, python_speed())
+
+
+def write(name: str, text: str) -> None:
+    (ROOT / "bench" / "results" / name).write_text(text)
+    print(text)
+
+
 def report(scale: str, commits: list[str], rounds: dict[str, list[dict]], speeds: tuple[float, float]) -> str:
     def row(label: str, commit: str, runs: list[dict]) -> str:
         cells = [f"{statistics.median(r[k] for r in runs):.1f}" for k in ("wall", *STAGES)]
         return f"| {label} | {commit} | {len(runs)} | " + " | ".join(cells) + " |"
 
-    lines = ["# A/B of two revisions", "",
-             f"Machine: {machine()}.",
-             (f"Run: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, at scale {scale}×"
-              f" (bench/work/scale_{scale}/raw), the revisions alternating."),
-             f"Machine speed, 20 M additions in plain Python before and after: {speeds[0]:.2f} s → {speeds[1]:.2f} s.",
+    lines = [*heading("A/B of two revisions", f", at scale {scale}× (bench/work/scale_{scale}/raw), the revisions"
+                                                 " alternating.", speeds),
              "", "`jingtu materialize --force`, median seconds; stages are sums of Dagster's step times.", "",
              "| run | revision | runs | wall | ingest | checks | dbt | publish |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for commit in commits:
@@ -110,11 +133,9 @@ def load_once(tree: Path, raw: Path, database: Path) -> dict:
 
 def loader_report(scale: str, commits: list[str], rounds: dict[str, list[dict]], speeds: tuple[float, float]) -> str:
     keys = ("loader", *LOADER_STEPS, "rss")
-    lines = ["# A/B of two revisions' loaders", "", f"Machine: {machine()}.",
-             (f"Run: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC: the hotline year 2018 at scale"
-              f" {scale}× (bench/work/scale_{scale}/raw) loaded into a fresh warehouse by each revision's loader"
-              " in turn."),
-             f"Machine speed, 20 M additions in plain Python before and after: {speeds[0]:.2f} s → {speeds[1]:.2f} s.",
+    lines = [*heading("A/B of two revisions' loaders", f": the hotline year 2018 at scale {scale}×"
+                      f" (bench/work/scale_{scale}/raw) loaded into a fresh warehouse by each revision's loader in"
+                      " turn.", speeds),
              "", "Median seconds (peak RSS in MiB) of the loader and of its steps (bench/loader_profile.py).", "",
              "| revision | runs | loader | " + " | ".join(LOADER_STEPS.values()) + " | peak RSS |",
              "|---|---:|" + "---:|" * (len(keys))]
@@ -143,9 +164,11 @@ def main() -> None:
     trees = dict(checkout(revision) for revision in (args.before, args.after))
     commits = list(trees)
     if args.loader:
-        compare_loaders(scale, rounds_wanted, raw, trees)
+        rounds, speeds = alternate(trees, rounds_wanted,
+                                   lambda commit, tree: load_once(tree, raw, WORK / "ab" / f"loader_{commit}.duckdb"),
+                                   lambda result: f"loader {result['loader']:.1f} s")
+        write("ab_loader.md", loader_report(scale, commits, rounds, speeds))
         return
-    rounds: dict[str, list[dict]] = {commit: [] for commit in commits}
     envs = {}
     for commit, tree in trees.items():
         work = WORK / "ab" / f"runs_{scale}_{commit}"
@@ -156,29 +179,9 @@ def main() -> None:
         envs[commit] = {**env, "JINGTU_RAW": str(raw), "JINGTU_PII_SALT": SALT, "DAGSTER_HOME": str(work / "dagster"),
                         "JINGTU_WAREHOUSE": str(work / "warehouse" / "jingtu.duckdb"),
                         **({"JINGTU_UNITS": str(raw / "units.csv")} if (raw / "units.csv").exists() else {})}
-    before_speed = python_speed()
-    for number in range(1, rounds_wanted + 1):
-        for commit in commits:
-            result = run_once(trees[commit], envs[commit])
-            rounds[commit].append(result)
-            print(f"round {number}/{rounds_wanted} {commit}: {result['wall']:.1f} s (dbt {result['dbt']:.1f} s)",
-                  flush=True)
-    text = report(scale, commits, rounds, (before_speed, python_speed()))
-    (ROOT / "bench" / "results" / "ab.md").write_text(text)
-    print(text)
-
-
-def compare_loaders(scale: str, rounds_wanted: int, raw: Path, trees: dict[str, Path]) -> None:
-    rounds: dict[str, list[dict]] = {commit: [] for commit in trees}
-    before_speed = python_speed()
-    for number in range(1, rounds_wanted + 1):
-        for commit, tree in trees.items():
-            result = load_once(tree, raw, WORK / "ab" / f"loader_{commit}.duckdb")
-            rounds[commit].append(result)
-            print(f"round {number}/{rounds_wanted} {commit}: loader {result['loader']:.1f} s", flush=True)
-    text = loader_report(scale, list(trees), rounds, (before_speed, python_speed()))
-    (ROOT / "bench" / "results" / "ab_loader.md").write_text(text)
-    print(text)
+    rounds, speeds = alternate(trees, rounds_wanted, lambda commit, tree: run_once(tree, envs[commit]),
+                               lambda result: f"{result['wall']:.1f} s (dbt {result['dbt']:.1f} s)")
+    write("ab.md", report(scale, commits, rounds, speeds))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Pipeline benchmark: the full pipeline through Dagster (ingest, checks, dbt, publish) at the Leshan
 scale (1×) and the Sichuan scale (17×: 183 units, about ten million hotline tickets), then the cost of
-adding one month of hotline tickets and re-running.
+adding one month of hotline tickets and re-running, and of running again with nothing new; the
+figures are judged against issue 19's targets at the end of the report.
 
     python bench/pipeline_bench.py [--scales 1,17]     (make bench)
     python bench/pipeline_bench.py --scales national --skip incremental
@@ -253,6 +254,18 @@ def measure(command: list[str], env: dict | None = None, disk: Path | None = Non
     return result
 
 
+def unchanged_run(env: dict) -> dict:
+    """`jingtu materialize` once more with nothing new: the wall time until it says so, interpreter
+    start included, as a person waits for it."""
+    started = time.perf_counter()
+    done = subprocess.run([str(Path(sys.executable).with_name("jingtu")), "materialize"], check=False, env=env,
+                          capture_output=True, text=True)
+    result = {"seconds": time.perf_counter() - started}
+    if done.returncode != 0 or "nothing new since" not in done.stdout:
+        result["failed"] = f"exit status {done.returncode}, not the run with nothing new it should be"
+    return result
+
+
 def compare(warehouse: Path, reference: Path, baselines: dict[str, Path]) -> list[str]:
     """The marts the pipeline and the baselines (name -> Parquet prefix, or a DuckDB file with the
     reference's result tables) computed must equal the reference's; returns the disagreements."""
@@ -309,6 +322,7 @@ def bench_scale(scale: str, skip: set[str]) -> dict:
     if "incremental" not in skip:  # December arrives: appended, checked and aggregated alone
         shutil.rmtree(folder / "dagster", ignore_errors=True)  # so that the stage sums are this run's
         result["incremental"] = measure([sys.executable, __file__, "--child", "2018"], env, disk=warehouse)
+        result["unchanged"] = unchanged_run(env)
     if "reference" not in skip:
         result["reference"] = measure([sys.executable, __file__, "--child", "reference", str(raw), str(units),
                                        str(folder / "reference.duckdb")])
@@ -356,7 +370,8 @@ def report(results: list[dict]) -> str:
              "", "- (a) pipeline: `jingtu materialize` through Dagster: ingest, quality checks, dbt (every",
              "  mart and the monthly warnings), publication. Stage seconds are sums of Dagster step durations.",
              "  The full run has every year but December 2018's hotline export; the incremental run adds it",
-             "  and re-runs 2018 (where no incremental run is listed, the full run has every file).",
+             "  and re-runs 2018 (where no incremental run is listed, the full run has every file); then",
+             "  `jingtu materialize` runs once more with nothing new (its wall time, Python's start included).",
              "- (b) reference: `bench/reference.sql`, one DuckDB script from the raw files to the evaluation",
              "  and the daily hotline counts (GB18030 files transcoded first, timed).",
              "- (c) pandas: `bench/pandas_baseline.py`, the same two results the straightforward pandas way,",
@@ -382,6 +397,7 @@ def report(results: list[dict]) -> str:
               "| peak RSS (MiB) | peak disk (GiB) |"),
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     labels = {"full": "(a) pipeline, all years", "incremental": "add 2018-12, re-run 2018",
+              "unchanged": "nothing new: `jingtu materialize` again",
               "reference": "(b) DuckDB reference script", "pandas": "(c) pandas", "polars": "(d) Polars",
               "floor": "(e) floor: read every file, no rules",
               "kept": "(f) DuckDB script keeping every ticket, hashed and masked"}
@@ -399,9 +415,10 @@ def report(results: list[dict]) -> str:
             s = run.get("stages", {})
             stages = " | ".join(f"{s[k]:.1f}" if k in s else "" for k in ("ingest", "checks", "dbt", "publish"))
             disk = f"{run['peak_disk_gib']:.2f}" if "peak_disk_gib" in run else ""
+            rate = "" if name == "unchanged" else f"{run.get('rows_read_by_run', every_row) / run['seconds']:,.0f}"
+            peak = f"{run['peak_rss_mib']:.0f}" if "peak_rss_mib" in run else ""
             lines.append(f"| {scale_label(r['scale'])} | {label} | {run['seconds']:.1f} | {stages} "
-                         f"| {run.get('rows_read_by_run', every_row) / run['seconds']:,.0f} "
-                         f"| {run['peak_rss_mib']:.0f} | {disk} |")
+                         f"| {rate} | {peak} | {disk} |")
     lines += ["", "Rows per second per stage of (a), the raw rows over the stage's seconds:", "",
               "| scale | ingest | checks | dbt | publish |", "|---|---:|---:|---:|---:|"]
     for r in results:
@@ -420,7 +437,42 @@ def report(results: list[dict]) -> str:
                      f"| {_ratio(c, a, 'seconds', '.2f')} | {_ratio(d, a, 'seconds', '.2f')} | {_ratio(a, e, 'seconds', '.1f')} "
                      f"| {_ratio(a, f, 'seconds', '.1f')} "
                      f"| {_ratio(c, a, 'peak_rss_mib', '.2f')} | {_ratio(inc, a, 'seconds', '.0%')} | {agree} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + targets(results)) + "\n"
+
+
+def targets(results: list[dict]) -> list[str]:
+    """Issue 19's targets for the scales run, judged on their figures."""
+    def seconds(result: dict, name: str) -> float | None:
+        run = result.get(name)
+        return run["seconds"] if run and "failed" not in run else None
+
+    def ratio(result: dict, numerator: str, denominator: str) -> float | None:
+        n, d = seconds(result, numerator), seconds(result, denominator)
+        return n / d if n is not None and d else None
+
+    def row(target: str, value: float | None, shown: str, met) -> str:
+        verdict = "not run" if value is None else "met" if met(value) else "not met"
+        return f"| {target} | {'' if value is None else shown.format(value)} | {verdict} |"
+
+    rows = []
+    for r in results:
+        scale = scale_label(r["scale"])
+        if r["scale"] == "1":
+            rows.append(row("1×: the full pipeline ≤ 30 s", seconds(r, "full"), "{:.1f} s", lambda v: v <= 30))
+        if r["scale"] == "17":
+            rows += [
+                row("17×: ≤ 1.3× the DuckDB script (a / b)", ratio(r, "full", "reference"), "{:.2f}", lambda v: v <= 1.3),
+                row("17×: ≥ 1.5× faster than pandas (c / a)", ratio(r, "pandas", "full"), "{:.2f}", lambda v: v >= 1.5),
+                row("17×: not slower than Polars (d / a)", ratio(r, "polars", "full"), "{:.2f}", lambda v: v >= 1),
+                row("17×: peak RSS < 2 GiB", r["full"].get("peak_rss_mib"), "{:.0f} MiB", lambda v: v < 2048),
+                row("17×: a one-month run ≤ 10 % of a full run", ratio(r, "incremental", "full"), "{:.0%}",
+                    lambda v: v <= 0.10)]
+        if r["scale"] == "national":
+            rows.append(row("national: the full pipeline ≤ 10 min", seconds(r, "full"), "{:.0f} s", lambda v: v <= 600))
+        if "incremental" in r:
+            rows.append(row(f"{scale}: a run with nothing new ≤ 5 s", seconds(r, "unchanged"), "{:.2f} s",
+                            lambda v: v <= 5))
+    return ["", "Targets (issue 19), judged on the figures above:", "", "| target | here | |", "|---|---:|---|", *rows]
 
 
 def main() -> None:

@@ -147,7 +147,7 @@ def cmd_materialize(args) -> int:
         if not report_failure(result, log):
             return 1
         print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
-    inputs.record_run(current, datetime.datetime.now().isoformat(timespec="seconds"))
+    inputs.record_run(current, datetime.datetime.now().isoformat(timespec="seconds"), since)
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
     print(f"county portraits: {settings.reports_dir() / 'index.html'} (open it in a browser)")
     print_counts()

@@ -85,7 +85,17 @@ def since_last_run(current: dict) -> SinceLastRun | None:
     return SinceLastRun(last["finished_at"], changes)
 
 
-def record_run(current: dict, finished_at: str) -> None:
-    """After a successful run: its inputs, the warehouse and serving files as the run left them."""
-    current = {**current, "warehouse": [_stat(settings.warehouse_path()), _stat(settings.serving_path())]}
-    state_path().write_text(json.dumps({"finished_at": finished_at, "inputs": current}, indent=1), encoding="utf-8")
+def record_run(current: dict, finished_at: str, since: SinceLastRun | None) -> None:
+    """After a successful run: its inputs, the warehouse and serving files as the run left them. When
+    the run followed on from the last one (`since`), the years that run covered and this one did not
+    stay up to date as they were recorded, their files' fingerprints then included: a run of one
+    year does not make the next run of every year start again, and files of another year that
+    changed meanwhile are still new to it."""
+    recorded = {**current, "warehouse": [_stat(settings.warehouse_path()), _stat(settings.serving_path())]}
+    if since is not None:
+        last = json.loads(state_path().read_text(encoding="utf-8"))["inputs"]
+        run = set(current["years"])
+        recorded["years"] = sorted(run | set(last["years"]))
+        recorded["raw"] = {**{key: value for key, value in last["raw"].items() if int(key.split("/")[1]) not in run},
+                           **{key: value for key, value in current["raw"].items() if int(key.split("/")[1]) in run}}
+    state_path().write_text(json.dumps({"finished_at": finished_at, "inputs": recorded}, indent=1), encoding="utf-8")

@@ -125,16 +125,18 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     # Only the 2017 hotline file is asked for … (nothing new for 2017 alone either)
     assert cli.main(["materialize", "2017"]) == 0 and "nothing new since" in capsys.readouterr().out
 
-    # A re-delivered surveys file of 2017: one run, of 2017, reloading the surveys and rebuilding only
-    # what reads them; the hotline and the cases are left alone.
+    # Re-delivered surveys files of 2017 and 2018, then 2017 asked for: one run, of 2017, reloading the
+    # surveys and rebuilding only what reads them; the hotline and the cases are left alone.
     sense_of_gain = ("select county_code, component, denominator from marts.fct_components"
                      " where year = 2017 and component_kind = 'sense_of_gain' order by all")
     before = query(warehouse, sense_of_gain)
     surveys = raw / "surveys" / "2017" / "cepings_2017.csv"
     lines = surveys.read_bytes().splitlines(keepends=True)
     surveys.write_bytes(b"".join(lines[:-100]))
+    surveys_2018 = raw / "surveys" / "2018" / "cepings_2018.csv"
+    surveys_2018.write_bytes(b"".join(surveys_2018.read_bytes().splitlines(keepends=True)[:-100]))
     caplog.clear()
-    assert cli.main(["materialize", "2017", "2018"]) == 0
+    assert cli.main(["materialize", "2017"]) == 0
     assert "materialising 2017 (files changed: surveys) …" in capsys.readouterr().out
     # what a library would print past the CLI's quiet run config (a person sees it on stderr)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
@@ -155,6 +157,11 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
                                           " and partition_year = 2017)")[0]
     assert loaded + rejected == len(lines) - 101  # the header and the 100 lines removed
     assert before and query(warehouse, sense_of_gain) != before  # built from the surveys that remain
+
+    # Both years again: 2017 is up to date, 2018's surveys file is still new; then nothing is.
+    assert cli.main(["materialize", "2017", "2018"]) == 0
+    assert "materialising 2018 (files changed: surveys) …" in capsys.readouterr().out
+    assert cli.main(["materialize", "2017", "2018"]) == 0 and "nothing new since" in capsys.readouterr().out
 
 
 def state_check(partial_parse) -> dict:

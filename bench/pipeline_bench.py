@@ -451,7 +451,7 @@ def targets(results: list[dict]) -> list[str]:
         return n / d if n is not None and d else None
 
     def row(target: str, value: float | None, shown: str, met) -> str:
-        verdict = "not run" if value is None else "met" if met(value) else "not met"
+        verdict = "not measured" if value is None else "met" if met(value) else "not met"
         return f"| {target} | {'' if value is None else shown.format(value)} | {verdict} |"
 
     rows = []

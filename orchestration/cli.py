@@ -120,6 +120,7 @@ def cmd_materialize(args) -> int:
     prepare_manifest()
     from orchestration.definitions import defs
     from orchestration.defs.automation import affected_by, yearly_job
+    from orchestration.partitions import years_tags
 
     if args.methodology:  # read by dbt's macro methodology_version_of, in every step of these runs
         os.environ["JINGTU_METHODOLOGY_VERSION"] = args.methodology
@@ -127,26 +128,25 @@ def cmd_materialize(args) -> int:
     # The cost follows the change: after a run with the same code and configuration, only the years
     # whose files changed, and only what reads those sources.
     changes = since.changes if since else None
-    # One run for each unbroken range of years: ingestion, checks, one dbt build (the early warnings
-    # of the years' months included), the portraits and the serving file.
-    for first, last in contiguous(sorted(changes) if changes is not None else sorted(years)):
-        started = time.perf_counter()
-        label = settings.span((first, last))
-        selection = None
-        if changes is not None:
-            sources = sorted(set().union(*(changes[y] for y in range(first, last + 1))))  # all changed
-            selection = affected_by(sources)
-            label += f" (files changed: {', '.join(sources)})"
-        print(f"materialising {label} …", flush=True)
-        tags = {CLI_PID_TAG: str(os.getpid()), CLI_RUN_TAG: uuid.uuid4().hex,
-                "dagster/asset_partition_range_start": str(first), "dagster/asset_partition_range_end": str(last)}
-        with StepProgress(instance, tags[CLI_RUN_TAG], sys.stdout), \
-                contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
-            result = defs.resolve_job_def(yearly_job.name).execute_in_process(
-                instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)
-        if not report_failure(result, log):
-            return 1
-        print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
+    # One run for the years, following one another or not: ingestion, checks, one dbt build (the early
+    # warnings of the years' months included), the portraits and the serving file.
+    run_years = sorted(changes) if changes is not None else sorted(set(years))
+    started = time.perf_counter()
+    label = settings.span(run_years)
+    selection = None
+    if changes is not None:
+        sources = sorted(set().union(*changes.values()))  # all that changed
+        selection = affected_by(sources)
+        label += f" (files changed: {', '.join(sources)})"
+    print(f"materialising {label} …", flush=True)
+    tags = {CLI_PID_TAG: str(os.getpid()), CLI_RUN_TAG: uuid.uuid4().hex, **years_tags(run_years)}
+    with StepProgress(instance, tags[CLI_RUN_TAG], sys.stdout), \
+            contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
+        result = defs.resolve_job_def(yearly_job.name).execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)
+    if not report_failure(result, log):
+        return 1
+    print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
     inputs.record_run(current, datetime.datetime.now().isoformat(timespec="seconds"), since)
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
     print(f"county portraits: {settings.reports_dir() / 'index.html'} (open it in a browser)")
@@ -228,17 +228,6 @@ def step_label(step_key: str, done: bool = True) -> str:
         source = step_key.removeprefix("raw__")
         return f"{source} ingested" if done else f"ingesting {source}"
     return STEP_LABELS[step_key][0 if done else 1] if step_key in STEP_LABELS else step_key
-
-
-def contiguous(years: list[int]) -> list[tuple[int, int]]:
-    """[2015, 2016, 2018] → [(2015, 2016), (2018, 2018)]."""
-    ranges: list[list[int]] = []
-    for year in years:
-        if ranges and year == ranges[-1][1] + 1:
-            ranges[-1][1] = year
-        else:
-            ranges.append([year, year])
-    return [(first, last) for first, last in ranges]
 
 
 def report_failure(result, log: io.StringIO) -> bool:

@@ -190,10 +190,13 @@ def with_table_metadata(events: list, manifest: Mapping) -> list:
 
 
 def partition_env(year: str | int | None = None, months: tuple[str, str] | None = None,
-                  years: tuple[str, str] | None = None) -> dict[str, str]:
-    """The environment selecting a dbt build's partition: one year, a range of years ('2015', '2018'),
-    a range of months ('2018-01', '2018-06'), or (empty values) everything."""
+                  years: Sequence[int] | None = None) -> dict[str, str]:
+    """The environment selecting a dbt build's partition: one year, years (a range '2015..2018' when
+    they follow one another, else '2015,2018'), a range of months ('2018-01', '2018-06'), or (empty
+    values) everything."""
     selected = "" if year is None else str(int(year))
-    if years is not None:
-        selected = str(int(years[0])) if years[0] == years[1] else f"{int(years[0])}..{int(years[1])}"
+    if years:
+        years = sorted(int(y) for y in years)
+        selected = (str(years[0]) if len(years) == 1 else f"{years[0]}..{years[-1]}"
+                    if years[-1] - years[0] + 1 == len(years) else ",".join(map(str, years)))
     return {"JINGTU_DBT_YEAR": selected, "JINGTU_DBT_MONTHS": "" if months is None else "..".join(months)}

@@ -29,3 +29,22 @@ def partitions(raw: Path, now: datetime | None = None) -> TimeWindowPartitionsDe
 
 
 yearly = partitions(settings.raw_root())
+
+# A run of years that do not follow one another (2015 and 2018) spans the range of partitions from
+# the first to the last and names its years in this tag: the years between are left alone.
+YEARS_TAG = "jingtu/years"
+
+
+def run_years(context) -> list[int]:
+    """The years a run materialises: its partition, its range, or the years its YEARS_TAG names."""
+    named = context.run.tags.get(YEARS_TAG)
+    return sorted(int(year) for year in named.split(",")) if named else [int(key) for key in context.partition_keys]
+
+
+def years_tags(years: list[int]) -> dict[str, str]:
+    """The tags of one run materialising `years` (sorted): a range of partitions, and YEARS_TAG when
+    they do not all follow one another."""
+    tags = {"dagster/asset_partition_range_start": str(years[0]), "dagster/asset_partition_range_end": str(years[-1])}
+    if years[-1] - years[0] + 1 != len(years):
+        tags[YEARS_TAG] = ",".join(map(str, years))
+    return tags

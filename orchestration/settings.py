@@ -20,9 +20,11 @@ def years_with_data(raw: Path) -> list[int]:
 
 
 def span(years) -> str:
-    """How years are named together: '2018', or '2015–2018' for a range."""
-    first, last = min(years), max(years)
-    return str(first) if first == last else f"{first}–{last}"
+    """How years are named together: '2018', '2015–2018' for a range, '2015, 2018' for others."""
+    years = sorted(set(years))
+    if years[-1] - years[0] + 1 != len(years):
+        return ", ".join(map(str, years))
+    return str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
 
 
 def serving_path() -> Path:

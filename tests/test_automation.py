@@ -47,16 +47,21 @@ def evaluate(cursor=None):
     return raw_files_changed(build_sensor_context(cursor=cursor))
 
 
-def test_the_sensor_requests_each_year_with_new_files_once(raw, monkeypatch):
+def requested(result) -> list[tuple[str, str, str, str]]:
+    """Each run request's first and last year, its years if they do not follow one another, and the
+    sources it reloads."""
+    return [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"],
+             r.tags.get("jingtu/years", ""), r.tags["jingtu/changed_sources"]) for r in result.run_requests]
+
+
+def test_the_sensor_requests_the_years_with_new_files_once_in_one_run(raw, monkeypatch):
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     first = evaluate()
-    assert [r.partition_key for r in first.run_requests] == ["2015", "2016", "2017", "2018"]
-    request_2018 = first.run_requests[-1]
-    assert set(request_2018.tags["jingtu/changed_sources"].split(",")) == {
-        "hotline", "cases", "inspections", "surveys", "development"}
-    assert AssetKey(["raw", "hotline"]) in request_2018.asset_selection
-    assert AssetKey(["marts", "fct_county_evaluation"]) in request_2018.asset_selection
-    assert {AssetKey(["reports", "county_portraits"]), AssetKey(["serving", "bi_database"])} <= set(request_2018.asset_selection)
+    assert requested(first) == [("2015", "2018", "", "cases,development,hotline,inspections,surveys")]  # one run
+    (request,) = first.run_requests
+    assert AssetKey(["raw", "hotline"]) in request.asset_selection
+    assert AssetKey(["marts", "fct_county_evaluation"]) in request.asset_selection
+    assert {AssetKey(["reports", "county_portraits"]), AssetKey(["serving", "bi_database"])} <= set(request.asset_selection)
     assert isinstance(evaluate(first.cursor), SkipReason)  # nothing changed since
 
 
@@ -67,13 +72,12 @@ def test_the_sensor_requests_only_the_year_whose_files_changed(raw, monkeypatch)
     changed.write_bytes(changed.read_bytes() + b"")
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 1_000_000_000))
     result = evaluate(cursor)
-    assert [(r.partition_key, r.tags["jingtu/changed_sources"]) for r in result.run_requests] == [("2017", "surveys")]
+    assert requested(result) == [("2017", "2017", "", "surveys")]
     assert AssetKey(["raw", "hotline"]) not in result.run_requests[0].asset_selection
     (raw / "cases" / "2016" / "cases_2016.csv").unlink()  # a removed file counts as a change
     (raw / "hotline" / "2018" / "12345_2018-13.csv").write_text("x")  # so does an added one
     again = evaluate(result.cursor)
-    assert [(r.partition_key, r.tags["jingtu/changed_sources"]) for r in again.run_requests] == [
-        ("2016", "cases"), ("2018", "hotline")]
+    assert requested(again) == [("2016", "2018", "2016,2018", "cases,hotline")]  # one run, 2017 left alone
     assert json.loads(again.cursor).keys() == json.loads(cursor).keys()
 
 

@@ -42,6 +42,8 @@ def marts(warehouse, names=MARTS) -> dict[str, list[tuple]]:
 def test_the_partition_reaches_dbt_in_environment_variables_read_only_while_executing(tmp_path):
     """A partition in `--vars`, or in a variable read while parsing, would make dbt re-parse."""
     assert partition_env(year="2017") == {"JINGTU_DBT_YEAR": "2017", "JINGTU_DBT_MONTHS": ""}
+    assert [partition_env(years=years)["JINGTU_DBT_YEAR"] for years in ([2018], [2018, 2016, 2017], [2018, 2016])] \
+        == ["2018", "2016..2018", "2016,2018"]
     assert partition_env(months=("2018-01", "2018-06"))["JINGTU_DBT_MONTHS"] == "2018-01..2018-06"
     assert partition_env() == {"JINGTU_DBT_YEAR": "", "JINGTU_DBT_MONTHS": ""}
     dbt(tmp_path / "parse_only.duckdb", "parse", "--target-path", str(tmp_path), year=2017)

@@ -192,6 +192,26 @@ def test_materialising_a_year_without_raw_data_says_so_plainly(raw, monkeypatch,
     assert "no raw data for 2019" in capsys.readouterr().err
 
 
+def test_years_that_do_not_follow_one_another_are_one_run_that_leaves_the_years_between_alone(
+        raw, warehouse, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert cli.main(["materialize", "2018", "2016"]) == 0
+    out = capsys.readouterr().out
+    assert "materialising 2016, 2018 …" in out and "  2016, 2018 done in" in out
+    with DagsterInstance.get() as instance:
+        (run,) = instance.get_runs()
+    assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"],
+            run.tags["jingtu/years"]) == ("2016", "2018", "2016,2018")
+    for source in ("hotline", "cases", "inspections", "surveys", "development"):  # the hotline has 2018 alone
+        loaded = {year for (year,) in query(warehouse, f"select distinct partition_year from raw.{source}")}
+        assert loaded == {year for year in (2016, 2018) if (raw / source / str(year)).is_dir()}
+    assert query(warehouse, "select distinct year from marts.fct_county_evaluation order by 1") == [(2016,), (2018,)]
+    assert query(warehouse, "select distinct year from marts.fct_grade_confidence order by 1") == [(2016,), (2018,)]
+    pages = {p.name for p in (warehouse.parent / "reports").iterdir()}
+    assert {"portrait_2016.html", "portrait_2018.html"} <= pages and "portrait_2017.html" not in pages
+
+
 def test_the_inputs_of_a_run_change_with_a_raw_file_the_code_or_the_methodology(raw, warehouse, monkeypatch):
     from orchestration import inputs
 

@@ -195,8 +195,8 @@ select * from final
     year. Read while executing only, like the other partition macros. -#}
 {% macro confidence_years() -%}
     {%- if not execute -%} {{ return([]) }} {%- endif -%}
-    {%- set bounds = partition_year_range() -%}
-    {%- if bounds -%} {{ return(range(bounds[0], bounds[1] + 1) | list) }} {%- endif -%}
+    {%- set years = partition_years() -%}
+    {%- if years -%} {{ return(years) }} {%- endif -%}
     {%- set evaluated = run_query('select distinct year from ' ~ ref('fct_county_evaluation') ~ ' order by 1') -%}
     {{ return(evaluated.columns[0].values() | map('int') | list) }}
 {%- endmacro %}

@@ -1,25 +1,29 @@
 {#- Partitions come from environment variables, read only while executing: dbt re-parses the whole
     project whenever `--vars` change, and every file that read a changed environment variable while
     parsing; these are read by no file at parse time, so each Dagster step reuses the parse.
-    JINGTU_DBT_YEAR=2018 builds one year, JINGTU_DBT_YEAR=2015..2018 a range in one run; unset, every
-    year is built. -#}
+    JINGTU_DBT_YEAR=2018 builds one year, JINGTU_DBT_YEAR=2015..2018 a range in one run,
+    JINGTU_DBT_YEAR=2015,2018 those years; unset, every year is built. -#}
 {% macro partition_env(name) -%}
     {{- return(env_var(name, '') if execute else '') -}}
 {%- endmacro %}
 
-{#- The run's years as [first, last] (the same for one year), or [] when every year is built. -#}
-{% macro partition_year_range() -%}
+{#- The run's years in order, or [] when every year is built. -#}
+{% macro partition_years() -%}
     {%- set years = partition_env('JINGTU_DBT_YEAR') -%}
     {%- if not years -%} {{ return([]) }} {%- endif -%}
-    {%- set bounds = years.split('..') -%}
-    {{ return([bounds[0] | int, bounds[-1] | int]) }}
+    {%- if '..' in years -%}
+        {%- set bounds = years.split('..') -%}
+        {{ return(range(bounds[0] | int, (bounds[1] | int) + 1) | list) }}
+    {%- endif -%}
+    {{ return(years.split(',') | map('int') | sort | list) }}
 {%- endmacro %}
 
 {% macro in_partition(column='year') -%}
-    {%- set years = partition_year_range() -%}
+    {%- set years = partition_years() -%}
     {%- if not years -%} true
-    {%- elif years[0] == years[1] -%} {{ column }} = {{ years[0] }}
-    {%- else -%} {{ column }} between {{ years[0] }} and {{ years[1] }} {%- endif -%}
+    {%- elif years | length == 1 -%} {{ column }} = {{ years[0] }}
+    {%- elif years[-1] - years[0] + 1 == years | length -%} {{ column }} between {{ years[0] }} and {{ years[-1] }}
+    {%- else -%} {{ column }} in ({{ years | join(', ') }}) {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of the yearly marts (incremental, append): drop the partition's old rows first, so a
@@ -35,7 +39,7 @@
     still count what a corrected delivery took out. -#}
 {% macro in_month_partition(column='month') -%}
     {%- set months = partition_env('JINGTU_DBT_MONTHS') -%}
-    {%- set years = partition_year_range() -%}
+    {%- set years = partition_years() -%}
     {%- if months -%} {{ column }} >= date '{{ months.split('..')[0] }}-01'
     {%- elif years -%} {{ column }} >= date '{{ years[0] }}-01-01'
     {%- else -%} true {%- endif -%}
@@ -77,7 +81,7 @@
 
 {% macro methodology_version_of(year_column) -%}
     {%- set run_version = partition_env('JINGTU_METHODOLOGY_VERSION') -%}
-    {%- set years = partition_year_range() -%}
+    {%- set years = partition_years() -%}
     {%- set by_year = var('methodology_version_by_year', {}) or {} -%}
     {%- set configured -%}
         {%- if by_year -%}
@@ -89,7 +93,7 @@
     {%- endset -%}
     {#- the run's version for the run's years only: its warnings of later months keep theirs -#}
     {%- if run_version and years -%}
-        case when {{ year_column }} between {{ years[0] }} and {{ years[1] }} then '{{ run_version }}'
+        case when {{ in_partition(year_column) }} then '{{ run_version }}'
         else {{ configured }} end
     {%- elif run_version -%} '{{ run_version }}'
     {%- else -%} {{ configured }}

@@ -24,7 +24,7 @@ from dagster import (
 
 from orchestration.defs.dbt_models import MONTHS_TAG, jingtu_dbt_models
 from orchestration.inputs import raw_fingerprints
-from orchestration.partitions import TIMEZONE, yearly
+from orchestration.partitions import TIMEZONE, yearly, years_tags
 
 # How often the sensors that publish and write the portraits after a run that left them out look for
 # one (Dagster's default is 30 s): BI users and the portraits catch up within seconds.
@@ -37,8 +37,8 @@ AFTER_THE_MODELS = [PORTRAITS, SERVING_FILE]
 # spares a Python start-up per step (~5–10 s each under the multiprocess executor).
 yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all(),
                               executor_def=in_process_executor,
-                              description="Ingest a year or a range of years, check it, build its evaluation and"
-                                          " early warnings, write its portraits and publish the serving file.")
+                              description="Ingest a year or years, check them, build their evaluation and"
+                                          " early warnings, write their portraits and publish the serving file.")
 
 
 NO_DATA = ("no raw data for {period} under raw/ when the code location loaded: nothing to run (a period"
@@ -117,8 +117,8 @@ def monthly_warning_refresh(context: ScheduleEvaluationContext) -> RunRequest | 
 
 @sensor(job=yearly_job, minimum_interval_seconds=60)
 def raw_files_changed(context: SensorEvaluationContext):
-    """Requests the ingestion (and the year's models) of each year whose files under raw/ were
-    added, changed or removed since the last evaluation; unchanged years are left alone."""
+    """Requests the ingestion (and the models) of the years whose files under raw/ were added,
+    changed or removed since the last evaluation, in one run; unchanged years are left alone."""
     before = json.loads(context.cursor) if context.cursor else {}
     now = raw_fingerprints()
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
@@ -137,14 +137,13 @@ def raw_files_changed(context: SensorEvaluationContext):
     if not years:
         return SensorResult(skip_reason="only years the code location does not know yet changed: reload it",
                             cursor=json.dumps(now))
-    # A year's run reloads its changed sources and rebuilds the year's models that read them, nothing else.
-    requests = [
-        RunRequest(
-            run_key="raw-" + "-".join(f"{s}:{now.get(f'{s}/{year}', 'removed')[:12]}" for s in sources) + f"-{year}",
-            partition_key=year,
-            asset_selection=affected_by(sources),
-            tags={"jingtu/changed_sources": ",".join(sources)},
-        )
-        for year, sources in sorted(years.items())
-    ]
-    return SensorResult(run_requests=requests, cursor=json.dumps(now))
+    # One run for the years, as `jingtu materialize` does: it reloads their changed sources and rebuilds
+    # the models that read them, nothing else.
+    sources = sorted(set().union(*years.values()))
+    request = RunRequest(
+        run_key="raw-" + "-".join(f"{s}:{now.get(f'{s}/{year}', 'removed')[:12]}-{year}"
+                                  for year, changed_sources in sorted(years.items()) for s in changed_sources),
+        asset_selection=affected_by(sources),
+        tags={"jingtu/changed_sources": ",".join(sources), **years_tags(sorted(map(int, years)))},
+    )
+    return SensorResult(run_requests=[request], cursor=json.dumps(now))

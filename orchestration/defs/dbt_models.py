@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, BackfillPolicy
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from orchestration.dbt import Dbt, dbt_project, partition_env
-from orchestration.partitions import yearly
+from orchestration.partitions import run_years, yearly
 from orchestration.resources import WAREHOUSE_POOL
 
 # A run tag narrowing the monitoring marts to a range of months of the run's year ('2018-12..2018-12'):
@@ -35,7 +35,6 @@ class JingtuTranslator(DagsterDbtTranslator):
 def jingtu_dbt_models(context: AssetExecutionContext, dbt: Dbt):
     """The evaluation (staging, components, indicators, grades, the report's marts) and the monthly
     early warnings, for the run's year or range of years in a single dbt build."""
-    years = context.partition_key_range
     months = context.run.tags.get(MONTHS_TAG)
-    yield from dbt.build(context, partition_env(years=(years.start, years.end),
+    yield from dbt.build(context, partition_env(years=run_years(context),
                                                 months=tuple(months.split("..")) if months else None))

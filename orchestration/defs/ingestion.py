@@ -16,7 +16,7 @@ from dagster import (
 from orchestration import settings
 from orchestration.contracts import SOURCES, SourceContract
 from orchestration.ingest import LoadReport, SourceFileError, WarehouseWriteError, ingest
-from orchestration.partitions import yearly
+from orchestration.partitions import run_years, yearly
 from orchestration.quality.validate import import_gx_in_background
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
@@ -49,7 +49,7 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
                     "rejected rows in raw.rejects.",
     )
     def _ingest(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-        """The run's year, or each year of its range in turn (each load replaces or extends its year
+        """The run's year, or each of its years in turn (each load replaces or extends its year
         atomically; a failure leaves that year as it was, the years before it loaded)."""
         import_gx_in_background()  # for the quality check that follows the loads
         try:
@@ -58,7 +58,7 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
             raise Failure(description=f"{contract.name} was not loaded, the warehouse is unchanged: {error}") from None
         reports = []
         with warehouse.connect() as con:
-            for year in map(int, context.partition_keys):
+            for year in run_years(context):
                 reports.append(_load_year(context, con, warehouse, year, key))
         ignored = {f.path: f.ignored_headers for r in reports for f in r.files if f.ignored_headers}
         return MaterializeResult(metadata={

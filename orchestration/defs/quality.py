@@ -23,7 +23,7 @@ from orchestration import settings
 from orchestration.contracts import SOURCES
 from orchestration.ingest import configured_units
 from orchestration.lib.duck import connect
-from orchestration.partitions import yearly
+from orchestration.partitions import run_years, yearly
 from orchestration.quality import report
 from orchestration.quality.validate import SuiteResult, pending_loads, record_validated, validate
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
@@ -87,7 +87,7 @@ def _source_of(key: AssetCheckKey) -> str:
 def raw_expectations(context: AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[AssetCheckResult]:
     """Every selected source's suites in one GX run, over the loads not yet validated (every load
     when a previous check failed, none when nothing was loaded since it passed); a result per source."""
-    years = [int(key) for key in context.partition_keys]  # the run's year, or its range in one pass
+    years = run_years(context)  # the run's year, or its years in one pass
     label = settings.span(years)
     sources = sorted(_source_of(key) for key in context.selected_asset_check_keys)
     with connect() as con:

@@ -22,7 +22,7 @@ from orchestration import portrait, settings
 from orchestration.defs.automation import PORTRAITS, RUN_STATUS_SENSOR_SECONDS, yearly_job
 from orchestration.defs.serving import published_by
 from orchestration.lib.duck import connect
-from orchestration.partitions import yearly
+from orchestration.partitions import run_years, yearly
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
 # What a page reads: the year's evaluation and its early warnings.
@@ -44,7 +44,7 @@ def county_portraits(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     out = settings.reports_dir()
     pages = []
     with connect(warehouse.database_path, read_only=True) as con:
-        for year in sorted(set(portrait.evaluated_years(con)) | {int(key) for key in context.partition_keys}):
+        for year in sorted(set(portrait.evaluated_years(con)) | set(run_years(context))):
             try:
                 pages.append(portrait.render_year(con, year, out))
             except LookupError as nothing:  # a year of the range without an evaluation

@@ -107,7 +107,8 @@ def cmd_materialize(args) -> int:
         print("caller phones are hashed with the public development key: fine for the generated sample, which"
               " is all raw/ holds (real data needs JINGTU_PII_SALT)")
     current = inputs.fingerprint(years, args.methodology, key)
-    since = None if args.force else inputs.since_last_run(current)
+    previous = inputs.since_last_run(current)  # also what a forced run leaves the other years at
+    since = None if args.force else previous
     if since and not since.changes:
         print(f"nothing new since the run that finished at {since.finished_at}: the same raw files, code, configuration"
               " and methodology, so the warehouse, the serving file and the portraits are up to date"
@@ -147,7 +148,7 @@ def cmd_materialize(args) -> int:
     if not report_failure(result, log):
         return 1
     print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
-    inputs.record_run(current, datetime.datetime.now().isoformat(timespec="seconds"), since)
+    inputs.record_run(current, datetime.datetime.now().isoformat(timespec="seconds"), previous)
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
     print(f"county portraits: {settings.reports_dir() / 'index.html'} (open it in a browser)")
     print_counts()

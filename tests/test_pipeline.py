@@ -162,6 +162,9 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert cli.main(["materialize", "2017", "2018"]) == 0
     assert "materialising 2018 (files changed: surveys) …" in capsys.readouterr().out
     assert cli.main(["materialize", "2017", "2018"]) == 0 and "nothing new since" in capsys.readouterr().out
+    # A forced run of 2018 leaves 2017 as it was: the next run of both finds nothing new either.
+    assert cli.main(["materialize", "--force", "2018"]) == 0 and "materialising 2018 …" in capsys.readouterr().out
+    assert cli.main(["materialize", "2017", "2018"]) == 0 and "nothing new since" in capsys.readouterr().out
 
 
 def state_check(partial_parse) -> dict:

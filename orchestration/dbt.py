@@ -196,7 +196,7 @@ def partition_env(year: str | int | None = None, months: tuple[str, str] | None 
     values) everything."""
     selected = "" if year is None else str(int(year))
     if years:
-        years = sorted(int(y) for y in years)
+        years = sorted({int(y) for y in years})
         selected = (str(years[0]) if len(years) == 1 else f"{years[0]}..{years[-1]}"
-                    if years[-1] - years[0] + 1 == len(years) else ",".join(map(str, years)))
+                    if settings.consecutive(years) else ",".join(map(str, years)))
     return {"JINGTU_DBT_YEAR": selected, "JINGTU_DBT_MONTHS": "" if months is None else "..".join(months)}

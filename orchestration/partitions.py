@@ -45,6 +45,6 @@ def years_tags(years: list[int]) -> dict[str, str]:
     """The tags of one run materialising `years` (sorted): a range of partitions, and YEARS_TAG when
     they do not all follow one another."""
     tags = {"dagster/asset_partition_range_start": str(years[0]), "dagster/asset_partition_range_end": str(years[-1])}
-    if years[-1] - years[0] + 1 != len(years):
+    if not settings.consecutive(years):
         tags[YEARS_TAG] = ",".join(map(str, years))
     return tags

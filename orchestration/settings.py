@@ -19,10 +19,15 @@ def years_with_data(raw: Path) -> list[int]:
     return sorted({int(p.name) for p in raw.glob("*/*") if p.is_dir() and p.name.isdigit()})
 
 
+def consecutive(years: list[int]) -> bool:
+    """Whether sorted, distinct `years` follow one another (2018; 2015, 2016, 2017)."""
+    return years[-1] - years[0] + 1 == len(years)
+
+
 def span(years) -> str:
     """How years are named together: '2018', '2015–2018' for a range, '2015, 2018' for others."""
     years = sorted(set(years))
-    if years[-1] - years[0] + 1 != len(years):
+    if not consecutive(years):
         return ", ".join(map(str, years))
     return str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
 

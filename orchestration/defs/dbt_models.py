@@ -34,7 +34,7 @@ class JingtuTranslator(DagsterDbtTranslator):
 )
 def jingtu_dbt_models(context: AssetExecutionContext, dbt: Dbt):
     """The evaluation (staging, components, indicators, grades, the report's marts) and the monthly
-    early warnings, for the run's year or range of years in a single dbt build."""
+    early warnings, for the run's years in a single dbt build."""
     months = context.run.tags.get(MONTHS_TAG)
     yield from dbt.build(context, partition_env(years=run_years(context),
                                                 months=tuple(months.split("..")) if months else None))

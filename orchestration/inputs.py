@@ -61,6 +61,7 @@ def state_path() -> Path:
 class SinceLastRun(NamedTuple):
     finished_at: str
     changes: dict[int, set[str]]  # year → the sources whose files changed; empty: nothing new
+    recorded: dict  # the inputs that run recorded
 
 
 def since_last_run(current: dict) -> SinceLastRun | None:
@@ -79,10 +80,14 @@ def since_last_run(current: dict) -> SinceLastRun | None:
     before, now = recorded["raw"], current["raw"]
     changes: dict[int, set[str]] = {}
     for key in before.keys() | now.keys():
-        source, year = key.split("/")
-        if before.get(key) != now.get(key) and int(year) in current["years"]:
-            changes.setdefault(int(year), set()).add(source)
-    return SinceLastRun(last["finished_at"], changes)
+        if before.get(key) != now.get(key) and _year(key) in current["years"]:
+            changes.setdefault(_year(key), set()).add(key.split("/")[0])
+    return SinceLastRun(last["finished_at"], changes, recorded)
+
+
+def _year(raw_key: str) -> int:
+    """The year of a raw fingerprint's key, 'hotline/2018'."""
+    return int(raw_key.split("/")[1])
 
 
 def record_run(current: dict, finished_at: str, since: SinceLastRun | None) -> None:
@@ -93,9 +98,8 @@ def record_run(current: dict, finished_at: str, since: SinceLastRun | None) -> N
     changed meanwhile are still new to it."""
     recorded = {**current, "warehouse": [_stat(settings.warehouse_path()), _stat(settings.serving_path())]}
     if since is not None:
-        last = json.loads(state_path().read_text(encoding="utf-8"))["inputs"]
-        run = set(current["years"])
+        last, run = since.recorded, set(current["years"])
         recorded["years"] = sorted(run | set(last["years"]))
-        recorded["raw"] = {**{key: value for key, value in last["raw"].items() if int(key.split("/")[1]) not in run},
-                           **{key: value for key, value in current["raw"].items() if int(key.split("/")[1]) in run}}
+        recorded["raw"] = {**{key: value for key, value in last["raw"].items() if _year(key) not in run},
+                           **{key: value for key, value in current["raw"].items() if _year(key) in run}}
     state_path().write_text(json.dumps({"finished_at": finished_at, "inputs": recorded}, indent=1), encoding="utf-8")

@@ -1,5 +1,5 @@
 """The job, schedules and the raw/ sensor: the annual evaluation, the monthly refresh of the warnings,
-and ingestion of a year whose files changed. Each is a run of the one yearly job, which ingests, checks,
+and ingestion of the years whose files changed. Each is a run of the one yearly job, which ingests, checks,
 builds every dbt model in one invocation, writes the portraits and publishes the serving file."""
 
 import json

@@ -50,3 +50,27 @@ def test_the_private_members_it_overrides_still_exist(tmp_path):
     storage = SqliteEventLogStorage.__new__(SqliteEventLogStorage)
     SqliteEventLogStorage.__init__(storage, str(tmp_path))
     assert hasattr(storage, "_db_lock") and hasattr(storage, "_initialized_dbs")
+
+
+def test_a_table_found_once_is_not_looked_for_again_until_a_wipe(home, monkeypatch):
+    """Dagster asks whether its tables exist before storing nearly every event, each time through
+    a new engine: the event log asks SQLite about each table once."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    asked = []
+    looked_up = SqliteEventLogStorage.has_table
+    monkeypatch.setattr(SqliteEventLogStorage, "has_table", lambda self, name: asked.append(name) or looked_up(self, name))
+    instance = DagsterInstance.get()
+    for _ in range(3):
+        materialize([counted], instance=instance)
+    assert asked and len(asked) == len(set(asked))  # each table once, however many events
+    assert not instance.event_log_storage.has_table("no_such_table")  # a table not found is not remembered
+    assert asked.count("no_such_table") == 1 and not instance.event_log_storage.has_table("no_such_table")
+    assert asked.count("no_such_table") == 2
+
+    asked.clear()
+    instance.event_log_storage.wipe()
+    assert instance.event_log_storage.has_table("asset_event_tags")
+    assert asked.count("asset_event_tags") == 1  # looked for again once the storage was wiped
+    materialize([counted], instance=instance)
+    assert len(instance.fetch_materializations(AssetKey("counted"), limit=100).records) == 1

@@ -92,17 +92,16 @@ def raw_expectations(context: AssetCheckExecutionContext, warehouse: Warehouse) 
     sources = sorted(_source_of(key) for key in context.selected_asset_check_keys)
     with connect() as con:
         units = configured_units(con, warehouse.units_path)
-    pending = {source: pending_loads(warehouse.database_path, source, years) for source in sources}
+    pending = pending_loads(warehouse.database_path, sources, years)
     suites = {source: [f"raw_{source}", f"raw_{source}_files"] for source in sources}
     results = validate(warehouse.database_path, [s for source in sources for s in suites[source]], years, units,
                        run_name=f"raw_{label}",
                        loads={suite: pending[source] for source in sources for suite in suites[source]})
     by_suite = {result.suite: result for result in results}
-    for source in sources:
-        outcome = check_result([by_suite[suite] for suite in suites[source]], pending[source],
-                               AssetKey(["raw", source]))
-        if outcome.passed:
-            record_validated(warehouse.database_path, source, years)
+    outcomes = {source: check_result([by_suite[suite] for suite in suites[source]], pending[source],
+                                     AssetKey(["raw", source])) for source in sources}
+    record_validated(warehouse.database_path, [source for source, outcome in outcomes.items() if outcome.passed], years)
+    for source, outcome in outcomes.items():
         log = context.log.info if outcome.passed else context.log.error
         log(f"raw/{source} {label}: {outcome.description}")
         yield outcome

@@ -2,11 +2,12 @@
 
 Dagster's SQLite event log builds a database engine, opens a connection, commits with a full
 journal sync and disposes the engine for every event it stores, twice for an asset event (its
-run's file and the cross-run index). A run of a range of years stores thousands of events, and
-this ceremony cost more than the dbt models it reports on (bench/results/pipeline.md). Here each
-file keeps one engine, and the files are in WAL mode with `synchronous = NORMAL`, SQLite's own
-advice for this use: a commit no longer waits for the disk, and a crash loses at most the last
-events, never the file. dagster.yaml names this class (`storage: custom:`).
+run's file and the cross-run index), and asks whether its tables exist, through an engine of its
+own, once or twice more. A run of a range of years stores thousands of events, and this ceremony
+cost more than the dbt models it reports on (bench/results/pipeline.md). Here each file keeps one
+engine, the files are in WAL mode with `synchronous = NORMAL`, SQLite's own advice for this use (a
+commit no longer waits for the disk, and a crash loses at most the last events, never the file),
+and a table found once is known to exist. dagster.yaml names this class (`storage: custom:`).
 """
 
 import weakref
@@ -40,6 +41,7 @@ class EventLog(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._tables: set[str] = set()  # tables of the cross-run index known to exist
         # closed when the storage goes, or at exit: SQLite then folds each file's WAL back into it
         weakref.finalize(self, _dispose, self._engines)
         super().__init__(base_dir, inst_data)
@@ -67,9 +69,17 @@ class EventLog(SqliteEventLogStorage):
             self._engines.popitem(last=False)[1].dispose()
         return engine
 
+    def has_table(self, table_name: str) -> bool:
+        """Dagster asks before storing nearly every event. A table, once there, stays (a wipe aside);
+        one not there yet may come with a migration, so only a table found is remembered."""
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
+
     def wipe(self) -> None:
         with self._db_lock:  # its files are removed
             _dispose(self._engines)
+            self._tables.clear()
         super().wipe()
 
     def dispose(self) -> None:

@@ -144,28 +144,32 @@ def _summarise(validation, seconds: float) -> SuiteResult:
 VALIDATED_LOADS = "quality.validated_loads"
 
 
-def pending_loads(database: Path, source: str, years: list[int]) -> list[str]:
-    """The loads of the raw partitions that no passing check has validated yet."""
+def pending_loads(database: Path, sources: list[str], years: list[int]) -> dict[str, list[str]]:
+    """The loads of each source's raw partitions that no passing check has validated yet."""
     with connect(database, read_only=False) as con:
         _ensure_validated_loads(con)
-        return [load_id for (load_id,) in con.execute(
-            f"""select distinct load_id from raw.load_files
-                where source = $source and list_contains($years, partition_year)
-                and load_id not in (select load_id from {VALIDATED_LOADS}
-                                    where source = $source and list_contains($years, partition_year))
-                order by 1""", {"source": source, "years": years}).fetchall()]
+        found = dict(con.execute(
+            f"""select source, list(distinct load_id order by load_id) from raw.load_files as f
+                where list_contains($sources, source) and list_contains($years, partition_year)
+                and not exists (select 1 from {VALIDATED_LOADS} as v where v.source = f.source
+                                and v.partition_year = f.partition_year and v.load_id = f.load_id)
+                group by source""", {"sources": sources, "years": years}).fetchall())
+    return {source: found.get(source, []) for source in sources}
 
 
-def record_validated(database: Path, source: str, years: list[int]) -> None:
-    """After a passing check: every load the partitions now hold is validated."""
+def record_validated(database: Path, sources: list[str], years: list[int]) -> None:
+    """After passing checks: every load the sources' partitions now hold is validated (one transaction,
+    one opening of the warehouse for them all)."""
+    if not sources:
+        return
     with connect(database, read_only=False) as con:
         _ensure_validated_loads(con)
         con.execute("begin transaction")
-        con.execute(f"delete from {VALIDATED_LOADS} where source = $source and list_contains($years, partition_year)",
-                    {"source": source, "years": years})
+        con.execute(f"delete from {VALIDATED_LOADS} where list_contains($sources, source)"
+                    " and list_contains($years, partition_year)", {"sources": sources, "years": years})
         con.execute(f"""insert into {VALIDATED_LOADS} select distinct source, partition_year, load_id, now()::timestamp
-                        from raw.load_files where source = $source and list_contains($years, partition_year)""",
-                    {"source": source, "years": years})
+                        from raw.load_files where list_contains($sources, source) and list_contains($years, partition_year)""",
+                    {"sources": sources, "years": years})
         con.execute("commit")
 
 

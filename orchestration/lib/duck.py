@@ -76,6 +76,12 @@ def has_mart(con: duckdb.DuckDBPyConnection, name: str) -> bool:
                             " and table_name = $name", {"name": name}).fetchone()[0])
 
 
+# DuckDB checkpoints whenever its write-ahead log passes 16 MB, so a load or a dbt build wrote the
+# tables it was filling again and again along the way; with this, the checkpoint comes once, when
+# the last connection closes. dbt's profile sets the same (profiles.yml).
+CHECKPOINT_THRESHOLD = "1GB"
+
+
 def connect(database: Path | str = ":memory:", read_only: bool = False, excel: bool = False
             ) -> duckdb.DuckDBPyConnection:
     """A connection, with the excel extension loaded when it reads or writes .xlsx (`excel`): loading
@@ -86,6 +92,7 @@ def connect(database: Path | str = ":memory:", read_only: bool = False, excel: b
     con = duckdb.connect(str(database), read_only=read_only)
     # Without a limit DuckDB takes 80 % of RAM before spilling: 11 GB for a 10-million-ticket year.
     con.execute(f"set memory_limit = '{settings.duckdb_memory_limit()}'")
+    con.execute(f"set checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
     if excel:
         load_excel_extension(con)
     return con

@@ -42,10 +42,16 @@ def _newest_source_change() -> float:
     return max(p.stat().st_mtime for p in files if p.is_file())
 
 
+def parse_is_current(target: Path) -> bool:
+    """The manifest in the target folder `target` is newer than every file of the dbt project."""
+    manifest = target / "manifest.json"
+    return manifest.exists() and manifest.stat().st_mtime >= _newest_source_change()
+
+
 def prepare_manifest() -> Path:
     """Run `dbt parse` when the manifest is missing or older than the dbt project's files."""
     manifest = dbt_project.manifest_path
-    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_change():
+    if parse_is_current(manifest.parent):
         return manifest
     folder, env = _in_warehouse_folder(DBT_PROJECT_DIR)  # parsed as the steps will find it (below)
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,6 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
                                                  / worker))
 
 from orchestration.contracts import SOURCES
-from orchestration.dbt import DBT_PROJECT_DIR, failure_messages, invoke_dbt, partition_env
 from orchestration.ingest import LoadReport, ingest
 from orchestration.lib.duck import connect
 from orchestration.sample import generate
@@ -27,10 +27,27 @@ from orchestration.settings import PROJECT_ROOT
 
 
 def pytest_configure(config):
-    """The dbt manifest must exist before the Dagster definitions are imported."""
-    from orchestration.dbt import prepare_manifest
+    """The dbt manifest must exist before the Dagster definitions are imported. pytest-xdist's
+    controller runs no test: it neither parses nor imports dbt (seconds of imports, here and in the
+    helpers below, that only the workers need). Its workers parse once: the first, under a lock, and
+    the others copy that parse into their own folders (a parse does not depend on its folder)."""
+    if not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no":
+        return
+    with warnings.catch_warnings():  # sqlglot's notice on its own tokenizer, which would print raw this early
+        warnings.filterwarnings("ignore", "sqlglotrs is deprecated", DeprecationWarning)
+        from orchestration.dbt import PARTIAL_PARSE, parse_is_current, prepare_manifest
 
-    prepare_manifest()
+    own = PARTIAL_PARSE.parent
+    if worker:
+        with FileLock(own.parent / "parse.lock"):
+            current = [folder for folder in own.parent.iterdir() if folder.is_dir() and parse_is_current(folder)]
+            if current and not parse_is_current(own):
+                own.mkdir(parents=True, exist_ok=True)
+                for name in ("manifest.json", PARTIAL_PARSE.name):
+                    shutil.copy2(current[0] / name, own / name)  # its time too, which says it is current
+            prepare_manifest()
+    else:
+        prepare_manifest()
 
 
 UNITS_CSV = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
@@ -107,10 +124,13 @@ def write_source(path: Path, source: str, rows: list[dict], encoding: str = "utf
     return path
 
 
-def run_dbt(warehouse: Path, *args, project_dir=DBT_PROJECT_DIR, check=True, year=None, months=None
-            ) -> tuple[bool, str]:
+def run_dbt(warehouse: Path, *args, project_dir=None, check=True, year=None, months=None) -> tuple[bool, str]:
     """Invoke dbt as Dagster's steps do (`invoke_dbt`: in this process, from the warehouse's folder),
-    for one year, a range of months, or everything; (success, the failures' messages)."""
+    for one year, a range of months, or everything; (success, the failures' messages). The dbt
+    project is this one unless `project_dir` is given."""
+    from orchestration.dbt import DBT_PROJECT_DIR, failure_messages, invoke_dbt, partition_env
+
+    project_dir = project_dir or DBT_PROJECT_DIR
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
         result = invoke_dbt([*args, "--quiet", "--log-level-file", "info", "--project-dir", str(project_dir),

@@ -8,9 +8,9 @@ import shutil
 import duckdb
 import pytest
 
-from orchestration.dbt import dbt_project
+from orchestration.dbt import DBT_PROJECT_DIR, dbt_project
 from orchestration.lib.duck import connect
-from tests.conftest import DBT_PROJECT_DIR, query, run_dbt
+from tests.conftest import query, run_dbt
 
 THRESHOLDS = {"好": (90, math.inf), "较好": (80, 90), "一般": (70, 80), "差": (-math.inf, 70)}
 PROBABILITY = {"好": "p_good", "较好": "p_fairly_good", "一般": "p_average", "差": "p_poor"}

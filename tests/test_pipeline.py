@@ -1,10 +1,8 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
 import logging
-import os
 import re
 import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, materialize
 
 from orchestration import cli
-from orchestration.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE, Dbt, _in_warehouse_folder
+from orchestration.dbt import DBT_PROJECT_DIR, PARTIAL_PARSE, Dbt, failure_messages, invoke_dbt
 from orchestration.definitions import defs
 from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
@@ -88,12 +86,10 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert (reports / "portrait_2017.html").exists() and "portrait_2018.html" in (reports / "index.html").read_text()
 
     # Each dbt step, once done, leaves its parse for the next (as steps run dbt: from the warehouse's
-    # folder, the file given by name) and no target folder of its own.
-    folder, env = _in_warehouse_folder(DBT_PROJECT_DIR)
-    subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-                    str(DBT_PROJECT_DIR), "--target-path",
-                    str(tmp_path / "parse")], cwd=folder, env={**os.environ, **env},
-                   check=True, capture_output=True)
+    # folder, the file given by name; here a parse from scratch) and no target folder of its own.
+    parsed = invoke_dbt(["parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+                         str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "parse")])
+    assert parsed.success, failure_messages(parsed)
     assert state_check(PARTIAL_PARSE) == state_check(tmp_path / "parse" / PARTIAL_PARSE.name)
     with DagsterInstance.get() as instance:
         runs = instance.get_runs()

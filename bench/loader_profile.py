@@ -102,8 +102,8 @@ def floor_child(raw: Path, database: Path, cheap_hash: bool = False) -> None:
     from orchestration.lib.duck import connect
     from orchestration.lib.read_ahead import ReadAhead
 
-    if cheap_hash:
-        pii.hash_sql = lambda expression: f"hash(nullif(regexp_replace({expression}, '[^0-9]', '', 'g'), ''))::varchar"
+    if cheap_hash:  # the digits as `pii.hash_sql` takes them, hashed by hash() instead
+        pii.HMAC_SQL = "hash({v})::varchar"
 
     contract = SOURCES["hotline"]
     columns = ", ".join(ingest._text_expression(c, "csv") for c in contract.stored_columns)

@@ -83,10 +83,14 @@ def loader_child(raw: Path, database: Path) -> None:
     timed(ReadAhead, "__next__", totals)
     for name in ("_stage", "_renumber_lines", "_finish_file", "_copy_staged", "_reject_duplicates", "_settle"):
         timed(ingest.PartitionLoader, name, totals)
+    from orchestration.settings import units_file
+
+    # a sample of more units than Leshan's lists them beside its sources (`jingtu generate --scale`)
+    units = raw / "units.csv" if (raw / "units.csv").exists() else units_file()
     database.unlink(missing_ok=True)
     started = time.perf_counter()
     with connect(database) as con:
-        report = ingest.ingest(con, SOURCES["hotline"], 2018, raw, raw / "units.csv", "bench-salt")
+        report = ingest.ingest(con, SOURCES["hotline"], 2018, raw, units, "bench-salt")
     print(json.dumps({"seconds_inside": time.perf_counter() - started, "steps": totals, "rows": report.rows_read,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 

@@ -6,6 +6,7 @@ import datetime
 import io
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ STEP_LABELS = {"raw_expectations": ("quality checks done", "running the quality 
                "serving__bi_database": ("serving file published", "publishing the serving file")}
 HEARTBEAT = 30  # seconds between the progress lines of a step under way
 ERROR = 3  # exit status when something could not be read or run, as distinct from a finding (1, 2)
+SIGPIPE_STATUS = 128 + signal.SIGPIPE  # a shell's status for a command killed by SIGPIPE
 
 
 def _release_dead_cli_runs(instance) -> None:
@@ -147,8 +149,8 @@ def cmd_materialize(args) -> int:
             instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)
     if not report_failure(result, log):
         return 1
-    print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
     inputs.record_run(current, datetime.datetime.now().isoformat(timespec="seconds"), previous)
+    print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
     print(f"county portraits: {settings.reports_dir() / 'index.html'} (open it in a browser)")
     print_counts()
@@ -185,6 +187,8 @@ class StepProgress(threading.Thread):
                 self.print_news()
         except SQLAlchemyError as error:  # Dagster's storage, busy: the run goes on, its outcome printed at the end
             print(f"  (no more progress lines: {error})", file=self.out, flush=True)
+            self.failed = True
+        except BrokenPipeError:  # nobody reads them any more: the run goes on (`run` ends the process quietly)
             self.failed = True
 
     def print_news(self) -> None:
@@ -538,9 +542,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="run even when nothing changed since the last run (raw files, code, configuration)")
     mat.set_defaults(handler=cmd_materialize)
 
-    backfill = commands.add_parser("backfill", help="materialise the years FIRST … LAST, with progress per year")
-    backfill.add_argument("first", type=int)
-    backfill.add_argument("last", type=int)
+    backfill = commands.add_parser("backfill", help="materialise the years FIRST … LAST in one run (materialize"
+                                                    " with every year between them)")
+    backfill.add_argument("first", type=int, help="the first year, e.g. 2015")
+    backfill.add_argument("last", type=int, help="the last year, included")
     backfill.set_defaults(handler=cmd_backfill)
 
     publish = commands.add_parser("publish", help="copy the marts to the read-only serving file for BI tools")
@@ -579,8 +584,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> NoReturn:
-    """The `jingtu` console script."""
-    exit_now(main())
+    """The `jingtu` console script. When what reads its output goes away (`jingtu materialize | head`),
+    it stops as a Unix tool killed by SIGPIPE would: quietly, with status 141 (Python ignores the signal
+    and raises BrokenPipeError at the next write instead)."""
+    try:
+        status = main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered goes nowhere
+        status = SIGPIPE_STATUS
+    exit_now(status)
 
 
 if __name__ == "__main__":

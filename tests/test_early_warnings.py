@@ -2,8 +2,12 @@
 whose alerts are known, thresholds at their boundaries; and the `jingtu alerts` command."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -178,6 +182,21 @@ def test_jingtu_alerts_prints_a_month_and_exits_1_on_red(monitored, tmp_path, mo
     assert "511111" in out and "511102" not in out and "橙" in out
     assert cli.main(["alerts", "--month", "2019-01"]) == 2
     assert "has not been monitored" in capsys.readouterr().err
+
+
+def test_jingtu_stops_quietly_when_what_reads_its_output_has_gone(monitored, tmp_path):
+    """As `jingtu … | head` does once head has its lines: no traceback, a shell's status for SIGPIPE."""
+    shutil.copyfile(monitored, tmp_path / "reader.duckdb")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line
+    try:
+        result = subprocess.run([Path(sys.executable).parent / "jingtu", "alerts", "--month", "2018-07"],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, check=False,
+                                env={**os.environ, "JINGTU_SERVING": str(tmp_path / "reader.duckdb")})
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (cli.SIGPIPE_STATUS, "")
+    assert cli.SIGPIPE_STATUS == 141
 
 
 @pytest.mark.parametrize("serving", ["missing", "damaged"])

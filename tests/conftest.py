@@ -19,6 +19,7 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("DBT_TARGET_PATH", str(Path(__file__).resolve().parent.parent / "dbt_project" / "target"
                                                  / worker))
 
+from orchestration import QUIETED_WARNINGS
 from orchestration.contracts import SOURCES
 from orchestration.ingest import LoadReport, ingest
 from orchestration.lib.duck import connect
@@ -30,7 +31,12 @@ def pytest_configure(config):
     """The dbt manifest must exist before the Dagster definitions are imported. pytest-xdist's
     controller runs no test: it neither parses nor imports dbt (seconds of imports, here and in the
     helpers below, that only the workers need). Its workers parse once: the first, under a lock, and
-    the others copy that parse into their own folders (a parse does not depend on its folder)."""
+    the others copy that parse into their own folders (a parse does not depend on its folder).
+
+    The library notices the project quiets (`QUIETED_WARNINGS`) are quieted in the tests too: pytest
+    restores the warning filters after importing the package, which set them."""
+    for message in QUIETED_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}")
     if not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no":
         return
     with warnings.catch_warnings():  # sqlglot's notice on its own tokenizer, which would print raw this early

@@ -198,7 +198,7 @@ def test_a_failing_check_blocks_the_years_evaluation_and_keeps_the_data(raw, war
     (raw / "development" / "2016" / "kaoping_2016.csv").unlink()
     write_source(raw / "development" / "2016" / "kaoping_2016.csv", "development", rows)
 
-    result = defs.get_job_def(yearly_job.name).execute_in_process(
+    result = defs.resolve_job_def(yearly_job.name).execute_in_process(
         partition_key="2016", instance=DagsterInstance.ephemeral(), raise_on_error=False)
     assert not result.success
     evaluations = {e.asset_check_key.asset_key.to_user_string(): e for e in

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn, Self
 
 from orchestration import quiet_notices, settings
-from orchestration.lib.processes import exit_now, is_alive
+from orchestration.lib.processes import exit_now, interrupts_end_the_process, is_alive
 
 # Progress lines stay readable: failures are summarised by report_failure, details are in `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -143,7 +143,8 @@ def cmd_materialize(args) -> int:
         label += f" (files changed: {', '.join(sources)})"
     print(f"materialising {label} …", flush=True)
     tags = {CLI_PID_TAG: str(os.getpid()), CLI_RUN_TAG: uuid.uuid4().hex, **years_tags(run_years)}
-    with StepProgress(instance, tags[CLI_RUN_TAG], sys.stdout), \
+    progress = StepProgress(instance, tags[CLI_RUN_TAG], sys.stdout)
+    with interrupts_end_the_process(lambda: interrupted(progress.running)), progress, \
             contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
         result = defs.resolve_job_def(yearly_job.name).execute_in_process(
             instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)
@@ -221,6 +222,14 @@ class StepProgress(threading.Thread):
             message = f": {self.running['message']}" if self.running["message"] else ""
             print(f"  … {step_label(self.running['step'], done=False)}, {now - self.running['since']:.0f} s so far"
                   f"{message}", file=self.out, flush=True)
+
+
+def interrupted(running: dict | None) -> str:
+    """What an interrupted run leaves (see `lib.processes.interrupts_end_the_process`)."""
+    where = f" while {step_label(running['step'], done=False)}" if running else ""
+    return (f"interrupted{where}: the run stops here. The serving file and the portraits are still the last"
+            " completed run's; the next `jingtu materialize` does this run's work again (a load cut short is"
+            " discarded, the marts rebuilt).")
 
 
 def is_ingestion(step_key: str) -> bool:
@@ -589,6 +598,9 @@ def run() -> NoReturn:
     and raises BrokenPipeError at the next write instead)."""
     try:
         status = main()
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run's: `interrupts_end_the_process`)
+        print("interrupted", file=sys.stderr)
+        status = 128 + signal.SIGINT
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered goes nowhere
         status = SIGPIPE_STATUS

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import duckdb
@@ -363,3 +364,33 @@ def test_a_console_script_ends_with_its_status_its_output_and_its_exit_handlers(
     folder, rest = done.stdout.split("\n", 1)
     assert (done.returncode, rest) == (7, "bufferedhandled\n")
     assert not Path(folder).exists()
+
+
+def test_ctrl_c_during_a_run_stops_it_at_once_saying_what_it_leaves(raw, warehouse, tmp_path):
+    """Ctrl-C in dbt's build: the process ends within seconds (it had hung in DuckDB, or run on, or told
+    dbt's traceback as the build's failure), with the shell's status for SIGINT and the words of
+    `cli.interrupted`; the warehouse is free at once and the run is not recorded as done."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((settings.PROJECT_ROOT / "dagster.yaml").read_text())
+    env = {**os.environ, "JINGTU_RAW": str(raw), "DAGSTER_HOME": str(home)}
+    # started as a terminal starts it, SIGINT not ignored (as it is under a shell's `&`, which CI may use)
+    jingtu = str(Path(sys.executable).parent / "jingtu")
+    start = f"import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv({jingtu!r}, {[jingtu, 'materialize', '2017']!r})"
+    run = subprocess.Popen([sys.executable, "-c", start], env=env, text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    try:
+        for line in run.stdout:
+            if "quality checks done" in line:  # dbt's build, the next step, begins
+                break
+        time.sleep(2)  # into its models
+        assert run.poll() is None, "the run ended before it could be interrupted"
+        run.send_signal(signal.SIGINT)
+        status = run.wait(timeout=30)
+    finally:
+        run.kill()
+    err = run.stderr.read()
+    assert status == 128 + signal.SIGINT == 130, err
+    assert err.startswith("interrupted while building the marts (dbt): the run stops here.") and "Traceback" not in err
+    connect(warehouse).close()  # nothing holds it
+    assert not Path(f"{warehouse}.inputs.json").exists()

@@ -1,9 +1,12 @@
 """Processes: whether one the project started is still there, and how a console script ends."""
 
 import atexit
+import contextlib
 import os
+import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 
@@ -33,3 +36,46 @@ def exit_now(status: int) -> NoReturn:
         except (OSError, ValueError):  # a closed pipe: what was not read is lost either way
             pass
     os._exit(status)
+
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def interrupts_end_the_process(say: Callable[[], str]) -> Iterator[None]:
+    """Within the block, Ctrl-C (SIGINT) or SIGTERM ends the process at once, as a kill would, once
+    `say()` is printed on stderr, with status 128 + the signal's number, as a shell reports a command
+    a signal ended. For work whose every write survives a kill, like a run (a load cut short is
+    discarded by the next, a publication is renamed into place), and which writes no personal data to
+    a temporary file (the loader's copies are in memory).
+
+    Dagster raises the interrupt in the main thread wherever it stands, inside DuckDB or dbt, where it
+    left the process spinning in `duckdb.connect`, or lost with the run going on, or reported as dbt's
+    failure with its traceback. Python also writes each signal it handles to a "wakeup" file
+    descriptor, whatever the handler: a thread waits on it, and ends the process."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)  # as Python requires of a wakeup descriptor
+
+    def wait() -> None:
+        while (received := os.read(read_end, 1)[0]) not in INTERRUPTS:
+            if received == 0:  # the block's end
+                return
+        print(say(), file=sys.stderr, flush=True)
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.__stdout__, sys.__stderr__):  # sys.stdout may be redirected meanwhile
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+            os.dup2(quiet, stream.fileno())  # what the work still says as it stops goes nowhere
+        os._exit(128 + received)  # no exit handler: one of dbt's waits on the threads it is stopping
+
+    waiter = threading.Thread(target=wait, name="interrupts", daemon=True)
+    waiter.start()
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.write(write_end, b"\0")
+        waiter.join()
+        os.close(read_end)
+        os.close(write_end)

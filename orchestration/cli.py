@@ -92,6 +92,7 @@ def cmd_materialize(args) -> int:
         print(f"no raw data for {', '.join(map(str, empty))} under {settings.raw_root()} (years with data: {have});"
               " nothing was materialised", file=sys.stderr)
         return 2
+    _held = wait_for_the_materialize_in_progress()  # released when this function returns
     if settings.warehouse_path().exists():
         from orchestration.lib.duck import DatabaseUnavailable, open_checked
 
@@ -157,6 +158,24 @@ def cmd_materialize(args) -> int:
     print_counts()
     print_grades(years)
     return 0
+
+
+def wait_for_the_materialize_in_progress() -> io.TextIOWrapper:
+    """One `jingtu materialize` at a time on a warehouse: another one waits for it to end, then finds
+    what it left (often nothing new). Each step holds the warehouse only while it runs, so two runs'
+    steps would otherwise take turns, doing the same work twice. The lock is the process's: it goes
+    with it, however it ends, or with the file returned, once closed."""
+    import fcntl
+
+    path = settings.warehouse_path().with_name(settings.warehouse_path().name + ".materialize.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(path, "a+")  # noqa: SIM115 (the caller holds it)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for the `jingtu materialize` in progress on {settings.warehouse_path()} to end …", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
 
 
 class StepProgress(threading.Thread):
@@ -401,9 +420,9 @@ def fmt(value) -> str:
 def print_grades(years: list[int]) -> None:
     """Each year's grade table, from marts.fct_county_evaluation, with each grade's probability
     (marts.fct_grade_confidence); a near-boundary grade is marked `?`."""
-    from orchestration.lib.duck import connect
-
-    with connect(settings.warehouse_path(), read_only=True) as con:
+    with _reading_the_warehouse("grades") as con:
+        if con is None:
+            return
         rows = con.execute("""
             select e.year, e.county_code, c.county_name, e.composite, e.grade, e.consequence, e.rank,
                    e.is_veto_cap_applied, e.missing_indicators, g.p_published_grade, g.is_near_boundary
@@ -434,11 +453,27 @@ def pad(text: str, width: int) -> str:
     return text + " " * max(width - used, 0)
 
 
+@contextlib.contextmanager
+def _reading_the_warehouse(what: str):
+    """The warehouse open for reading, or None after saying why `what` cannot be shown (another
+    process writing it, a Dagster run launched from the UI for one)."""
+    from orchestration.lib.duck import DatabaseUnavailable, open_checked
+
+    try:
+        con = open_checked(settings.warehouse_path(), read_only=True)
+    except DatabaseUnavailable as error:
+        print(f"\n(no {what} shown: {error})")
+        yield None
+        return
+    with con:
+        yield con
+
+
 def print_counts() -> None:
     """Loaded and rejected rows per source and year, from the warehouse."""
-    from orchestration.lib.duck import connect
-
-    with connect(settings.warehouse_path(), read_only=True) as con:
+    with _reading_the_warehouse("counts") as con:
+        if con is None:
+            return
         rows = con.execute("""
             select source, partition_year, count(*) as files, sum(rows_loaded), sum(rows_rejected)
             from raw.load_files group by all order by all

@@ -1,8 +1,12 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
 import logging
+import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -178,6 +182,46 @@ def test_the_cli_explains_itself(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     assert exit_.value.code == 0 and "usage: jingtu" in capsys.readouterr().out
+
+
+def test_a_second_materialize_waits_for_the_one_in_progress(raw, warehouse, tmp_path):
+    """Two `jingtu materialize` on one warehouse would take turns step by step, doing the work twice
+    (and the first could not read its grades while the second wrote): the second waits for the first."""
+    held = cli.wait_for_the_materialize_in_progress()  # as a run in progress holds it
+    env = {**os.environ, "JINGTU_RAW": str(raw), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    second = subprocess.Popen([Path(sys.executable).parent / "jingtu", "materialize", "2017"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert second.stdout.readline() == f"waiting for the `jingtu materialize` in progress on {warehouse} to end …\n"
+        time.sleep(1)
+        assert second.poll() is None and not warehouse.exists()  # still waiting: nothing written
+        held.close()  # the first run ends
+        assert second.stdout.readline().startswith("materialising 2017")
+    finally:
+        second.kill()
+        second.wait()
+
+
+def test_the_grades_of_a_warehouse_another_process_writes_are_not_shown_saying_why(built_warehouse, tmp_path,
+                                                                                  monkeypatch, capsys):
+    warehouse = tmp_path / built_warehouse.name
+    shutil.copyfile(built_warehouse, warehouse)
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(warehouse))
+    cli.print_grades([2018])
+    assert "511111" in capsys.readouterr().out
+    hold = "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(warehouse)], stdout=subprocess.PIPE,
+                              text=True)  # a Dagster run launched from the UI, say
+    try:
+        assert holder.stdout.readline() == "held\n"
+        cli.print_grades([2018])
+        cli.print_counts()
+    finally:
+        holder.kill()
+        holder.wait()
+    out = capsys.readouterr().out
+    assert f"(no grades shown: {warehouse} is in use by another process" in out
+    assert f"(no counts shown: {warehouse} is in use by another process" in out and "511111" not in out
 
 
 def test_the_code_location_uses_the_warehouse_resource():

@@ -356,7 +356,7 @@ def cmd_alerts(args) -> int:
 def cmd_report(args) -> int:
     """Write the county portraits of the given years (default: every evaluated year) and the index."""
     from orchestration import portrait
-    from orchestration.lib.duck import DatabaseUnavailable, open_checked
+    from orchestration.lib.duck import DatabaseUnavailable, has_mart, open_checked
 
     try:
         con = open_checked(settings.warehouse_path(), read_only=True)
@@ -365,6 +365,9 @@ def cmd_report(args) -> int:
         return ERROR
     out = settings.reports_dir()
     with con:
+        if not has_mart(con, "fct_county_evaluation"):
+            print(f"{settings.warehouse_path()} holds no evaluation yet: run `jingtu materialize` first", file=sys.stderr)
+            return 2
         years = args.year or portrait.evaluated_years(con)
         try:
             pages = [portrait.render_year(con, year, out) for year in years]
@@ -497,9 +500,16 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    from orchestration.serving import publish
+    from orchestration.lib.duck import DatabaseUnavailable, open_checked
+    from orchestration.serving import NothingToPublish, publish
 
-    counts = publish(settings.warehouse_path(), settings.serving_path())
+    try:
+        open_checked(settings.warehouse_path(), read_only=False).close()
+        counts = publish(settings.warehouse_path(), settings.serving_path())
+    except (DatabaseUnavailable, NothingToPublish) as error:
+        print(f"cannot publish: {error}; {settings.serving_path()} is left as it was (`jingtu materialize`"
+              " builds the marts and publishes them)", file=sys.stderr)
+        return ERROR
     print(f"published {len(counts)} tables to {settings.serving_path()}")
     return 0
 

@@ -33,21 +33,31 @@ def _copy_comments(con, tables: list[tuple[str, str]]) -> None:
             con.execute(f'comment on column published.{schema}.{table}."{column}" is {sql_literal(comment)}')
 
 
+class NothingToPublish(Exception):
+    """The warehouse is missing or holds no marts: the serving file is left as it was."""
+
+
 def publish(warehouse: Path, serving: Path) -> dict[str, int]:
-    """Copy every table of the published schemas into `serving`, atomically; rows per table."""
+    """Copy every table of the published schemas into `serving`, atomically; rows per table. A warehouse
+    that is missing or holds no marts (a mistyped JINGTU_WAREHOUSE, say) raises NothingToPublish rather
+    than replace what BI tools read with an empty file."""
+    if not warehouse.exists():
+        raise NothingToPublish(f"{warehouse} does not exist")
     serving.parent.mkdir(parents=True, exist_ok=True)
     for stale in serving.parent.glob(f".{serving.name}.*.tmp*"):  # a killed publication's file and its .wal
         stale.unlink()
     staging = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
     counts = {}
     with connect(warehouse) as con:
+        tables = con.execute(f"""
+            select table_schema, table_name from information_schema.tables
+            where table_catalog = current_database() and table_type = 'BASE TABLE'
+              and table_schema in ({", ".join(f"'{s}'" for s in PUBLISHED_SCHEMAS)})
+            order by all""").fetchall()
+        if not tables:
+            raise NothingToPublish(f"{warehouse} holds no marts")
         con.execute(f"attach '{staging}' as published")
         try:
-            tables = con.execute(f"""
-                select table_schema, table_name from information_schema.tables
-                where table_catalog = current_database() and table_type = 'BASE TABLE'
-                  and table_schema in ({", ".join(f"'{s}'" for s in PUBLISHED_SCHEMAS)})
-                order by all""").fetchall()
             for schema in {s for s, _ in tables}:
                 con.execute(f"create schema published.{schema}")
             for schema, table in tables:

@@ -15,6 +15,7 @@ import duckdb
 import sqlalchemy
 from dagster import DagsterEventType, DagsterInstance
 
+from orchestration import cli
 from orchestration.contracts import SOURCES
 from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
@@ -44,6 +45,24 @@ def test_publication_copies_every_mart_and_swaps_atomically(raw_warehouse, tmp_p
         assert after < before
         assert fresh.execute("select count(*) from marts.fct_county_evaluation").fetchone() == (44,)
     assert not list(tmp_path.glob(".serving*")) and not (tmp_path / "serving.duckdb.wal").exists()
+
+
+def test_a_missing_or_empty_warehouse_is_not_published_over_what_bi_tools_read(tmp_path, monkeypatch, capsys):
+    """A mistyped JINGTU_WAREHOUSE had published an empty serving file (and created the warehouse)."""
+    serving = tmp_path / "serving.duckdb"
+    serving.write_bytes(b"the last publication")
+    monkeypatch.setenv("JINGTU_SERVING", str(serving))
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(tmp_path / "mistyped" / "jingtu.duckdb"))
+    assert cli.main(["publish"]) == cli.ERROR
+    assert "cannot publish: " in capsys.readouterr().err and not (tmp_path / "mistyped").exists()
+    empty = tmp_path / "empty" / "jingtu.duckdb"
+    connect(empty).close()
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(empty))
+    assert cli.main(["publish"]) == cli.ERROR
+    assert f"cannot publish: {empty} holds no marts" in capsys.readouterr().err
+    assert serving.read_bytes() == b"the last publication" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "empty", "serving.duckdb"]
+    assert cli.main(["report"]) == 2 and "holds no evaluation yet" in capsys.readouterr().err
 
 
 def test_a_bi_user_sees_documented_columns_county_names_and_plain_types(built_warehouse, tmp_path):

@@ -106,11 +106,13 @@ def as_bi_user(sql: str, database: Path, read_only: bool) -> str:
     return text
 
 
-def test_a_bi_client_cannot_change_a_published_grade(raw_warehouse, tmp_path):
+def test_a_bi_client_cannot_change_a_published_grade(built_warehouse, tmp_path):
+    warehouse = tmp_path / built_warehouse.name
+    shutil.copyfile(built_warehouse, warehouse)
     shared = Path(tempfile.mkdtemp(prefix="jingtu-serving-"))  # tmp_path's parents are root's alone
     try:
         shared.chmod(0o755)
-        publish(raw_warehouse, shared / "serving.duckdb")
+        publish(warehouse, shared / "serving.duckdb")
         assert (shared / "serving.duckdb").stat().st_mode & 0o777 == 0o444
         serving = shared / "serving.duckdb"
         os.chown(serving, BI_USER, BI_USER)  # even the account that published it cannot write to it
@@ -122,12 +124,15 @@ def test_a_bi_client_cannot_change_a_published_grade(raw_warehouse, tmp_path):
         shutil.rmtree(shared)
 
 
-def test_a_killed_publication_leaves_nothing_behind_after_the_next(raw_warehouse, tmp_path):
+def test_a_killed_publication_leaves_nothing_behind_after_the_next(built_warehouse, tmp_path):
+    warehouse = tmp_path / "warehouse" / built_warehouse.name
+    warehouse.parent.mkdir()
+    shutil.copyfile(built_warehouse, warehouse)
     serving = tmp_path / "serving.duckdb"
     for leftover in (".serving.duckdb.4242.tmp", ".serving.duckdb.4242.tmp.wal"):
         (tmp_path / leftover).write_bytes(b"half a publication")
-    publish(raw_warehouse, serving)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["serving.duckdb"]
+    publish(warehouse, serving)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["serving.duckdb", "warehouse"]
 
 
 def read_with_cli(serving: Path) -> str:

@@ -324,6 +324,13 @@ def cmd_alerts(args) -> int:
             print(f"{args.month} has not been monitored: materialise it first (jingtu materialize)",
                   file=sys.stderr)
             return 2
+        if args.county and not con.execute("select count(*) from marts.fct_monitoring_monthly"
+                                           " where month = $m and county_code = $c",
+                                           {"m": first_day, "c": args.county}).fetchone()[0]:
+            # "no alerts" would reassure about a unit nobody monitors (a code mistyped)
+            print(f"--county {args.county}: no such unit was monitored in {args.month} (county codes: marts.dim_county)",
+                  file=sys.stderr)
+            return 2
         table = "marts.fct_early_warnings_all_versions" if args.rules else "marts.fct_early_warnings"
         if args.rules and not con.execute(f"select count(*) from {table} where methodology_version = $v",
                                           {"v": args.rules}).fetchone()[0]:
@@ -561,6 +568,17 @@ def cmd_run(args) -> int:
     return cmd_materialize(argparse.Namespace(years=None, methodology=None, force=False))
 
 
+def positive(kind):
+    """An argparse type: a number of `kind` above 0 (0 units or tickets fell back to the defaults or wrote none)."""
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not above 0")
+        return value
+    parse.__name__ = kind.__name__  # argparse's message names the type
+    return parse
+
+
 # Library notices a person running `jingtu` can do nothing about: the project's choices, made knowingly.
 def main(argv: list[str] | None = None) -> int:
     quiet_notices()  # again: a caller may have reset the warning filters
@@ -576,10 +594,10 @@ def main(argv: list[str] | None = None) -> int:
     gen = commands.add_parser("generate", help="write the deterministic sample data into raw/")
     gen.add_argument("--out", default=str(settings.raw_root()))
     gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    gen.add_argument("--units", type=int, default=None, help="number of units (default: Leshan's 11)")
-    gen.add_argument("--hotline-scale", type=float, default=None,
+    gen.add_argument("--units", type=positive(int), default=None, help="number of units (default: Leshan's 11)")
+    gen.add_argument("--hotline-scale", type=positive(float), default=None,
                      help="multiply the hotline tickets per year (1.0 ≈ 428,000 in 2018)")
-    gen.add_argument("--scale", type=float, default=None,
+    gen.add_argument("--scale", type=positive(float), default=None,
                      help="shorthand: units ×S (unless --units) and hotline tickets ×S, for benchmarks")
     gen.add_argument("--signals", choices=("report", "off", "shifts"), default="report",
                      help="report: the report's sample and its planted alerts; off: a monitoring scenario with no"

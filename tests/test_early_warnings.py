@@ -182,6 +182,8 @@ def test_jingtu_alerts_prints_a_month_and_exits_1_on_red(monitored, tmp_path, mo
     assert "511111" in out and "511102" not in out and "橙" in out
     assert cli.main(["alerts", "--month", "2019-01"]) == 2
     assert "has not been monitored" in capsys.readouterr().err
+    assert cli.main(["alerts", "--month", "2018-07", "--county", "511199"]) == 2  # a code mistyped: not "no alerts"
+    assert "--county 511199: no such unit was monitored in 2018-07" in capsys.readouterr().err
 
 
 def test_jingtu_stops_quietly_when_what_reads_its_output_has_gone(monitored, tmp_path):

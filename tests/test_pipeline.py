@@ -224,6 +224,14 @@ def test_the_grades_of_a_warehouse_another_process_writes_are_not_shown_saying_w
     assert f"(no counts shown: {warehouse} is in use by another process" in out and "511111" not in out
 
 
+@pytest.mark.parametrize("option", ["--scale", "--hotline-scale", "--units"])
+def test_the_sample_is_not_generated_at_a_size_of_zero(option, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["generate", "--out", str(tmp_path / "raw"), option, "0"])
+    assert exit_.value.code == 2 and f"argument {option}: 0 is not above 0" in capsys.readouterr().err
+    assert not (tmp_path / "raw").exists()
+
+
 def test_the_code_location_uses_the_warehouse_resource():
     assert isinstance(defs.resources["warehouse"], Warehouse)
 

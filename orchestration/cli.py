@@ -12,6 +12,7 @@ import threading
 import time
 import unicodedata
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn, Self
 
@@ -80,6 +81,11 @@ def cmd_generate(args) -> int:
 
 
 def cmd_materialize(args) -> int:
+    with one_materialize_at_a_time():
+        return _materialize(args)
+
+
+def _materialize(args) -> int:
     from orchestration import inputs
 
     available = settings.years_with_data(settings.raw_root())
@@ -92,7 +98,6 @@ def cmd_materialize(args) -> int:
         print(f"no raw data for {', '.join(map(str, empty))} under {settings.raw_root()} (years with data: {have});"
               " nothing was materialised", file=sys.stderr)
         return 2
-    _held = wait_for_the_materialize_in_progress()  # released when this function returns
     if settings.warehouse_path().exists():
         from orchestration.lib.duck import DatabaseUnavailable, open_checked
 
@@ -160,22 +165,24 @@ def cmd_materialize(args) -> int:
     return 0
 
 
-def wait_for_the_materialize_in_progress() -> io.TextIOWrapper:
+@contextlib.contextmanager
+def one_materialize_at_a_time() -> Iterator[None]:
     """One `jingtu materialize` at a time on a warehouse: another one waits for it to end, then finds
     what it left (often nothing new). Each step holds the warehouse only while it runs, so two runs'
-    steps would otherwise take turns, doing the same work twice. The lock is the process's: it goes
-    with it, however it ends, or with the file returned, once closed."""
+    steps would otherwise take turns, doing the same work twice. The lock goes with the process,
+    however it ends."""
     import fcntl
 
     path = settings.warehouse_path().with_name(settings.warehouse_path().name + ".materialize.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(path, "a+")  # noqa: SIM115 (the caller holds it)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"waiting for the `jingtu materialize` in progress on {settings.warehouse_path()} to end …", flush=True)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    return lock
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for the `jingtu materialize` in progress on {settings.warehouse_path()} to end …",
+                  flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 class StepProgress(threading.Thread):

@@ -187,19 +187,21 @@ def test_the_cli_explains_itself(argv, capsys):
 def test_a_second_materialize_waits_for_the_one_in_progress(raw, warehouse, tmp_path):
     """Two `jingtu materialize` on one warehouse would take turns step by step, doing the work twice
     (and the first could not read its grades while the second wrote): the second waits for the first."""
-    held = cli.wait_for_the_materialize_in_progress()  # as a run in progress holds it
     env = {**os.environ, "JINGTU_RAW": str(raw), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    second = subprocess.Popen([Path(sys.executable).parent / "jingtu", "materialize", "2017"], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    second = None
     try:
-        assert second.stdout.readline() == f"waiting for the `jingtu materialize` in progress on {warehouse} to end …\n"
-        time.sleep(1)
-        assert second.poll() is None and not warehouse.exists()  # still waiting: nothing written
-        held.close()  # the first run ends
+        with cli.one_materialize_at_a_time():  # as a run in progress holds it
+            second = subprocess.Popen([Path(sys.executable).parent / "jingtu", "materialize", "2017"], env=env,
+                                      text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            assert second.stdout.readline() == f"waiting for the `jingtu materialize` in progress on {warehouse} to end …\n"
+            time.sleep(1)
+            assert second.poll() is None and not warehouse.exists()  # still waiting: nothing written
+        # the first run has ended
         assert second.stdout.readline().startswith("materialising 2017")
     finally:
-        second.kill()
-        second.wait()
+        if second:
+            second.kill()
+            second.wait()
 
 
 def test_the_grades_of_a_warehouse_another_process_writes_are_not_shown_saying_why(built_warehouse, tmp_path,

@@ -70,11 +70,13 @@ def interrupts_end_the_process(say: Callable[[], str]) -> Iterator[None]:
 
     waiter = threading.Thread(target=wait, name="interrupts", daemon=True)
     waiter.start()
-    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
     try:
-        yield
+        previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)  # the main thread's alone
+        try:
+            yield
+        finally:
+            signal.set_wakeup_fd(previous)
     finally:
-        signal.set_wakeup_fd(previous)
         os.write(write_end, b"\0")
         waiter.join()
         os.close(read_end)

@@ -81,13 +81,6 @@ def cmd_generate(args) -> int:
 
 
 def cmd_materialize(args) -> int:
-    with one_materialize_at_a_time():
-        return _materialize(args)
-
-
-def _materialize(args) -> int:
-    from orchestration import inputs
-
     available = settings.years_with_data(settings.raw_root())
     years = args.years or available
     if not years:
@@ -98,6 +91,13 @@ def _materialize(args) -> int:
         print(f"no raw data for {', '.join(map(str, empty))} under {settings.raw_root()} (years with data: {have});"
               " nothing was materialised", file=sys.stderr)
         return 2
+    with one_materialize_at_a_time():
+        return _materialize(args, years)
+
+
+def _materialize(args, years: list[int]) -> int:
+    from orchestration import inputs
+
     if settings.warehouse_path().exists():
         from orchestration.lib.duck import DatabaseUnavailable, open_checked
 
@@ -558,7 +558,8 @@ def cmd_site(args) -> int:
         report.record([], None, "none")
     print(f"dbt docs (models, columns, lineage): {dbt_docs}")
     print(f"data quality (the latest check of each suite and year): {report.page_path()}")
-    print(f"county portraits: {settings.reports_dir() / 'index.html'}")
+    portraits = settings.reports_dir() / "index.html"
+    print(f"county portraits: {portraits if portraits.exists() else 'none yet (`jingtu materialize` writes them)'}")
     print(f"the method: {settings.PROJECT_ROOT / 'docs' / 'methodology.md'}")
     return 0
 

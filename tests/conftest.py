@@ -37,6 +37,8 @@ def pytest_configure(config):
     restores the warning filters after importing the package, which set them."""
     for message in QUIETED_WARNINGS:
         config.addinivalue_line("filterwarnings", f"ignore:{message}")
+    # GX imports modules Python 3.11 deprecated: a notice for GX's authors, which Python shows only in tests
+    config.addinivalue_line("filterwarnings", "ignore:module 'sre_:DeprecationWarning")
     if not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no":
         return
     with warnings.catch_warnings():  # sqlglot's notice on its own tokenizer, which would print raw this early

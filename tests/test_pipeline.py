@@ -245,6 +245,15 @@ def test_materialising_a_year_without_raw_data_says_so_plainly(raw, monkeypatch,
     assert "no raw data for 2019" in capsys.readouterr().err
 
 
+def test_materialising_with_a_units_list_that_is_not_there_says_so_plainly(raw, warehouse, monkeypatch, capsys):
+    """It had ended in a FileNotFoundError's traceback."""
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("JINGTU_UNITS", str(raw / "units.csv"))  # the small sample has Leshan's: no such list
+    assert cli.main(["materialize", "2018"]) == cli.ERROR
+    assert f"cannot materialise: the list of units {raw / 'units.csv'} does not exist" in capsys.readouterr().err
+    assert not warehouse.parent.exists()
+
+
 def test_years_that_do_not_follow_one_another_are_one_run_that_leaves_the_years_between_alone(
         raw, warehouse, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("JINGTU_RAW", str(raw))

@@ -518,11 +518,10 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    from orchestration.lib.duck import DatabaseUnavailable, open_checked
+    from orchestration.lib.duck import DatabaseUnavailable
     from orchestration.serving import NothingToPublish, publish
 
     try:
-        open_checked(settings.warehouse_path(), read_only=False).close()
         counts = publish(settings.warehouse_path(), settings.serving_path())
     except (DatabaseUnavailable, NothingToPublish) as error:
         print(f"cannot publish: {error}; {settings.serving_path()} is left as it was (`jingtu materialize`"

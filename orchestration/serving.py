@@ -9,7 +9,7 @@ Neither ever sees a half-written state. The file is published read-only (mode 04
 import os
 from pathlib import Path
 
-from orchestration.lib.duck import connect, sql_literal
+from orchestration.lib.duck import open_checked, sql_literal
 
 PUBLISHED_SCHEMAS = ("marts",)
 # Nobody but root can open the published file for writing (DuckDB needs write access for that), so
@@ -34,21 +34,20 @@ def _copy_comments(con, tables: list[tuple[str, str]]) -> None:
 
 
 class NothingToPublish(Exception):
-    """The warehouse is missing or holds no marts: the serving file is left as it was."""
+    """The warehouse holds no marts: the serving file is left as it was."""
 
 
 def publish(warehouse: Path, serving: Path) -> dict[str, int]:
     """Copy every table of the published schemas into `serving`, atomically; rows per table. A warehouse
-    that is missing or holds no marts (a mistyped JINGTU_WAREHOUSE, say) raises NothingToPublish rather
-    than replace what BI tools read with an empty file."""
-    if not warehouse.exists():
-        raise NothingToPublish(f"{warehouse} does not exist")
+    that is missing, locked or damaged raises DatabaseUnavailable, one without marts NothingToPublish
+    (a mistyped JINGTU_WAREHOUSE, say), rather than replace what BI tools read with an empty file."""
+    con = open_checked(warehouse, read_only=False)  # before anything is written
     serving.parent.mkdir(parents=True, exist_ok=True)
     for stale in serving.parent.glob(f".{serving.name}.*.tmp*"):  # a killed publication's file and its .wal
         stale.unlink()
     staging = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
     counts = {}
-    with connect(warehouse) as con:
+    with con:
         tables = con.execute(f"""
             select table_schema, table_name from information_schema.tables
             where table_catalog = current_database() and table_type = 'BASE TABLE'

@@ -13,7 +13,11 @@ from unittest import mock
 
 from dagster import AssetExecutionContext, ConfigurableResource, Failure, Output, TableColumn, TableSchema
 from dagster_dbt import DagsterDbtTranslator, DbtProject
-from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+from dagster_dbt.asset_utils import (
+    DBT_EMPTY_INDIRECT_SELECTION,
+    get_dbt_test_names_for_check_keys,
+    get_updated_cli_invocation_params_for_context,
+)
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_dbt.dbt_project import using_dagster_dev
 from dbt.adapters.duckdb.connections import DuckDBConnectionManager
@@ -94,10 +98,11 @@ def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequ
 
 
 def failure_messages(outcome: dbtRunnerResult, errors: Sequence[str] = ()) -> list[str]:
-    """Why a dbt invocation failed: its failing nodes' messages (else `errors`, dbt's error lines), and
-    the exception it ended on, if any."""
-    failed = [str(r.message) for r in getattr(outcome.result, "results", None) or []
-              if str(r.status) in ("error", "fail")]
+    """Why a dbt invocation failed: its failing nodes' messages, each naming its node (a failing test's
+    says only "Got 4 results, configured to fail if != 0"), else `errors`, dbt's error lines; and the
+    exception it ended on, if any."""
+    failed = [str(r.message) if r.node.name in str(r.message) else f"{r.node.name}: {r.message}"
+              for r in getattr(outcome.result, "results", None) or [] if str(r.status) in ("error", "fail")]
     return [*(failed or errors), *([str(outcome.exception)] if outcome.exception else [])]
 
 
@@ -115,6 +120,7 @@ class Dbt(ConfigurableResource):
         succeeds, its parse is kept for the next step and the folder (4 MB) removed; a failed step's
         stays, with its dbt.log."""
         params = get_updated_cli_invocation_params_for_context(context, {}, DagsterDbtTranslator())
+        selection = with_tests_named(context, params)
         project_dir = params.dbt_project.project_dir if params.dbt_project else self.project_dir
         target = DBT_PROJECT_DIR / dbt_project.target_path / f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
         target.mkdir(parents=True)
@@ -135,7 +141,7 @@ class Dbt(ConfigurableResource):
         # (every statement) cost more than many of the queries they log.
         outcome = invoke_dbt(["build", "--no-write-json", "--no-use-colors", "--log-level-file", "info",
                               "--target-path", str(target), "--log-path", str(target), "--project-dir",
-                              str(project_dir), "--profiles-dir", str(DBT_PROJECT_DIR), *params.selection_args],
+                              str(project_dir), "--profiles-dir", str(DBT_PROJECT_DIR), *selection],
                              {**partition, **indirect}, [keep], Path(self.project_dir))
         if not outcome.success:
             raise Failure(description="\n".join(["dbt build failed (its log: " + str(target / "dbt.log") + ")",
@@ -148,6 +154,24 @@ class Dbt(ConfigurableResource):
         if parse.exists():  # a cache, replaced atomically: dbt checks it and re-parses on a mismatch
             os.replace(parse, PARTIAL_PARSE)
         shutil.rmtree(target)
+
+
+def with_tests_named(context: AssetExecutionContext, params) -> list[str]:
+    """The step's dbt selection, with the tests of its checks named when it builds some models only.
+    dagster-dbt then selects the models and leaves their tests to dbt's indirect selection, which
+    (`buildable`, dbt_project.yml) drops a test that also reads a model the step does not build (a
+    mart's county codes checked against dim_county): its check would silently not run, and not gate
+    what follows. Named, a test runs, on that other model as it stands."""
+    selection = list(params.selection_args)
+    assets = context.assets_def  # in a subset, the subset's; node_keys_by_output_name has every model
+    if assets.keys_by_output_name == assets.node_keys_by_output_name or "--select" not in selection \
+            or params.indirect_selection == DBT_EMPTY_INDIRECT_SELECTION:  # every model, or every test named
+        return selection
+    tests = get_dbt_test_names_for_check_keys(params.dagster_dbt_translator, params.manifest, assets,
+                                              context.selected_asset_check_keys)
+    at = selection.index("--select") + 1
+    selection[at] = " ".join([selection[at], *tests])
+    return selection
 
 
 def _in_warehouse_folder(project_dir: Path) -> tuple[Path, dict[str, str]]:

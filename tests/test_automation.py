@@ -131,3 +131,25 @@ def test_the_monthly_refresh_rebuilds_its_month_alone_then_publishes(built_wareh
     assert query(warehouse, f"select count(*) from {table} where month = '2018-11-01'") == [(0,)]
     with connect(warehouse.parent / "serving.duckdb", read_only=True) as con:
         assert con.execute(f"select count(*) from {table} where month = '2018-12-01'").fetchone()[0] == len(before)
+
+
+def test_a_model_materialised_alone_runs_its_tests_that_read_a_model_left_out(built_warehouse, tmp_path,
+                                                                              monkeypatch):
+    """As the UI materialises one asset: the evaluation alone, for 2018. Its test that every county code
+    is in dim_county reads a model the run does not build, which dbt's indirect selection would drop:
+    it runs, and with a unit missing from dim_county it fails the step."""
+    from orchestration.definitions import defs
+    from orchestration.defs.automation import yearly_job
+
+    warehouse = tmp_path / built_warehouse.name
+    shutil.copyfile(built_warehouse, warehouse)
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(warehouse))
+    with connect(warehouse) as con:
+        con.execute("delete from marts.dim_county where county_code = '511102'")
+    with DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(yearly_job.name).execute_in_process(
+            partition_key="2018", asset_selection=[AssetKey(["marts", "fct_county_evaluation"])], instance=instance,
+            raise_on_error=False)
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert "fct_county_evaluation_county_code_in_dim_county" in failure.step_failure_data.user_failure_data.description

@@ -48,36 +48,12 @@ NO_DATA = ("no raw data for {period} under raw/ when the code location loaded: n
 def affected_by(sources: Iterable[str]) -> list[AssetKey]:
     """What a change in the files of `sources` can change: their raw assets, every dbt model that reads
     them, directly or not (with its tests), the portraits and the serving file. The other models'
-    inputs are unchanged, so their rows would be too."""
+    inputs are unchanged, so their rows would be too. A test of theirs that also reads another model
+    runs all the same (`Dbt.build`, orchestration/dbt.py)."""
     affected = {AssetKey(["raw", source]) for source in sources}
     while more := {key for key, deps in jingtu_dbt_models.asset_deps.items() if key not in affected and deps & affected}:
         affected |= more
-    return sorted(affected | models_their_tests_need(affected)) + AFTER_THE_MODELS
-
-
-def models_their_tests_need(models: set[AssetKey]) -> set[AssetKey]:
-    """The models a test of `models` also reads (the county codes of a mart checked against
-    dim_county) that are neither among them nor upstream of them. dbt runs a test only when each
-    model it reads is built or upstream of one that is (indirect_selection: buildable): without
-    these, the test would not run and its blocking check would not gate what follows."""
-    needed: set[AssetKey] = set()
-    while True:
-        built = models | needed
-        more = {dep.asset_key for spec in jingtu_dbt_models.check_specs if spec.asset_key in built
-                for dep in spec.additional_deps} - built - _upstream(built)
-        if not more:
-            return needed
-        needed |= more
-
-
-def _upstream(keys: set[AssetKey]) -> set[AssetKey]:
-    found, todo = set(), list(keys)
-    while todo:
-        for dep in jingtu_dbt_models.asset_deps.get(todo.pop(), ()):
-            if dep not in found:
-                found.add(dep)
-                todo.append(dep)
-    return found
+    return sorted(affected) + AFTER_THE_MODELS
 
 
 def of_group(assets: AssetsDefinition, group: str) -> list[AssetKey]:

@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 import datetime
+import functools
 import io
 import os
 import shutil
@@ -42,8 +43,23 @@ def _release_dead_cli_runs(instance) -> None:
     for run in instance.get_runs(filters=active):
         pid = run.tags.get(CLI_PID_TAG)
         if pid and not is_alive(int(pid)):
-            instance.report_run_failed(run, f"the jingtu process {pid} running it is gone (killed?)")
-            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            _end_run(instance, run, f"the jingtu process {pid} running it is gone (killed?)")
+
+
+def _end_run(instance, run, why: str) -> None:
+    instance.report_run_failed(run, why)
+    instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+
+
+def _end_interrupted_run(instance, run_tag: str) -> None:
+    """The run of an interrupted `jingtu materialize` (`CLI_RUN_TAG`), failed at once and its
+    warehouse slot freed, so that the UI does not show it running, nor a run from the UI or a
+    schedule wait for its slot, until the next `jingtu`."""
+    from dagster import RunsFilter
+
+    for run in instance.get_runs(filters=RunsFilter(tags={CLI_RUN_TAG: run_tag})):
+        if not run.is_finished:
+            _end_run(instance, run, "interrupted (Ctrl-C or SIGTERM): `jingtu materialize` stopped")
 
 
 def _dagster_instance():
@@ -154,7 +170,8 @@ def _materialize(args, years: list[int]) -> int:
     print(f"materialising {label} …", flush=True)
     tags = {CLI_PID_TAG: str(os.getpid()), CLI_RUN_TAG: uuid.uuid4().hex, **years_tags(run_years)}
     progress = StepProgress(instance, tags[CLI_RUN_TAG], sys.stdout)
-    with interrupts_end_the_process(lambda: interrupted(progress.running)), progress, \
+    with interrupts_end_the_process(lambda: interrupted(progress.running),
+                                    functools.partial(_end_interrupted_run, instance, tags[CLI_RUN_TAG])), progress, \
             contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
         result = defs.resolve_job_def(yearly_job.name).execute_in_process(
             instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)

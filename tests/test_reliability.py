@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import openpyxl
 import pytest
+from dagster import DagsterInstance, DagsterRunStatus
 
 from orchestration import cli, settings
 from orchestration.contracts import HOTLINE
@@ -23,6 +24,7 @@ from orchestration.ingest import PartitionLoader, SourceFileError, WarehouseWrit
 from orchestration.lib import pii
 from orchestration.lib.duck import connect
 from orchestration.quality.suites import read_suite
+from orchestration.resources import WAREHOUSE_POOL
 from orchestration.sample import generate
 from tests.conftest import SALT, UNITS_CSV, query
 from tests.test_ingest import TICKETS, in_2014, write_hotline
@@ -366,7 +368,7 @@ def test_a_console_script_ends_with_its_status_its_output_and_its_exit_handlers(
     assert not Path(folder).exists()
 
 
-def test_ctrl_c_during_a_run_stops_it_at_once_saying_what_it_leaves(raw, warehouse, tmp_path):
+def test_ctrl_c_during_a_run_stops_it_at_once_saying_what_it_leaves(raw, warehouse, tmp_path, monkeypatch):
     """Ctrl-C in dbt's build: the process ends within seconds (it had hung in DuckDB, or run on, or told
     dbt's traceback as the build's failure), with the shell's status for SIGINT and the words of
     `cli.interrupted`; the warehouse is free at once and the run is not recorded as done."""
@@ -394,3 +396,9 @@ def test_ctrl_c_during_a_run_stops_it_at_once_saying_what_it_leaves(raw, warehou
     assert err.startswith("interrupted while building the marts (dbt): the run stops here.") and "Traceback" not in err
     connect(warehouse).close()  # nothing holds it
     assert not Path(f"{warehouse}.inputs.json").exists()
+    # the run failed at once, its warehouse slot free: a run from the UI or a schedule does not wait for it
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        (ended,) = instance.get_runs()
+        assert ended.status == DagsterRunStatus.FAILURE
+        assert not instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots

@@ -41,13 +41,17 @@ def exit_now(status: int) -> NoReturn:
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 
 
+# How long the process, interrupted, waits for `settle` (below): it must end soon, settled or not.
+SETTLE_SECONDS = 5
+
+
 @contextlib.contextmanager
-def interrupts_end_the_process(say: Callable[[], str]) -> Iterator[None]:
+def interrupts_end_the_process(say: Callable[[], str], settle: Callable[[], None] = lambda: None) -> Iterator[None]:
     """Within the block, Ctrl-C (SIGINT) or SIGTERM ends the process at once, as a kill would, once
-    `say()` is printed on stderr, with status 128 + the signal's number, as a shell reports a command
-    a signal ended. For work whose every write survives a kill, like a run (a load cut short is
-    discarded by the next, a publication is renamed into place), and which writes no personal data to
-    a temporary file (the loader's copies are in memory).
+    `say()` is printed on stderr and `settle()` has run (SETTLE_SECONDS at most), with status 128 + the
+    signal's number, as a shell reports a command a signal ended. For work whose every write survives
+    a kill, like a run (a load cut short is discarded by the next, a publication is renamed into
+    place), and which writes no personal data to a temporary file (the loader's copies are in memory).
 
     Dagster raises the interrupt in the main thread wherever it stands, inside DuckDB or dbt, where it
     left the process spinning in `duckdb.connect`, or lost with the run going on, or reported as dbt's
@@ -61,6 +65,9 @@ def interrupts_end_the_process(say: Callable[[], str]) -> Iterator[None]:
             if received == 0:  # the block's end
                 return
         print(say(), file=sys.stderr, flush=True)
+        settling = threading.Thread(target=settle, name="settle", daemon=True)
+        settling.start()
+        settling.join(SETTLE_SECONDS)
         quiet = os.open(os.devnull, os.O_WRONLY)
         for stream in (sys.__stdout__, sys.__stderr__):  # sys.stdout may be redirected meanwhile
             with contextlib.suppress(OSError, ValueError):

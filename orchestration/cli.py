@@ -166,7 +166,12 @@ def _materialize(args, years: list[int]) -> int:
     if changes is not None:
         sources = sorted(set().union(*changes.values()))  # all that changed
         selection = affected_by(sources)
-        label += f" (files changed: {', '.join(sources)})"
+        changed = sorted(set().union(*(changes[year] for year in changes if year not in since.not_run)))
+        not_run = [] if not since.not_run else ["not run before"] if since.not_run == run_years else [
+            f"{settings.span(since.not_run)} not run before"]
+        label += " (" + "; ".join(([f"files changed: {', '.join(changed)}"] if changed else []) + not_run) + ")"
+    elif not args.force and (why := inputs.why_whole(current)):
+        label += f" (whole: {why})"
     print(f"materialising {label} …", flush=True)
     tags = {CLI_PID_TAG: str(os.getpid()), CLI_RUN_TAG: uuid.uuid4().hex, **years_tags(run_years)}
     progress = StepProgress(instance, tags[CLI_RUN_TAG], sys.stdout)

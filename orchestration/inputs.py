@@ -60,29 +60,53 @@ def state_path() -> Path:
 
 class SinceLastRun(NamedTuple):
     finished_at: str
-    changes: dict[int, set[str]]  # year → the sources whose files changed; empty: nothing new
+    changes: dict[int, set[str]]  # year → the sources to run: those whose files changed; empty: nothing new
     recorded: dict  # the inputs that run recorded
+    not_run: list[int]  # years no run has covered since: every source of theirs is in `changes`
+
+
+# Why a run cannot follow on from the last one, by the input that differs (`fingerprint`).
+WHY_WHOLE = {"code": "the code, the dbt project or the suites changed", "units": "the list of units changed",
+             "key": "the key that hashes personal data changed", "methodology": "another methodology version",
+             "warehouse": "the warehouse or the serving file was written since by another run (from the UI,"
+                          " a schedule or the sensor) or by hand"}
+
+
+def _last_run() -> dict | None:
+    path = state_path()
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _differences(current: dict, recorded: dict) -> list[str]:
+    return [name for name, value in current.items() if name not in ("raw", "years") and recorded.get(name) != value]
 
 
 def since_last_run(current: dict) -> SinceLastRun | None:
-    """When the last successful run covered these years and differs from `current` in raw files alone
-    (the same code, configuration, key and methodology, and the warehouse as that run left it): when it
-    finished, and the sources whose files changed since, by year. Otherwise None: nothing is known to
-    be up to date."""
-    path = state_path()
-    if not path.exists():
+    """When the last successful run differs from `current` in raw files and years alone (the same code,
+    configuration, key and methodology, and the warehouse as that run left it): when it finished, and
+    the sources to run by year: those whose files changed since, and every source of a year no run
+    covered. Otherwise None: nothing is known to be up to date (`why_whole` says why)."""
+    last = _last_run()
+    if last is None or _differences(current, last["inputs"]):
         return None
-    last = json.loads(path.read_text(encoding="utf-8"))
     recorded = last["inputs"]
-    if any(recorded.get(name) != value for name, value in current.items() if name not in ("raw", "years")) \
-            or not set(current["years"]) <= set(recorded["years"]):
-        return None
     before, now = recorded["raw"], current["raw"]
     changes: dict[int, set[str]] = {}
     for key in before.keys() | now.keys():
-        if before.get(key) != now.get(key) and _year(key) in current["years"]:
+        if before.get(key) != now.get(key) and _year(key) in current["years"] and _year(key) in recorded["years"]:
             changes.setdefault(_year(key), set()).add(key.split("/")[0])
-    return SinceLastRun(last["finished_at"], changes, recorded)
+    not_run = sorted(set(current["years"]) - set(recorded["years"]))
+    changes.update({year: set(SOURCES) for year in not_run})
+    return SinceLastRun(last["finished_at"], changes, recorded, not_run)
+
+
+def why_whole(current: dict) -> str | None:
+    """Why the years of `current` run whole, when a last run is recorded and `since_last_run` cannot
+    follow on from it."""
+    last = _last_run()
+    if last is None:
+        return None
+    return "; ".join(WHY_WHOLE[name] for name in _differences(current, last["inputs"])) or None
 
 
 def _year(raw_key: str) -> int:

@@ -288,6 +288,31 @@ def test_the_inputs_of_a_run_change_with_a_raw_file_the_code_or_the_methodology(
     assert inputs.fingerprint([2018], None, "key")["raw"] != before["raw"]
 
 
+def test_after_a_run_of_some_years_the_others_run_whole_and_its_years_only_for_what_changed(raw, warehouse,
+                                                                                            monkeypatch):
+    """What `jingtu materialize` runs after a run of 2018 alone (its inputs recorded as a run records
+    them): 2017, never run, with every source; 2018 for its changed file alone, or not at all. After a
+    change of key or of the warehouse (a run from the UI), everything, saying why."""
+    from orchestration import inputs
+    from orchestration.contracts import SOURCES
+
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    warehouse.parent.mkdir()
+    warehouse.write_bytes(b"")
+    inputs.record_run(inputs.fingerprint([2018], None, "key"), "2018-12-31T00:00:00", None)
+    since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, "key"))
+    assert (since.changes, since.not_run) == ({2017: set(SOURCES)}, [2017])
+    path = next((raw / "surveys" / "2018").iterdir())
+    path.write_bytes(path.read_bytes() + b"\n")
+    since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, "key"))
+    assert since.changes == {2017: set(SOURCES), 2018: {"surveys"}}
+    assert inputs.why_whole(inputs.fingerprint([2018], None, "key")) is None
+    assert inputs.since_last_run(inputs.fingerprint([2018], None, "another key")) is None
+    assert inputs.why_whole(inputs.fingerprint([2018], None, "another key")) == inputs.WHY_WHOLE["key"]
+    warehouse.write_bytes(b"written by another run")
+    assert inputs.why_whole(inputs.fingerprint([2018], None, "key")) == inputs.WHY_WHOLE["warehouse"]
+
+
 def test_a_failing_dbt_build_fails_its_step_with_the_failures_and_keeps_its_log(warehouse):
     """dbt runs in the step's process: its failures become the step's, named, and its folder stays."""
     with connect(warehouse):  # a warehouse with no raw layer: the staging models cannot read it

@@ -111,6 +111,9 @@ def cmd_materialize(args) -> int:
         print(f"cannot materialise: the list of units {settings.units_file()} does not exist (JINGTU_UNITS names it;"
               " by default dbt_project/seeds/units.csv)", file=sys.stderr)
         return ERROR
+    from orchestration.lib.duck import check_settings
+
+    check_settings()
     with one_materialize_at_a_time():
         return _materialize(args, years)
 
@@ -685,7 +688,11 @@ def main(argv: list[str] | None = None) -> int:
     alerts.set_defaults(handler=cmd_alerts)
 
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except settings.SettingInvalid as error:
+        print(f"jingtu {args.command}: {error}", file=sys.stderr)
+        return ERROR
 
 
 def run() -> NoReturn:

@@ -74,6 +74,10 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("JINGTU_DUCKDB_MEMORY_LIMIT", "1.5GB")
 
 
+class SettingInvalid(Exception):
+    """An environment variable of the project's holds a value it cannot use; the message names it."""
+
+
 class PiiKeyMissing(Exception):
     """Real data would be hashed with the public development key."""
 

@@ -254,6 +254,18 @@ def test_materialising_with_a_units_list_that_is_not_there_says_so_plainly(raw, 
     assert not warehouse.parent.exists()
 
 
+@pytest.mark.parametrize("limit", ["lots", "1GB'; drop table raw.cases; --"])
+def test_a_memory_limit_duckdb_cannot_read_is_named_as_the_setting_it_came_from(raw, warehouse, monkeypatch, capsys,
+                                                                                limit):
+    """It was told as the warehouse that 'cannot be opened', with DuckDB's parser message; and the value
+    went into the SQL text unquoted."""
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("JINGTU_DUCKDB_MEMORY_LIMIT", limit)
+    assert cli.main(["materialize", "2018"]) == cli.ERROR
+    assert f"jingtu materialize: JINGTU_DUCKDB_MEMORY_LIMIT={limit!r} is not a size DuckDB understands" \
+        in capsys.readouterr().err
+
+
 def test_years_that_do_not_follow_one_another_are_one_run_that_leaves_the_years_between_alone(
         raw, warehouse, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("JINGTU_RAW", str(raw))

@@ -82,6 +82,12 @@ def has_mart(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 CHECKPOINT_THRESHOLD = "1GB"
 
 
+def check_settings() -> None:
+    """Raises settings.SettingInvalid when the project's DuckDB settings (`connect`) do not apply:
+    before a run, rather than in each of its steps."""
+    connect().close()
+
+
 def connect(database: Path | str = ":memory:", read_only: bool = False, excel: bool = False
             ) -> duckdb.DuckDBPyConnection:
     """A connection, with the excel extension loaded when it reads or writes .xlsx (`excel`): loading
@@ -91,7 +97,13 @@ def connect(database: Path | str = ":memory:", read_only: bool = False, excel: b
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(database), read_only=read_only)
     # Without a limit DuckDB takes 80 % of RAM before spilling: 11 GB for a 10-million-ticket year.
-    con.execute(f"set memory_limit = '{settings.duckdb_memory_limit()}'")
+    limit = settings.duckdb_memory_limit()
+    try:
+        con.execute("set memory_limit = '" + limit.replace("'", "''") + "'")
+    except duckdb.Error as error:  # DuckDB's parser says "Memory limit must have a number", not where it came from
+        con.close()
+        raise settings.SettingInvalid(f"JINGTU_DUCKDB_MEMORY_LIMIT={limit!r} is not a size DuckDB understands,"
+                                      f" such as 1.5GB or 800MB; DuckDB: {error}") from None
     con.execute(f"set checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
     if excel:
         load_excel_extension(con)

@@ -17,13 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn, Self
 
-from orchestration import quiet_notices, settings
-from orchestration.lib.processes import exit_now, interrupts_end_the_process, is_alive
+from orchestration import cli_runs, quiet_notices, settings
+from orchestration.lib.processes import exit_now, interrupts_end_the_process
 
 # Progress lines stay readable: failures are summarised by report_failure, details are in `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-CLI_PID_TAG = "jingtu/cli_pid"
-CLI_RUN_TAG = "jingtu/cli_run"  # which run of the process, for its progress lines
 # a step in the progress lines, once done and while under way (an ingestion step is raw__<source>)
 STEP_LABELS = {"raw_expectations": ("quality checks done", "running the quality checks"),
                "jingtu_dbt_models": ("dbt build done", "building the marts (dbt)"),
@@ -32,34 +30,6 @@ STEP_LABELS = {"raw_expectations": ("quality checks done", "running the quality 
 HEARTBEAT = 30  # seconds between the progress lines of a step under way
 ERROR = 3  # exit status when something could not be read or run, as distinct from a finding (1, 2)
 SIGPIPE_STATUS = 128 + signal.SIGPIPE  # a shell's status for a command killed by SIGPIPE
-
-
-def _release_dead_cli_runs(instance) -> None:
-    """A `jingtu` killed mid-run leaves its run STARTED holding the warehouse pool's only slot, which
-    would block every later run forever: mark such runs failed and free their slots."""
-    from dagster import DagsterRunStatus, RunsFilter
-
-    active = RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING])
-    for run in instance.get_runs(filters=active):
-        pid = run.tags.get(CLI_PID_TAG)
-        if pid and not is_alive(int(pid)):
-            _end_run(instance, run, f"the jingtu process {pid} running it is gone (killed?)")
-
-
-def _end_run(instance, run, why: str) -> None:
-    instance.report_run_failed(run, why)
-    instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-
-
-def _end_interrupted_run(instance, run_tag: str) -> None:
-    """The run of an interrupted `jingtu materialize` (`CLI_RUN_TAG`), failed at once and its
-    warehouse slot freed, so that the UI does not show it running, nor a run from the UI or a
-    schedule wait for its slot, until the next `jingtu`."""
-    from dagster import RunsFilter
-
-    for run in instance.get_runs(filters=RunsFilter(tags={CLI_RUN_TAG: run_tag})):
-        if not run.is_finished:
-            _end_run(instance, run, "interrupted (Ctrl-C or SIGTERM): `jingtu materialize` stopped")
 
 
 def _dagster_instance():
@@ -72,7 +42,7 @@ def _dagster_instance():
     if not config.exists():
         shutil.copyfile(settings.PROJECT_ROOT / "dagster.yaml", config)
     instance = DagsterInstance.get()
-    _release_dead_cli_runs(instance)
+    cli_runs.release_dead(instance)
     return instance
 
 
@@ -176,10 +146,11 @@ def _materialize(args, years: list[int]) -> int:
     elif not args.force and (why := inputs.why_whole(current)):
         label += f" (whole: {why})"
     print(f"materialising {label} …", flush=True)
-    tags = {CLI_PID_TAG: str(os.getpid()), CLI_RUN_TAG: uuid.uuid4().hex, **years_tags(run_years)}
-    progress = StepProgress(instance, tags[CLI_RUN_TAG], sys.stdout)
+    run_tag = uuid.uuid4().hex
+    tags = {**cli_runs.tags(run_tag), **years_tags(run_years)}
+    progress = StepProgress(instance, run_tag, sys.stdout)
     with interrupts_end_the_process(lambda: interrupted(progress.running),
-                                    functools.partial(_end_interrupted_run, instance, tags[CLI_RUN_TAG])), progress, \
+                                    functools.partial(cli_runs.end_interrupted, instance, run_tag)), progress, \
             contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
         result = defs.resolve_job_def(yearly_job.name).execute_in_process(
             instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)
@@ -251,7 +222,7 @@ class StepProgress(threading.Thread):
         from dagster import DagsterEventType, RunsFilter
 
         if self.run_id is None:
-            runs = self.instance.get_runs(filters=RunsFilter(tags={CLI_RUN_TAG: self.run_tag}), limit=1)
+            runs = self.instance.get_runs(filters=RunsFilter(tags={cli_runs.CLI_RUN_TAG: self.run_tag}), limit=1)
             if not runs:
                 return
             self.run_id = runs[0].run_id

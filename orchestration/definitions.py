@@ -5,6 +5,7 @@ from dagster import Definitions
 from orchestration.dbt import Dbt
 from orchestration.defs.automation import (
     annual_evaluation,
+    killed_jingtu_runs,
     monthly_warning_refresh,
     raw_files_changed,
     yearly_job,
@@ -21,6 +22,6 @@ defs = Definitions(
     asset_checks=quality_checks,
     jobs=[yearly_job, publish_job, portraits_job],
     schedules=[annual_evaluation, monthly_warning_refresh],
-    sensors=[raw_files_changed, publish_after_success, portraits_after_success],
+    sensors=[raw_files_changed, publish_after_success, portraits_after_success, killed_jingtu_runs],
     resources={"warehouse": Warehouse(), "dbt": Dbt()},
 )

@@ -12,6 +12,7 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     DagsterRun,
+    DagsterRunStatus,
     RunRequest,
     SkipReason,
     build_run_status_sensor_context,
@@ -153,3 +154,37 @@ def test_a_model_materialised_alone_runs_its_tests_that_read_a_model_left_out(bu
     assert not result.success
     (failure,) = [event for event in result.all_events if event.is_step_failure]
     assert "fct_county_evaluation_county_code_in_dim_county" in failure.step_failure_data.user_failure_data.description
+
+
+def test_the_runs_of_a_killed_jingtu_on_this_machine_are_ended_and_their_warehouse_slot_freed(tmp_path, monkeypatch):
+    import socket
+    import subprocess
+
+    from orchestration import cli_runs
+    from orchestration.defs.automation import killed_jingtu_runs
+    from orchestration.resources import WAREHOUSE_POOL
+    from orchestration.settings import PROJECT_ROOT
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no process has now
+    with DagsterInstance.get() as instance:
+        runs = {}
+        for name, pid, host in (("killed", gone.pid, socket.gethostname()), ("alive", os.getpid(), socket.gethostname()),
+                                ("elsewhere", gone.pid, "another-machine")):
+            run = DagsterRun(job_name="yearly_evaluation", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED,
+                             tags={cli_runs.CLI_PID_TAG: str(pid), cli_runs.CLI_HOST_TAG: host})
+            instance.add_run(run)
+            runs[name] = run.run_id
+        instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)  # as a step does
+        assert instance.event_log_storage.claim_concurrency_slot(WAREHOUSE_POOL, runs["killed"],
+                                                                 "jingtu_dbt_models").is_claimed
+        result = killed_jingtu_runs(build_sensor_context(instance=instance))
+        assert isinstance(result, SkipReason) and runs["killed"] in result.skip_message
+        status = {name: instance.get_run_by_id(run_id).status for name, run_id in runs.items()}
+        assert status == {"killed": DagsterRunStatus.FAILURE, "alive": DagsterRunStatus.STARTED,
+                          "elsewhere": DagsterRunStatus.STARTED}
+        assert not instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots

@@ -11,6 +11,7 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     DefaultScheduleStatus,
+    DefaultSensorStatus,
     RunRequest,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
@@ -22,6 +23,7 @@ from dagster import (
     sensor,
 )
 
+from orchestration import cli_runs
 from orchestration.defs.dbt_models import MONTHS_TAG, jingtu_dbt_models
 from orchestration.inputs import raw_fingerprints
 from orchestration.partitions import TIMEZONE, yearly, years_tags
@@ -123,3 +125,13 @@ def raw_files_changed(context: SensorEvaluationContext):
         tags={"jingtu/changed_sources": ",".join(sources), **years_tags(sorted(map(int, years)))},
     )
     return SensorResult(run_requests=[request], cursor=json.dumps(now))
+
+
+@sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+def killed_jingtu_runs(context: SensorEvaluationContext) -> SkipReason:
+    """Ends the runs of a `jingtu materialize` killed on this machine (kill -9, out of memory), which
+    stay STARTED holding the warehouse slot: a run from the UI or a schedule would wait for it until
+    the next `jingtu`, which ends them too."""
+    ended = cli_runs.release_dead(context.instance)
+    return SkipReason(f"ended {len(ended)} run(s) of a killed jingtu: {', '.join(ended)}" if ended
+                      else "no run of a killed jingtu")

@@ -3,6 +3,7 @@ process has gone, killed or interrupted, is ended. Such a run stays STARTED, sho
 and may hold the warehouse pool's only slot, which a run from the UI or a schedule would wait for."""
 
 import os
+import shutil
 import socket
 
 from orchestration.lib.processes import is_alive
@@ -18,9 +19,15 @@ def tags(run_tag: str) -> dict[str, str]:
 
 
 def end_run(instance, run, why: str) -> None:
-    """The run marked failed (`why`) and its warehouse slot freed."""
+    """The run marked failed (`why`), its warehouse slot freed, and its dbt target folder removed (a
+    failed step keeps its own, whose log its message names; a killed one's names nothing)."""
+    from orchestration.dbt import step_target_folder
+
     instance.report_run_failed(run, why)
     instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    pattern = step_target_folder(run.run_id, "*")
+    for folder in pattern.parent.glob(pattern.name):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def release_dead(instance) -> list[str]:

@@ -122,7 +122,7 @@ class Dbt(ConfigurableResource):
         params = get_updated_cli_invocation_params_for_context(context, {}, DagsterDbtTranslator())
         selection = with_tests_named(context, params)
         project_dir = params.dbt_project.project_dir if params.dbt_project else self.project_dir
-        target = DBT_PROJECT_DIR / dbt_project.target_path / f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:7]}"
+        target = step_target_folder(context.run.run_id, uuid.uuid4().hex[:7])
         target.mkdir(parents=True)
         if PARTIAL_PARSE.exists():
             shutil.copyfile(PARTIAL_PARSE, target / PARTIAL_PARSE.name)
@@ -154,6 +154,11 @@ class Dbt(ConfigurableResource):
         if parse.exists():  # a cache, replaced atomically: dbt checks it and re-parses on a mismatch
             os.replace(parse, PARTIAL_PARSE)
         shutil.rmtree(target)
+
+
+def step_target_folder(run_id: str, step_id: str) -> Path:
+    """Where a `Dbt.build` step of the run keeps dbt's artefacts (`step_id` "*": a pattern for every step's)."""
+    return DBT_PROJECT_DIR / dbt_project.target_path / f"{run_id[:8]}-{step_id}"
 
 
 def with_tests_named(context: AssetExecutionContext, params) -> list[str]:

@@ -161,6 +161,7 @@ def test_the_runs_of_a_killed_jingtu_on_this_machine_are_ended_and_their_warehou
     import subprocess
 
     from orchestration import cli_runs
+    from orchestration.dbt import step_target_folder
     from orchestration.defs.automation import killed_jingtu_runs
     from orchestration.resources import WAREHOUSE_POOL
     from orchestration.settings import PROJECT_ROOT
@@ -182,9 +183,12 @@ def test_the_runs_of_a_killed_jingtu_on_this_machine_are_ended_and_their_warehou
         instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)  # as a step does
         assert instance.event_log_storage.claim_concurrency_slot(WAREHOUSE_POOL, runs["killed"],
                                                                  "jingtu_dbt_models").is_claimed
+        left = step_target_folder(runs["killed"], "a1b2c3d")  # what its dbt step left
+        left.mkdir(parents=True)
         result = killed_jingtu_runs(build_sensor_context(instance=instance))
         assert isinstance(result, SkipReason) and runs["killed"] in result.skip_message
         status = {name: instance.get_run_by_id(run_id).status for name, run_id in runs.items()}
         assert status == {"killed": DagsterRunStatus.FAILURE, "alive": DagsterRunStatus.STARTED,
                           "elsewhere": DagsterRunStatus.STARTED}
         assert not instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
+        assert not left.exists()

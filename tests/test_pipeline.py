@@ -15,7 +15,14 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, materialize
 
 from orchestration import cli
-from orchestration.dbt import DBT_PROJECT_DIR, PARTIAL_PARSE, Dbt, failure_messages, invoke_dbt
+from orchestration.dbt import (
+    DBT_PROJECT_DIR,
+    PARTIAL_PARSE,
+    Dbt,
+    failure_messages,
+    invoke_dbt,
+    step_target_folder,
+)
 from orchestration.definitions import defs
 from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
@@ -121,7 +128,7 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     with DagsterInstance.get() as instance:
         assert len(instance.get_runs()) == len(runs)
     assert warehouse.stat().st_mtime_ns == warehouse_written
-    assert not [path for path in PARTIAL_PARSE.parent.iterdir() if any(f"-{run.run_id[:7]}-" in path.name for run in runs)]
+    assert not [path for run in runs for path in PARTIAL_PARSE.parent.glob(step_target_folder(run.run_id, "*").name)]
     # Only the 2017 hotline file is asked for … (nothing new for 2017 alone either)
     assert cli.main(["materialize", "2017"]) == 0 and "nothing new since" in capsys.readouterr().out
 

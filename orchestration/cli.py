@@ -523,6 +523,9 @@ def cmd_publish(args) -> int:
         print(f"cannot publish: {error}; {settings.serving_path()} is left as it was (`jingtu materialize`"
               " builds the marts and publishes them)", file=sys.stderr)
         return ERROR
+    from orchestration import inputs
+
+    inputs.note_publication()
     print(f"published {len(counts)} tables to {settings.serving_path()}")
     return 0
 

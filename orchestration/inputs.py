@@ -109,6 +109,15 @@ def why_whole(current: dict) -> str | None:
     return "; ".join(WHY_WHOLE[name] for name in _differences(current, last["inputs"])) or None
 
 
+def note_publication() -> None:
+    """After `jingtu publish` from the warehouse the last run left: the serving file it wrote is the
+    one recorded, so that the next run still follows on from that run (it had run everything whole)."""
+    last = _last_run()
+    if last is not None and last["inputs"]["warehouse"][0] == _stat(settings.warehouse_path()):
+        last["inputs"]["warehouse"][1] = _stat(settings.serving_path())
+        state_path().write_text(json.dumps(last, indent=1), encoding="utf-8")
+
+
 def _year(raw_key: str) -> int:
     """The year of a raw fingerprint's key, 'hotline/2018'."""
     return int(raw_key.split("/")[1])

@@ -311,7 +311,8 @@ def test_after_a_run_of_some_years_the_others_run_whole_and_its_years_only_for_w
                                                                                             monkeypatch):
     """What `jingtu materialize` runs after a run of 2018 alone (its inputs recorded as a run records
     them): 2017, never run, with every source; 2018 for its changed file alone, or not at all. After a
-    change of key or of the warehouse (a run from the UI), everything, saying why."""
+    change of key or of the warehouse (a run from the UI), everything, saying why; not after `jingtu
+    publish` from the warehouse the run left."""
     from orchestration import inputs
     from orchestration.contracts import SOURCES
 
@@ -328,7 +329,12 @@ def test_after_a_run_of_some_years_the_others_run_whole_and_its_years_only_for_w
     assert inputs.why_whole(inputs.fingerprint([2018], None, "key")) is None
     assert inputs.since_last_run(inputs.fingerprint([2018], None, "another key")) is None
     assert inputs.why_whole(inputs.fingerprint([2018], None, "another key")) == inputs.WHY_WHOLE["key"]
+    monkeypatch.setenv("JINGTU_SERVING", str(warehouse.with_name("serving.duckdb")))
+    warehouse.with_name("serving.duckdb").write_bytes(b"republished by `jingtu publish`")
+    inputs.note_publication()  # from the warehouse as the run left it: the run is still followed on from
+    assert inputs.why_whole(inputs.fingerprint([2018], None, "key")) is None
     warehouse.write_bytes(b"written by another run")
+    inputs.note_publication()
     assert inputs.why_whole(inputs.fingerprint([2018], None, "key")) == inputs.WHY_WHOLE["warehouse"]
 
 

@@ -140,9 +140,10 @@ def _materialize(args, years: list[int]) -> int:
         sources = sorted(set().union(*changes.values()))  # all that changed
         selection = affected_by(sources)
         changed = sorted(set().union(*(changes[year] for year in changes if year not in since.not_run)))
-        not_run = [] if not since.not_run else ["not run before"] if since.not_run == run_years else [
-            f"{settings.span(since.not_run)} not run before"]
-        label += " (" + "; ".join(([f"files changed: {', '.join(changed)}"] if changed else []) + not_run) + ")"
+        reasons = [f"files changed: {', '.join(changed)}"] if changed else []
+        if since.not_run:
+            reasons.append("not run before" if since.not_run == run_years else f"{settings.span(since.not_run)} not run before")
+        label += f" ({'; '.join(reasons)})"
     elif not args.force and (why := inputs.why_whole(current)):
         label += f" (whole: {why})"
     print(f"materialising {label} …", flush=True)

@@ -35,10 +35,10 @@ def release_dead(instance) -> list[str]:
     of the runs ended."""
     from dagster import DagsterRunStatus, RunsFilter
 
-    ended = []
+    ended, here = [], socket.gethostname()
     for run in instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING])):
         pid = run.tags.get(CLI_PID_TAG)
-        if pid and run.tags.get(CLI_HOST_TAG, socket.gethostname()) == socket.gethostname() and not is_alive(int(pid)):
+        if pid and run.tags.get(CLI_HOST_TAG, here) == here and not is_alive(int(pid)):
             end_run(instance, run, f"the jingtu process {pid} running it is gone (killed?)")
             ended.append(run.run_id)
     return ended

@@ -198,6 +198,13 @@ def pytest_collection_modifyitems(items):
     items.sort(key=rank)  # stable: the order inside a file is kept
 
 
+def project_dagster_home(folder: Path) -> Path:
+    """`folder`, made a Dagster instance configured as the project's (dagster.yaml: storage, pool, queue)."""
+    folder.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", folder / "dagster.yaml")
+    return folder
+
+
 def stop_session(leader: subprocess.Popen, grace: float) -> None:
     """SIGTERM to a process started in a session of its own, and to everything in it, as a service
     manager would; SIGKILL after `grace` seconds. Dagster's processes usually exit within a second,

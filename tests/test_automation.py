@@ -164,11 +164,9 @@ def test_the_runs_of_a_killed_jingtu_on_this_machine_are_ended_and_their_warehou
     from orchestration.dbt import step_target_folder
     from orchestration.defs.automation import killed_jingtu_runs
     from orchestration.resources import WAREHOUSE_POOL
-    from orchestration.settings import PROJECT_ROOT
+    from tests.conftest import project_dagster_home
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = project_dagster_home(tmp_path / "dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     gone = subprocess.Popen(["true"])
     gone.wait()  # a process id that no process has now

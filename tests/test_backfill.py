@@ -13,8 +13,7 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from orchestration.lib.duck import connect
-from orchestration.settings import PROJECT_ROOT
-from tests.conftest import stop_session
+from tests.conftest import project_dagster_home, stop_session
 
 BIN = Path(sys.executable).parent
 TERMINAL = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
@@ -30,9 +29,7 @@ mutation ($params: LaunchBackfillParams!) {
 
 
 def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    home = project_dagster_home(tmp_path / "dagster_home")
     warehouse = tmp_path / "w" / "jingtu.duckdb"
     env = {**os.environ, "DAGSTER_HOME": str(home), "JINGTU_RAW": str(raw), "JINGTU_WAREHOUSE": str(warehouse),
            "JINGTU_PII_SALT": "backfill-test"}

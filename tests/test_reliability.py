@@ -25,7 +25,7 @@ from orchestration.lib.duck import connect
 from orchestration.quality.suites import read_suite
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.sample import generate
-from tests.conftest import SALT, UNITS_CSV, query
+from tests.conftest import SALT, UNITS_CSV, project_dagster_home, query
 from tests.test_ingest import TICKETS, in_2014, write_hotline
 
 PHONE, NAME, ID = "13912345678", "王伟", "51112419800101123X"
@@ -369,9 +369,7 @@ def test_ctrl_c_during_a_run_stops_it_at_once_saying_what_it_leaves(raw, warehou
     """Ctrl-C in dbt's build: the process ends within seconds (it had hung in DuckDB, or run on, or told
     dbt's traceback as the build's failure), with the shell's status for SIGINT and the words of
     `cli.interrupted`; the warehouse is free at once and the run is not recorded as done."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((settings.PROJECT_ROOT / "dagster.yaml").read_text())
+    home = project_dagster_home(tmp_path / "dagster_home")
     env = {**os.environ, "JINGTU_RAW": str(raw), "DAGSTER_HOME": str(home)}
     # started as a terminal starts it, SIGINT not ignored (as it is under a shell's `&`, which CI may use)
     jingtu = str(Path(sys.executable).parent / "jingtu")

@@ -20,8 +20,7 @@ from orchestration.contracts import SOURCES
 from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
 from orchestration.serving import publish
-from orchestration.settings import PROJECT_ROOT
-from tests.conftest import SALT, UNITS_CSV, run_dbt
+from tests.conftest import SALT, UNITS_CSV, project_dagster_home, run_dbt
 
 JINGTU = str(Path(sys.executable).parent / "jingtu")
 DUCKDB_CLI = str(Path(sys.executable).parent / "duckdb")
@@ -206,9 +205,7 @@ def test_runs_killed_mid_write_or_completing_leave_both_files_consistent_while_b
     run_dbt(warehouse, "build", year=2018)
     publish(warehouse, serving)
     assert consistent_state(warehouse, serving)["published"] == 11
-    home = Path(env["DAGSTER_HOME"])  # the project's instance, whose event log shows where a run is
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = project_dagster_home(Path(env["DAGSTER_HOME"]))  # its event log shows where a run is
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     instance = DagsterInstance.get()
     # a connection per query, as a BI tool's refresh: a held one would keep reading the file it opened

@@ -552,6 +552,7 @@ def cmd_site(args) -> int:
     from orchestration.docs_site import write_dbt_docs
     from orchestration.quality import report
 
+    print("writing the dbt docs (dbt parses the project: seconds) …", flush=True)
     try:
         dbt_docs = write_dbt_docs()
     except RuntimeError as error:

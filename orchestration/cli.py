@@ -47,20 +47,25 @@ def _dagster_instance():
 
 
 def cmd_generate(args) -> int:
-    from orchestration.sample import generate, plan
+    from orchestration.sample import check_options, generate, plan
 
     out = Path(args.out)
+    # --scale S: S× the units and S× the tickets (Sichuan is ~17× Leshan); explicit options win.
+    scale = args.scale or 1.0
+    hotline_scale = args.hotline_scale or scale
+    try:
+        check_options(hotline_scale, args.signals)
+    except ValueError as error:
+        print(f"jingtu generate: {error}; nothing was written", file=sys.stderr)
+        return 2
     if any(out.glob("*/*")) and not args.force:
         print(f"{out} already holds data; pass --force to replace it", file=sys.stderr)
         return 1
     for source in ("hotline", "cases", "inspections", "surveys", "development"):
         shutil.rmtree(out / source, ignore_errors=True)
     started = time.perf_counter()
-    # --scale S: S× the units and S× the tickets (Sichuan is ~17× Leshan); explicit options win.
-    scale = args.scale or 1.0
     units = args.units or round(len(plan.UNITS) * scale)
-    shifts = generate(out, seed=args.seed, unit_count=units, hotline_scale=args.hotline_scale or scale,
-                      signals=args.signals)
+    shifts = generate(out, seed=args.seed, unit_count=units, hotline_scale=hotline_scale, signals=args.signals)
     print(f"sample data written to {out} in {time.perf_counter() - started:.1f} s"
           + (f", {len(shifts)} shifts planted" if shifts else ""))
     return 0

@@ -241,6 +241,17 @@ def test_the_sample_is_not_generated_at_a_size_of_zero(option, tmp_path, capsys)
     assert not (tmp_path / "raw").exists()
 
 
+@pytest.mark.parametrize("option", ["--scale", "--hotline-scale"])
+def test_a_monitoring_scenario_refuses_a_hotline_scale_it_would_ignore_and_leaves_the_data(option, tmp_path, capsys):
+    kept = tmp_path / "raw" / "hotline" / "2018" / "12345_2018-03.csv"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("what was there")
+    assert cli.main(["generate", "--out", str(tmp_path / "raw"), "--force", "--signals", "off", option, "2"]) == 2
+    err = capsys.readouterr().err
+    assert "a hotline scale (2) applies to the report's sample only" in err and "nothing was written" in err
+    assert [p for p in (tmp_path / "raw").rglob("*") if p.is_file()] == [kept] and kept.read_text() == "what was there"
+
+
 def test_the_code_location_uses_the_warehouse_resource():
     assert isinstance(defs.resources["warehouse"], Warehouse)
 

@@ -8,6 +8,16 @@ from orchestration.settings import SAMPLE_MANIFEST
 DEFAULT_SEED = 20180827  # the day of the report's symposium
 
 
+def check_options(hotline_scale: float, signals: str) -> None:
+    """Refuse what `generate` cannot honour (ValueError, saying why) before anything is written."""
+    if signals not in ("report", "off", "shifts"):
+        raise ValueError(f"signals={signals!r}: report, off or shifts")
+    if signals != "report" and hotline_scale != 1.0:
+        raise ValueError(f"a hotline scale ({hotline_scale:g}) applies to the report's sample only: a monitoring"
+                         f" scenario (signals {signals}) keeps the ticket volumes its alerts' false-alarm rate"
+                         " was measured at")
+
+
 def generate(out: Path, seed: int = DEFAULT_SEED, unit_count: int | None = None,
              hotline_scale: float = 1.0, years=plan.YEARS, progress=print, signals: str = "report"
              ) -> list[monitoring.Shift]:
@@ -18,8 +28,7 @@ def generate(out: Path, seed: int = DEFAULT_SEED, unit_count: int | None = None,
     `signals` "off" or "shifts" writes the hotline (every month) and the cases of a monitoring
     scenario instead (sample/monitoring.py), with no planted signal at all or with the returned
     shifts, and no overdue rectification."""
-    if signals not in ("report", "off", "shifts"):
-        raise ValueError(f"signals={signals!r}: report, off or shifts")
+    check_options(hotline_scale, signals)
     units = plan.units(unit_count or len(plan.UNITS))
     if len(units) != len(plan.UNITS):
         out.mkdir(parents=True, exist_ok=True)

@@ -555,8 +555,10 @@ def cmd_docs(args) -> int:
 def cmd_site(args) -> int:
     """Write the documentation pages that open offline, and print where they are."""
     from orchestration.docs_site import write_dbt_docs
+    from orchestration.lib.duck import check_settings
     from orchestration.quality import report
 
+    check_settings()  # dbt's DuckDB would refuse them with no word of where they came from
     print("writing the dbt docs (dbt parses the project: seconds) …", flush=True)
     try:
         dbt_docs = write_dbt_docs()

@@ -76,13 +76,14 @@ RESULT_EVENTS = {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTes
 
 
 def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequence = (),
-               project_dir: Path = DBT_PROJECT_DIR) -> dbtRunnerResult:
-    """dbt in this process, as Dagster's steps and the tests run it: started in the warehouse's folder
-    (`_in_warehouse_folder`) with `env` set, both for the invocation only; the warehouse closed after.
+               project_dir: Path = DBT_PROJECT_DIR, warehouse: Path | None = None) -> dbtRunnerResult:
+    """dbt in this process, as Dagster's steps and the tests run it: started in the folder of the
+    warehouse (by default settings') (`_in_warehouse_folder`) with `env` set, both for the invocation
+    only; the warehouse closed after.
 
     In this process rather than a child: a child paid Python's start and dbt's imports again for every
     build, and could outlive a killed parent while holding the warehouse's lock."""
-    folder, folder_env = _in_warehouse_folder(project_dir)
+    folder, folder_env = _in_warehouse_folder(project_dir, warehouse)
     previous = os.getcwd()
     with mock.patch.dict(os.environ, {**folder_env, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         os.chdir(folder)
@@ -179,12 +180,12 @@ def with_tests_named(context: AssetExecutionContext, params) -> list[str]:
     return selection
 
 
-def _in_warehouse_folder(project_dir: Path) -> tuple[Path, dict[str, str]]:
-    """Where dbt starts, the warehouse's folder, and the environment giving it the warehouse by its
-    file name there, so that its profile, and with it the saved parse, is the same for every warehouse
-    of that name: dbt parses the whole project again when the profile's path changes. The units
-    file, which a model reads relative to the dbt project, is then given in full."""
-    warehouse = settings.warehouse_path().absolute()
+def _in_warehouse_folder(project_dir: Path, warehouse: Path | None = None) -> tuple[Path, dict[str, str]]:
+    """Where dbt starts, the folder of the warehouse (by default settings'), and the environment giving
+    it the warehouse by its file name there, so that its profile, and with it the saved parse, is the
+    same for every warehouse of that name: dbt parses the whole project again when the profile's path
+    changes. The units file, which a model reads relative to the dbt project, is then given in full."""
+    warehouse = (warehouse or settings.warehouse_path()).absolute()
     units = project_dir / os.environ.get("JINGTU_UNITS", "seeds/units.csv")
     # dbt reads its target folder (and its log folder, by default) from where it starts
     target = project_dir / os.environ.get("DBT_TARGET_PATH", "target")

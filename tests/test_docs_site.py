@@ -53,3 +53,19 @@ def test_the_doc_pages_open_offline_while_a_run_holds_the_warehouse(built_wareho
     assert dbt_errors == [] and offline(dbt_urls), (dbt_errors, dbt_urls)
     assert quality_rows == 2 and "raw_development_files" in quality_page and "全部通过" in quality_page
     assert quality_errors == [] and offline(quality_urls), (quality_errors, quality_urls)
+
+
+def test_docs_that_cannot_be_written_say_why_naming_what_was_read(tmp_path, monkeypatch, capsys):
+    from orchestration import cli
+
+    warehouse, serving = tmp_path / "w" / "jingtu.duckdb", tmp_path / "w" / "serving.duckdb"
+    serving.parent.mkdir()
+    serving.write_text("not a database")
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("JINGTU_SERVING", str(serving))
+    assert cli.main(["site"]) == 3
+    err = capsys.readouterr().err
+    assert f"its catalog read from a copy of {serving}" in err and "not a valid DuckDB database file" in err, err
+    monkeypatch.setenv("JINGTU_DUCKDB_MEMORY_LIMIT", "lots")  # named as the setting it came from
+    assert cli.main(["site"]) == 3 and "JINGTU_DUCKDB_MEMORY_LIMIT" in capsys.readouterr().err
+    assert not (warehouse.parent / "docs").exists()

@@ -2,10 +2,10 @@
 prepare the manifest before the definitions are imported (under `dagster dev`, importing this
 module prepares it)."""
 
+import contextlib
+import io
 import os
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,8 +29,6 @@ from orchestration.lib.duck import connect
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-# The dbt installed beside this Python, so it works without an activated virtual environment.
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 # dbt's artefacts (manifest, saved parse) go to DBT_TARGET_PATH, dbt's and dagster-dbt's own variable,
 # or target/ (the tests give each parallel worker its own).
@@ -53,22 +51,13 @@ def parse_is_current(target: Path) -> bool:
 
 
 def prepare_manifest() -> Path:
-    """Run `dbt parse` when the manifest is missing or older than the dbt project's files."""
+    """Run `dbt parse`, in this process, when the manifest is missing or older than the dbt project's files."""
     manifest = dbt_project.manifest_path
-    if parse_is_current(manifest.parent):
-        return manifest
-    folder, env = _in_warehouse_folder(DBT_PROJECT_DIR)  # parsed as the steps will find it (below)
-    folder.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-                             "--profiles-dir", str(DBT_PROJECT_DIR)], capture_output=True, text=True, check=False,
-                            cwd=folder, env={**os.environ, **env})
-    if result.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{result.stdout}\n{result.stderr}")
+    if not parse_is_current(manifest.parent):
+        _in_warehouse_folder(DBT_PROJECT_DIR)[0].mkdir(parents=True, exist_ok=True)  # parsed as steps will find it
+        invoke_dbt_or_fail(["parse", "--quiet", "--log-level-file", "info", "--project-dir", str(DBT_PROJECT_DIR),
+                            "--profiles-dir", str(DBT_PROJECT_DIR)], "dbt parse failed")
     return manifest
-
-
-if using_dagster_dev():  # what dbt_project.prepare_if_dev() does, but it looks for `dbt` on PATH
-    prepare_manifest()
 
 
 # dbt's events that carry a node's outcome, which dagster-dbt turns into Dagster's events
@@ -98,13 +87,29 @@ def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequ
                 DuckDBConnectionManager.close_all_connections()
 
 
+def invoke_dbt_or_fail(args: Sequence[str], what: str, warehouse: Path | None = None) -> dbtRunnerResult:
+    """`invoke_dbt`, what dbt prints kept from the terminal; when it fails, RuntimeError: `what` and why."""
+    errors = []
+
+    def keep_error(event) -> None:
+        if event.info.level == "error":
+            errors.append(event.info.msg)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        outcome = invoke_dbt(args, callbacks=[keep_error], warehouse=warehouse)
+    if not outcome.success:
+        raise RuntimeError(f"{what}: " + "; ".join(failure_messages(outcome, errors)))
+    return outcome
+
+
 def failure_messages(outcome: dbtRunnerResult, errors: Sequence[str] = ()) -> list[str]:
     """Why a dbt invocation failed: its failing nodes' messages, each naming its node (a failing test's
-    says only "Got 4 results, configured to fail if != 0"), else `errors`, dbt's error lines; and the
-    exception it ended on, if any."""
+    says only "Got 4 results, configured to fail if != 0"), else a catalog's errors (`docs generate`)
+    and `errors`, dbt's error lines; and the exception it ended on, if any."""
     failed = [str(r.message) if r.node.name in str(r.message) else f"{r.node.name}: {r.message}"
               for r in getattr(outcome.result, "results", None) or [] if str(r.status) in ("error", "fail")]
-    return [*(failed or errors), *([str(outcome.exception)] if outcome.exception else [])]
+    catalog = getattr(outcome.result, "errors", None) or []
+    return [*(failed or [*catalog, *errors]), *([str(outcome.exception)] if outcome.exception else [])]
 
 
 class Dbt(ConfigurableResource):
@@ -236,3 +241,7 @@ def partition_env(year: str | int | None = None, months: tuple[str, str] | None 
         selected = (str(years[0]) if len(years) == 1 else f"{years[0]}..{years[-1]}"
                     if settings.consecutive(years) else ",".join(map(str, years)))
     return {"JINGTU_DBT_YEAR": selected, "JINGTU_DBT_MONTHS": "" if months is None else "..".join(months)}
+
+
+if using_dagster_dev():  # what dbt_project.prepare_if_dev() does, but it looks for `dbt` on PATH
+    prepare_manifest()

@@ -3,15 +3,13 @@ warehouse: the catalog (column types, row counts) is read from a private copy of
 which no run locks, and `dbt docs generate --static` inlines the manifest and the catalog into the
 page (the usual index.html fetches them, which a browser refuses from file://)."""
 
-import contextlib
-import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from orchestration import settings
-from orchestration.dbt import DBT_PROJECT_DIR, PARTIAL_PARSE, failure_messages, invoke_dbt
+from orchestration.dbt import DBT_PROJECT_DIR, PARTIAL_PARSE, invoke_dbt_or_fail
 
 
 def dbt_docs_path() -> Path:
@@ -35,21 +33,11 @@ def write_dbt_docs(out: Path | None = None) -> Path:
             shutil.copyfile(PARTIAL_PARSE, folder / "target" / PARTIAL_PARSE.name)
         common = ["--target-path", str(folder / "target"), "--log-path", str(folder), "--project-dir",
                   str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"]
-        errors = []
-
-        def keep_error(event) -> None:
-            if event.info.level == "error":
-                errors.append(event.info.msg)
-
         for command in (["parse"], ["docs", "generate", "--static", "--no-compile",
                                     *([] if serving.exists() else ["--empty-catalog"])]):
-            with contextlib.redirect_stdout(io.StringIO()):  # dbt's error lines: in the error raised
-                outcome = invoke_dbt([*command, *common], callbacks=[keep_error], warehouse=catalog)
-            if not outcome.success:  # a catalog's errors are in its result, not among dbt's error events
-                errors[:0] = getattr(outcome.result, "errors", None) or []
-                read = f", its catalog read from a copy of {serving}" if serving.exists() else ""
-                raise RuntimeError(f"the dbt docs could not be written (dbt {' '.join(command)}{read}): "
-                                   + "; ".join(failure_messages(outcome, errors)))
+            read = f", its catalog read from a copy of {serving}" if serving.exists() else ""
+            invoke_dbt_or_fail([*command, *common], f"the dbt docs could not be written (dbt {' '.join(command)}{read})",
+                               warehouse=catalog)
         page = (folder / "target" / "static_index.html").read_text(encoding="utf-8")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.tmp")

@@ -124,7 +124,11 @@ def _materialize(args, years: list[int]) -> int:
         return 0
     from orchestration.dbt import prepare_manifest
 
-    prepare_manifest()
+    try:
+        prepare_manifest()
+    except RuntimeError as error:  # the dbt project does not parse: nothing has run
+        print(f"cannot materialise: {error}", file=sys.stderr)
+        return ERROR
     from orchestration.definitions import defs
     from orchestration.defs.automation import affected_by, yearly_job
     from orchestration.partitions import years_tags

@@ -108,8 +108,9 @@ def failure_messages(outcome: dbtRunnerResult, errors: Sequence[str] = ()) -> li
     and `errors`, dbt's error lines; and the exception it ended on, if any."""
     failed = [str(r.message) if r.node.name in str(r.message) else f"{r.node.name}: {r.message}"
               for r in getattr(outcome.result, "results", None) or [] if str(r.status) in ("error", "fail")]
-    catalog = getattr(outcome.result, "errors", None) or []
-    return [*(failed or [*catalog, *errors]), *([str(outcome.exception)] if outcome.exception else [])]
+    messages = failed or [*(getattr(outcome.result, "errors", None) or []), *errors]
+    exception = str(outcome.exception) if outcome.exception else None  # often what an error line said
+    return [*messages, *([exception] if exception and not any(exception in m for m in messages) else [])]
 
 
 class Dbt(ConfigurableResource):

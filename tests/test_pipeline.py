@@ -365,6 +365,24 @@ def test_a_failing_dbt_build_fails_its_step_with_the_failures_and_keeps_its_log(
     assert not result.asset_materializations_for_node("jingtu_dbt_models")
 
 
+def test_a_dbt_project_that_does_not_parse_stops_materialize_saying_why(raw, warehouse, monkeypatch, tmp_path,
+                                                                       capsys):
+    import orchestration.dbt
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "marts" / "zz_broken.sql").write_text("select {{ broken\n", encoding="utf-8")
+    monkeypatch.setattr(orchestration.dbt, "DBT_PROJECT_DIR", project)
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))  # the worker's saved parse left alone
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert cli.main(["materialize", "2018"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("cannot materialise: dbt parse failed") and "model zz_broken" in err, err
+    assert err.count("unexpected end of template") == 1  # dbt's error line, not again as its exception
+    assert not warehouse.exists() and not (tmp_path / "dagster_home").exists()  # nothing ran
+
+
 def test_the_cli_shows_a_failing_dbt_build_with_dbts_own_lines(raw, warehouse, monkeypatch, tmp_path, capsys):
     """dbt's log lines are kept by `jingtu` and shown when the build fails, as plain text."""
     units = tmp_path / "units.csv"  # the loader reads the codes alone; dbt's model config.units the names too

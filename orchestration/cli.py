@@ -86,6 +86,9 @@ def cmd_materialize(args) -> int:
         print(f"cannot materialise: the list of units {settings.units_file()} does not exist (JINGTU_UNITS names it;"
               " by default dbt_project/seeds/units.csv)", file=sys.stderr)
         return ERROR
+    if unknown := unknown_methodology(args.methodology):
+        print(f"cannot materialise: {unknown}; nothing was materialised", file=sys.stderr)
+        return 2
     from orchestration.lib.duck import check_settings
 
     check_settings()
@@ -173,6 +176,20 @@ def _materialize(args, years: list[int]) -> int:
     print_counts()
     print_grades(years)
     return 0
+
+
+def unknown_methodology(chosen: str | None) -> str | None:
+    """Why the methodology version chosen (`--methodology`, else JINGTU_METHODOLOGY_VERSION) cannot be
+    used, before a run that would ingest and check for minutes and then stop in dbt's validation."""
+    from orchestration import methodology
+
+    version = chosen or os.environ.get("JINGTU_METHODOLOGY_VERSION")
+    known = [row["methodology_version"] for row in methodology.all_rows("methodology_versions")]
+    if not version or version in known:
+        return None
+    where = "--methodology" if chosen else "JINGTU_METHODOLOGY_VERSION"
+    return (f"{where} {version} is not a methodology version of dbt_project/seeds/methodology_versions.csv"
+            f" ({', '.join(known)})")
 
 
 @contextlib.contextmanager

@@ -272,6 +272,18 @@ def test_materialising_with_a_units_list_that_is_not_there_says_so_plainly(raw, 
     assert not warehouse.parent.exists()
 
 
+def test_a_methodology_version_that_does_not_exist_is_refused_before_any_run(raw, warehouse, monkeypatch, tmp_path,
+                                                                            capsys):
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert cli.main(["materialize", "--methodology", "2030.9", "2018"]) == 2
+    assert ("--methodology 2030.9 is not a methodology version of dbt_project/seeds/methodology_versions.csv"
+            " (2018.1, 2019.1); nothing was materialised") in capsys.readouterr().err
+    monkeypatch.setenv("JINGTU_METHODOLOGY_VERSION", "2030.9")
+    assert cli.main(["materialize", "2018"]) == 2 and "JINGTU_METHODOLOGY_VERSION 2030.9" in capsys.readouterr().err
+    assert not warehouse.exists() and not (tmp_path / "dagster_home").exists()  # nothing ran
+
+
 @pytest.mark.parametrize("limit", ["lots", "1GB'; drop table raw.cases; --"])
 def test_a_memory_limit_duckdb_cannot_read_is_named_as_the_setting_it_came_from(raw, warehouse, monkeypatch, capsys,
                                                                                 limit):

@@ -53,8 +53,7 @@ def parse_is_current(target: Path) -> bool:
 def prepare_manifest() -> Path:
     """Run `dbt parse`, in this process, when the manifest is missing or older than the dbt project's files."""
     manifest = dbt_project.manifest_path
-    if not parse_is_current(manifest.parent):
-        _in_warehouse_folder(DBT_PROJECT_DIR)[0].mkdir(parents=True, exist_ok=True)  # parsed as steps will find it
+    if not parse_is_current(manifest.parent):  # from the warehouse's folder, as the steps will find it
         invoke_dbt_or_fail(["parse", "--quiet", "--log-level-file", "info", "--project-dir", str(DBT_PROJECT_DIR),
                             "--profiles-dir", str(DBT_PROJECT_DIR)], "dbt parse failed")
     return manifest
@@ -67,13 +66,14 @@ RESULT_EVENTS = {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTes
 def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequence = (),
                project_dir: Path = DBT_PROJECT_DIR, warehouse: Path | None = None) -> dbtRunnerResult:
     """dbt in this process, as Dagster's steps and the tests run it: started in the folder of the
-    warehouse (by default settings') (`_in_warehouse_folder`) with `env` set, both for the invocation
-    only; the warehouse closed after.
+    warehouse (by default settings'; made if missing) (`_in_warehouse_folder`) with `env` set, both for
+    the invocation only; the warehouse closed after.
 
     In this process rather than a child: a child paid Python's start and dbt's imports again for every
     build, and could outlive a killed parent while holding the warehouse's lock."""
     folder, folder_env = _in_warehouse_folder(project_dir, warehouse)
     previous = os.getcwd()
+    folder.mkdir(parents=True, exist_ok=True)
     with mock.patch.dict(os.environ, {**folder_env, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         os.chdir(folder)
         try:
@@ -129,10 +129,7 @@ class Dbt(ConfigurableResource):
         params = get_updated_cli_invocation_params_for_context(context, {}, DagsterDbtTranslator())
         selection = with_tests_named(context, params)
         project_dir = params.dbt_project.project_dir if params.dbt_project else self.project_dir
-        target = step_target_folder(context.run.run_id, uuid.uuid4().hex[:7])
-        target.mkdir(parents=True)
-        if PARTIAL_PARSE.exists():
-            shutil.copyfile(PARTIAL_PARSE, target / PARTIAL_PARSE.name)
+        target = from_saved_parse(step_target_folder(context.run.run_id, uuid.uuid4().hex[:7]))
         results, errors = [], []
 
         def keep(message) -> None:  # called from dbt's threads; list.append is atomic
@@ -161,6 +158,15 @@ class Dbt(ConfigurableResource):
         if parse.exists():  # a cache, replaced atomically: dbt checks it and re-parses on a mismatch
             os.replace(parse, PARTIAL_PARSE)
         shutil.rmtree(target)
+
+
+def from_saved_parse(target: Path) -> Path:
+    """`target`, a new dbt target folder, made with a copy of the saved parse (if any), from which dbt
+    parses only what changed since (a full parse takes seconds)."""
+    target.mkdir(parents=True)
+    if PARTIAL_PARSE.exists():
+        shutil.copyfile(PARTIAL_PARSE, target / PARTIAL_PARSE.name)
+    return target
 
 
 def step_target_folder(run_id: str, step_id: str) -> Path:

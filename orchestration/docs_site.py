@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from orchestration import settings
-from orchestration.dbt import DBT_PROJECT_DIR, PARTIAL_PARSE, invoke_dbt_or_fail
+from orchestration.dbt import DBT_PROJECT_DIR, from_saved_parse, invoke_dbt_or_fail
 
 
 def dbt_docs_path() -> Path:
@@ -26,19 +26,17 @@ def write_dbt_docs(out: Path | None = None) -> Path:
         if serving.exists():
             shutil.copyfile(serving, catalog)
             os.chmod(catalog, 0o600)  # the serving file is read-only; dbt opens its database for writing
-        # dbt starts as a step's would, from the saved parse (a full parse takes seconds), in this
-        # process (a child for each command paid dbt's imports again); its log stays in the folder
-        (folder / "target").mkdir()
-        if PARTIAL_PARSE.exists():
-            shutil.copyfile(PARTIAL_PARSE, folder / "target" / PARTIAL_PARSE.name)
-        common = ["--target-path", str(folder / "target"), "--log-path", str(folder), "--project-dir",
+        # dbt starts as a step's would, from the saved parse, in this process (a child for each command
+        # paid dbt's imports again); its log stays in the folder
+        target = from_saved_parse(folder / "target")
+        common = ["--target-path", str(target), "--log-path", str(folder), "--project-dir",
                   str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"]
         for command in (["parse"], ["docs", "generate", "--static", "--no-compile",
                                     *([] if serving.exists() else ["--empty-catalog"])]):
             read = f", its catalog read from a copy of {serving}" if serving.exists() else ""
             invoke_dbt_or_fail([*command, *common], f"the dbt docs could not be written (dbt {' '.join(command)}{read})",
                                warehouse=catalog)
-        page = (folder / "target" / "static_index.html").read_text(encoding="utf-8")
+        page = (target / "static_index.html").read_text(encoding="utf-8")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.tmp")
     staging.write_text(_without_dead_links(page), encoding="utf-8")

@@ -2,7 +2,6 @@
 
 import argparse
 import contextlib
-import datetime
 import functools
 import io
 import os
@@ -116,8 +115,7 @@ def _materialize(args, years: list[int]) -> int:
         print("caller phones are hashed with the public development key: fine for the generated sample, which"
               " is all raw/ holds (real data needs JINGTU_PII_SALT)")
     current = inputs.fingerprint(years, args.methodology, key)
-    previous = inputs.since_last_run(current)  # also what a forced run leaves the other years at
-    since = None if args.force else previous
+    since = None if args.force else inputs.since_last_run(current)
     if since and not since.changes:
         print(f"nothing new since the run that finished at {since.finished_at}: the same raw files, code, configuration"
               " and methodology, so the warehouse, the serving file and the portraits are up to date"
@@ -169,7 +167,7 @@ def _materialize(args, years: list[int]) -> int:
             instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)
     if not report_failure(result, log):
         return 1
-    inputs.record_run(current, datetime.datetime.now().isoformat(timespec="seconds"), previous)
+    inputs.promote(result.run_id)  # what the run ran, as its last step recorded it
     print(f"  {label} done in {time.perf_counter() - started:.1f} s", flush=True)
     print(f"published the marts to {settings.serving_path()} (read-only copy for BI tools)")
     print(f"county portraits: {settings.reports_dir() / 'index.html'} (open it in a browser)")

@@ -1,10 +1,14 @@
 """What the warehouse's contents follow from: the raw files, the code and configuration, the key
 that hashes personal data, and the methodology chosen for the run. The raw/ sensor requests the years
-whose files changed; `jingtu materialize` does nothing when none of it changed since its last run."""
+whose files changed; `jingtu materialize` does nothing when none of it changed since the last run,
+and follows on from it when only raw files did. Every successful run records what it ran, however it
+was started (`run_start` before its first step, `note_run_end` in its last, `promote` once it has
+succeeded)."""
 
 import hashlib
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -68,8 +72,8 @@ class SinceLastRun(NamedTuple):
 # Why a run cannot follow on from the last one, by the input that differs (`fingerprint`).
 WHY_WHOLE = {"code": "the code, the dbt project or the suites changed", "units": "the list of units changed",
              "key": "the key that hashes personal data changed", "methodology": "another methodology version",
-             "warehouse": "the warehouse or the serving file was written since by another run (from the UI,"
-                          " a schedule or the sensor) or by hand"}
+             "warehouse": "the warehouse or the serving file was written since the last recorded run (by a run"
+                          " that failed or that did not follow on from it, or by hand)"}
 
 
 def _last_run() -> dict | None:
@@ -123,16 +127,68 @@ def _year(raw_key: str) -> int:
     return int(raw_key.split("/")[1])
 
 
-def record_run(current: dict, finished_at: str, since: SinceLastRun | None) -> None:
-    """After a successful run: its inputs, the warehouse and serving files as the run left them. When
-    the run followed on from the last one (`since`), the years that run covered and this one did not
-    stay up to date as they were recorded, their files' fingerprints then included: a run of one
-    year does not make the next run of every year start again, and files of another year that
-    changed meanwhile are still new to it."""
-    recorded = {**current, "warehouse": [_stat(settings.warehouse_path()), _stat(settings.serving_path())]}
-    if since is not None:
-        last, run = since.recorded, set(current["years"])
-        recorded["years"] = sorted(run | set(last["years"]))
-        recorded["raw"] = {**{key: value for key, value in last["raw"].items() if _year(key) not in run},
-                           **{key: value for key, value in current["raw"].items() if _year(key) in run}}
-    state_path().write_text(json.dumps({"finished_at": finished_at, "inputs": recorded}, indent=1), encoding="utf-8")
+class RunStart(NamedTuple):
+    current: dict  # the run's inputs (`fingerprint`), its years those it materialises
+    since: SinceLastRun | None  # whether the run follows on from the last recorded one
+
+
+def run_start(years: list[int]) -> RunStart | None:
+    """What a run of `years` starts from, taken before its first step writes anything; None without a
+    key (its ingestion then fails, saying so)."""
+    try:
+        key = settings.pii_key()
+    except settings.PiiKeyMissing:
+        return None
+    current = fingerprint(years, None, key)
+    return RunStart(current, since_last_run(current))
+
+
+def run_record(start: RunStart, reloaded: set[str], whole: bool) -> dict | None:
+    """What the warehouse is up to date with after a successful run from `start` that reloaded the
+    sources `reloaded` in its years, with all that reads them, and built all of its years when `whole`.
+    When the run followed on from the last one, the rest stays as that run recorded it: the other
+    sources' files and the other years (a run of one year, or of the warnings alone, does not make the
+    next run start again, and files that changed meanwhile are still new to it). Otherwise only a whole
+    run is known to leave its years up to date; None: nothing is."""
+    current, since = start
+    if since is None:
+        return dict(current) if whole else None
+    last, run = since.recorded, set(current["years"])
+
+    def rerun(key: str) -> bool:
+        return _year(key) in run and key.split("/")[0] in reloaded
+
+    raw = {**{key: value for key, value in last["raw"].items() if not rerun(key)},
+           **{key: value for key, value in current["raw"].items() if rerun(key)}}
+    return {**current, "raw": raw, "years": sorted(run | set(last["years"])) if whole else last["years"]}
+
+
+def _pending_path(run_id: str) -> Path:
+    return state_path().with_name(f"{state_path().name}.{run_id}")
+
+
+def note_run_end(run_id: str, record: dict) -> None:
+    """In a run's last step: its record (`run_record`), with the warehouse and the serving file as it
+    leaves them, kept aside until the run has succeeded (`promote`). A record left by a run that failed
+    after its last step is dropped."""
+    for left in state_path().parent.glob(f"{state_path().name}.*"):
+        left.unlink(missing_ok=True)
+    state = {"finished_at": datetime.now().isoformat(timespec="seconds"),
+             "inputs": {**record, "warehouse": [_stat(settings.warehouse_path()), _stat(settings.serving_path())]}}
+    _pending_path(run_id).write_text(json.dumps(state, indent=1), encoding="utf-8")
+
+
+def promote(run_id: str) -> bool:
+    """After run `run_id` succeeded: its record becomes the last run's, which the next run follows on
+    from, unless the warehouse or the serving file was written since its last step (by another run)."""
+    path = _pending_path(run_id)
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        path.unlink()
+    except FileNotFoundError:  # none, or promoted meanwhile (by the CLI and the sensor both)
+        return False
+    if state["inputs"]["warehouse"] != [_stat(settings.warehouse_path()), _stat(settings.serving_path())]:
+        return False
+    path.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    os.replace(path, state_path())
+    return True

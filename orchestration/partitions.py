@@ -41,6 +41,16 @@ def run_years(context) -> list[int]:
     return sorted(int(year) for year in named.split(",")) if named else [int(key) for key in context.partition_keys]
 
 
+def years_of(run) -> list[int]:
+    """The years of a DagsterRun, from its tags: its partition, its range, or its YEARS_TAG (for what
+    has the run but no partition keys: a resource, a sensor)."""
+    if named := run.tags.get(YEARS_TAG):
+        return sorted(int(year) for year in named.split(","))
+    first = run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_start")
+    last = run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_end")
+    return list(range(int(first), int(last) + 1)) if first and last else []
+
+
 def years_tags(years: list[int]) -> dict[str, str]:
     """The tags of one run materialising `years` (sorted): a range of partitions, and YEARS_TAG when
     they do not all follow one another."""

@@ -5,10 +5,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import PrivateAttr
 
-from orchestration import settings
+from orchestration import inputs, settings
 from orchestration.lib.duck import connect
+from orchestration.partitions import years_of
 
 # Every step that opens the warehouse runs in this pool; dagster.yaml gives it one slot, because
 # DuckDB allows one writing process per file.
@@ -21,6 +23,18 @@ class Warehouse(ConfigurableResource):
     database: str = ""
     raw_root: str = ""
     units_file: str = ""
+    _run_start: inputs.RunStart | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Before a run's first step (the in-process executor sets its resources up once): what the run
+        starts from, for its last step to record what it ran (defs/serving.py). Only for the warehouse
+        of the environment, which `jingtu materialize` follows on from."""
+        if context.run is not None and not (self.database or self.raw_root or self.units_file):
+            self._run_start = inputs.run_start(years_of(context.run))
+
+    @property
+    def run_start(self) -> inputs.RunStart | None:
+        return self._run_start
 
     @property
     def database_path(self) -> Path:

@@ -98,6 +98,9 @@ def test_the_publishing_sensors_act_only_after_runs_that_left_their_asset_out():
     whole_job, models_only = None, frozenset({AssetKey(["marts", "fct_early_warnings"])})
     assert isinstance(after_success(publish_after_success, whole_job), SkipReason)
     assert isinstance(after_success(portraits_after_success, whole_job), SkipReason)
+    as_jingtu_runs_it = frozenset()  # the whole job, from execute_in_process
+    assert isinstance(after_success(publish_after_success, as_jingtu_runs_it), SkipReason)
+    assert isinstance(after_success(portraits_after_success, as_jingtu_runs_it), SkipReason)
     assert isinstance(after_success(publish_after_success, models_only), RunRequest)
     assert [r.partition_key for r in after_success(portraits_after_success, models_only)] == ["2018"]
     years = {"dagster/asset_partition_range_start": "2016", "dagster/asset_partition_range_end": "2018"}

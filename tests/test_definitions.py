@@ -87,7 +87,7 @@ def test_jobs_schedules_and_sensor_are_declared():
     assert {(s.name, s.cron_schedule) for s in defs.schedules} == {
         ("annual_evaluation", "0 6 15 1 *"), ("monthly_warning_refresh", "0 6 2 * *")}
     assert {s.name for s in defs.sensors} == {"raw_files_changed", "publish_after_success", "portraits_after_success",
-                                             "killed_jingtu_runs"}
+                                             "record_inputs_after_success", "killed_jingtu_runs"}
 
 
 def test_dagster_validates_the_code_location(tmp_path):

@@ -1,5 +1,6 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
+import datetime
 import logging
 import os
 import re
@@ -9,10 +10,18 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgpack
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance, materialize
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    build_run_status_sensor_context,
+    build_schedule_context,
+    materialize,
+)
 
 from orchestration import cli
 from orchestration.dbt import (
@@ -28,7 +37,7 @@ from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.lib.duck import connect
 from orchestration.resources import Warehouse
-from tests.conftest import UNITS_CSV, query
+from tests.conftest import SALT, UNITS_CSV, query
 
 
 def materialize_year(raw, warehouse, year: int):
@@ -330,35 +339,116 @@ def test_the_inputs_of_a_run_change_with_a_raw_file_the_code_or_the_methodology(
     assert inputs.fingerprint([2018], None, "key")["raw"] != before["raw"]
 
 
+def recorded_run(run_id: str, years: list[int], reloaded: set[str], whole: bool) -> bool:
+    """A successful run of `years` recorded as its resource, its last step and the CLI or the sensor record it."""
+    from orchestration import inputs
+
+    start = inputs.run_start(years)
+    if record := inputs.run_record(start, reloaded, whole):
+        inputs.note_run_end(run_id, record)
+    return inputs.promote(run_id)
+
+
 def test_after_a_run_of_some_years_the_others_run_whole_and_its_years_only_for_what_changed(raw, warehouse,
                                                                                             monkeypatch):
-    """What `jingtu materialize` runs after a run of 2018 alone (its inputs recorded as a run records
-    them): 2017, never run, with every source; 2018 for its changed file alone, or not at all. After a
-    change of key or of the warehouse (a run from the UI), everything, saying why; not after `jingtu
-    publish` from the warehouse the run left."""
+    """What `jingtu materialize` runs after a run of 2018 alone: 2017, never run, with every source;
+    2018 for its changed file alone, or not at all. After a change of key or of the warehouse,
+    everything, saying why; not after `jingtu publish` from the warehouse the run left."""
     from orchestration import inputs
     from orchestration.contracts import SOURCES
 
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     warehouse.parent.mkdir()
     warehouse.write_bytes(b"")
-    inputs.record_run(inputs.fingerprint([2018], None, "key"), "2018-12-31T00:00:00", None)
-    since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, "key"))
+    assert recorded_run("first", [2018], set(SOURCES), whole=True)
+    since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, SALT))
     assert (since.changes, since.not_run) == ({2017: set(SOURCES)}, [2017])
     path = next((raw / "surveys" / "2018").iterdir())
     path.write_bytes(path.read_bytes() + b"\n")
-    since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, "key"))
+    since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, SALT))
     assert since.changes == {2017: set(SOURCES), 2018: {"surveys"}}
-    assert inputs.why_whole(inputs.fingerprint([2018], None, "key")) is None
+    assert inputs.why_whole(inputs.fingerprint([2018], None, SALT)) is None
     assert inputs.since_last_run(inputs.fingerprint([2018], None, "another key")) is None
     assert inputs.why_whole(inputs.fingerprint([2018], None, "another key")) == inputs.WHY_WHOLE["key"]
     monkeypatch.setenv("JINGTU_SERVING", str(warehouse.with_name("serving.duckdb")))
     warehouse.with_name("serving.duckdb").write_bytes(b"republished by `jingtu publish`")
     inputs.note_publication()  # from the warehouse as the run left it: the run is still followed on from
-    assert inputs.why_whole(inputs.fingerprint([2018], None, "key")) is None
+    assert inputs.why_whole(inputs.fingerprint([2018], None, SALT)) is None
     warehouse.write_bytes(b"written by another run")
     inputs.note_publication()
-    assert inputs.why_whole(inputs.fingerprint([2018], None, "key")) == inputs.WHY_WHOLE["warehouse"]
+    assert inputs.why_whole(inputs.fingerprint([2018], None, SALT)) == inputs.WHY_WHOLE["warehouse"]
+
+
+def test_a_run_records_the_sources_it_reloaded_with_all_that_reads_them_and_only_once_it_has_succeeded(
+        raw, warehouse, monkeypatch):
+    """A run from the UI or the sensor that reloaded a source brings that source up to date and leaves
+    the rest as the last run recorded it; one that does not follow on from the last run is recorded only
+    when it ran its years whole; a record is dropped when its run failed after its last step or when
+    another run wrote the warehouse before it was promoted."""
+    from orchestration import inputs
+    from orchestration.contracts import SOURCES
+
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("JINGTU_SERVING", str(warehouse.with_name("serving.duckdb")))
+    warehouse.parent.mkdir()
+    warehouse.write_bytes(b"")
+    assert recorded_run("whole", [2017, 2018], set(SOURCES), whole=True)
+    for source in ("surveys", "cases"):
+        path = next((raw / source / "2018").iterdir())
+        path.write_bytes(path.read_bytes() + b"\n")
+    warehouse.write_bytes(b"surveys of 2018 reloaded")
+    assert not recorded_run("lost", [2018], {"surveys"}, whole=False)  # it started after the warehouse changed
+    assert inputs.why_whole(inputs.fingerprint([2017, 2018], None, SALT)) == inputs.WHY_WHOLE["warehouse"]
+    assert recorded_run("whole again", [2017, 2018], set(SOURCES), whole=True)
+    for source in ("surveys", "cases"):
+        path = next((raw / source / "2018").iterdir())
+        path.write_bytes(path.read_bytes() + b"\n")
+    start = inputs.run_start([2018])
+    warehouse.write_bytes(b"surveys of 2018 reloaded")
+    inputs.note_run_end("surveys", inputs.run_record(start, {"surveys"}, whole=False))
+    assert inputs.since_last_run(inputs.fingerprint([2017, 2018], None, SALT)) is None  # not promoted yet
+    assert inputs.promote("surveys") and not inputs.promote("surveys")
+    since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, SALT))
+    assert since.changes == {2018: {"cases"}}  # the cases' change is still new
+    start = inputs.run_start([2018])
+    assert inputs.run_record(start, set(), whole=False)["raw"] == since.recorded["raw"]  # the warnings alone
+    warehouse.write_bytes(b"cases of 2018 reloaded")
+    inputs.note_run_end("failed later", inputs.run_record(start, {"cases"}, whole=False))  # never promoted
+    assert recorded_run("next", [2017, 2018], set(SOURCES), whole=True)
+    assert not inputs.promote("failed later")  # its record was dropped
+    inputs.note_run_end("overtaken", inputs.run_record(inputs.run_start([2018]), set(), whole=False))
+    warehouse.write_bytes(b"written by another run before the sensor promoted it")
+    assert not inputs.promote("overtaken")
+    assert inputs.why_whole(inputs.fingerprint([2018], None, SALT)) == inputs.WHY_WHOLE["warehouse"]
+
+
+def test_runs_of_a_schedule_and_from_the_ui_are_recorded_and_the_next_materialize_follows_on(
+        raw, warehouse, monkeypatch, tmp_path, capsys):
+    """After `jingtu materialize 2018`, the monthly refresh's run and a run from the UI of the survey
+    models after a survey file changed, each recorded by the sensor: the next `jingtu materialize`
+    finds nothing new (it ran 2018 whole again when only its own runs were recorded)."""
+    from orchestration.defs.automation import affected_by, monthly_warning_refresh, yearly_job
+    from orchestration.defs.serving import record_inputs_after_success
+
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert cli.main(["materialize", "2018"]) == 0
+    path = next((raw / "surveys" / "2018").iterdir())
+    path.write_bytes(path.read_bytes() + b"\n")
+    refresh = monthly_warning_refresh(build_schedule_context(
+        scheduled_execution_time=datetime.datetime(2019, 1, 2, 6, tzinfo=ZoneInfo("Asia/Shanghai"))))
+    with DagsterInstance.get() as instance:
+        for selection, tags in ((refresh.asset_selection, refresh.tags), (affected_by(["surveys"]), {})):
+            result = defs.resolve_job_def(yearly_job.name).execute_in_process(
+                partition_key="2018", asset_selection=selection, tags=tags, instance=instance, raise_on_error=False)
+            assert result.success
+            (record,) = instance.get_records_for_run(result.run_id, of_type=DagsterEventType.RUN_SUCCESS).records
+            record_inputs_after_success(build_run_status_sensor_context(
+                record_inputs_after_success.name, record.event_log_entry.dagster_event, instance,
+                instance.get_run_by_id(result.run_id)))
+    capsys.readouterr()
+    assert cli.main(["materialize", "2018"]) == 0
+    assert "nothing new since the run that finished at" in capsys.readouterr().out
 
 
 def test_a_failing_dbt_build_fails_its_step_with_the_failures_and_keeps_its_log(warehouse):

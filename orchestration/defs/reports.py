@@ -5,7 +5,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     BackfillPolicy,
-    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     MaterializeResult,
@@ -22,7 +21,7 @@ from orchestration import portrait, settings
 from orchestration.defs.automation import PORTRAITS, RUN_STATUS_SENSOR_SECONDS, yearly_job
 from orchestration.defs.serving import published_by
 from orchestration.lib.duck import connect
-from orchestration.partitions import run_years, yearly
+from orchestration.partitions import run_years, yearly, years_of
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
 # What a page reads: the year's evaluation and its early warnings.
@@ -61,13 +60,6 @@ portraits_job = define_asset_job("county_portraits", selection=[county_portraits
                                  executor_def=in_process_executor, description="Write the county portraits.")
 
 
-def years_of(run: DagsterRun) -> list[str]:
-    """The years of a run's partition or partition range."""
-    first = run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_start")
-    last = run.tags.get("dagster/partition") or run.tags.get("dagster/asset_partition_range_end")
-    return [str(year) for year in range(int(first), int(last) + 1)] if first and last else []
-
-
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job],
                    request_job=portraits_job, default_status=DefaultSensorStatus.RUNNING,
                    minimum_interval_seconds=RUN_STATUS_SENSOR_SECONDS)
@@ -78,4 +70,4 @@ def portraits_after_success(context):
     if published_by(context.dagster_run, PORTRAITS):
         return SkipReason("the run wrote the portraits itself")
     return [RunRequest(run_key=f"portraits-{context.dagster_run.run_id}", partition_key=year)
-            for year in years_of(context.dagster_run)[-1:]]
+            for year in map(str, years_of(context.dagster_run)[-1:])]

@@ -15,9 +15,10 @@ from dagster import (
     run_status_sensor,
 )
 
-from orchestration import settings
-from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, SERVING_FILE, yearly_job
-from orchestration.defs.dbt_models import jingtu_dbt_models
+from orchestration import cli_runs, inputs, settings
+from orchestration.contracts import SOURCES
+from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, SERVING_FILE, affected_by, yearly_job
+from orchestration.defs.dbt_models import MONTHS_TAG, jingtu_dbt_models
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.serving import publish
 
@@ -30,7 +31,21 @@ def bi_database(context: AssetExecutionContext, warehouse: Warehouse) -> Materia
     target = settings.serving_path()
     counts = publish(warehouse.database_path, target)
     context.log.info(f"published {len(counts)} tables to {target}")
+    if warehouse.run_start is not None and (record := inputs.run_record(warehouse.run_start, *reloaded(context.run))):
+        inputs.note_run_end(context.run.run_id, record)
     return MaterializeResult(metadata={"path": str(target), "tables": len(counts), **counts})
+
+
+def reloaded(run: DagsterRun) -> tuple[set[str], bool]:
+    """The sources a run reloaded in its years along with all that reads them (a selection made in the
+    UI may leave some of it out; a run narrowed to some months rebuilds their warnings alone), and
+    whether that is every source: the run then built all of its years."""
+    if run.job_name != yearly_job.name or MONTHS_TAG in run.tags:
+        return set(), False
+    if not run.asset_selection:  # the whole job (None; an empty set from execute_in_process)
+        return set(SOURCES), True
+    sources = {source for source in SOURCES if set(affected_by([source])) <= run.asset_selection}
+    return sources, sources == set(SOURCES)
 
 
 publish_job = define_asset_job("publish_serving", selection=[bi_database.key], executor_def=in_process_executor,
@@ -38,8 +53,9 @@ publish_job = define_asset_job("publish_serving", selection=[bi_database.key], e
 
 
 def published_by(run: DagsterRun, key: AssetKey) -> bool:
-    """Whether the run materialised `key` itself: it ran the whole job, or a selection with `key` in it."""
-    return run.asset_selection is None or key in run.asset_selection
+    """Whether the run materialised `key` itself: it ran the whole job (no selection: None, or an empty
+    set from execute_in_process, as `jingtu materialize` runs it), or a selection with `key` in it."""
+    return not run.asset_selection or key in run.asset_selection
 
 
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job],
@@ -52,3 +68,18 @@ def publish_after_success(context):
     if published_by(context.dagster_run, SERVING_FILE):
         return SkipReason("the run published the serving file itself")
     return RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
+
+
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[yearly_job, publish_job],
+                   default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=RUN_STATUS_SENSOR_SECONDS)
+def record_inputs_after_success(context) -> SkipReason:
+    """After a successful run from the UI, a schedule or the raw/ sensor: what it ran becomes the last
+    run, which `jingtu materialize` follows on from (it records its own runs at once), so that the
+    next `make run` does not run every year whole again."""
+    run_id = context.dagster_run.run_id
+    if inputs.promote(run_id):
+        return SkipReason(f"recorded what run {run_id} ran: the next jingtu materialize follows on from it")
+    if cli_runs.CLI_RUN_TAG in context.dagster_run.tags:
+        return SkipReason(f"run {run_id} is a jingtu materialize's, which records its runs itself")
+    return SkipReason(f"nothing recorded for run {run_id}: it did not follow on from the last recorded run, nor"
+                      " run its years whole, or the warehouse was written since")

@@ -424,21 +424,25 @@ def test_a_run_records_the_sources_it_reloaded_with_all_that_reads_them_and_only
 
 def test_runs_of_a_schedule_and_from_the_ui_are_recorded_and_the_next_materialize_follows_on(
         raw, warehouse, monkeypatch, tmp_path, capsys):
-    """After `jingtu materialize 2018`, the monthly refresh's run and a run from the UI of the survey
-    models after a survey file changed, each recorded by the sensor: the next `jingtu materialize`
-    finds nothing new (it ran 2018 whole again when only its own runs were recorded)."""
+    """After `jingtu materialize 2018`: the monthly refresh's run; a survey file changed, then the survey
+    models materialised from the UI; a file of cases changed, then the cases' raw asset alone, without
+    the models that read it. Each recorded by the sensor, the next `jingtu materialize` runs the cases
+    alone (it ran 2018 whole again when only its own runs were recorded)."""
     from orchestration.defs.automation import affected_by, monthly_warning_refresh, yearly_job
     from orchestration.defs.serving import record_inputs_after_success
 
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     assert cli.main(["materialize", "2018"]) == 0
-    path = next((raw / "surveys" / "2018").iterdir())
-    path.write_bytes(path.read_bytes() + b"\n")
     refresh = monthly_warning_refresh(build_schedule_context(
         scheduled_execution_time=datetime.datetime(2019, 1, 2, 6, tzinfo=ZoneInfo("Asia/Shanghai"))))
+    runs = [(None, refresh.asset_selection, refresh.tags), ("surveys", affected_by(["surveys"]), {}),
+            ("cases", [AssetKey(["raw", "cases"])], {})]
     with DagsterInstance.get() as instance:
-        for selection, tags in ((refresh.asset_selection, refresh.tags), (affected_by(["surveys"]), {})):
+        for changed, selection, tags in runs:
+            if changed:
+                path = next((raw / changed / "2018").iterdir())
+                path.write_bytes(path.read_bytes() + b"\n")
             result = defs.resolve_job_def(yearly_job.name).execute_in_process(
                 partition_key="2018", asset_selection=selection, tags=tags, instance=instance, raise_on_error=False)
             assert result.success
@@ -448,7 +452,7 @@ def test_runs_of_a_schedule_and_from_the_ui_are_recorded_and_the_next_materializ
                 instance.get_run_by_id(result.run_id)))
     capsys.readouterr()
     assert cli.main(["materialize", "2018"]) == 0
-    assert "nothing new since the run that finished at" in capsys.readouterr().out
+    assert "materialising 2018 (files changed: cases) …" in capsys.readouterr().out
 
 
 def test_a_failing_dbt_build_fails_its_step_with_the_failures_and_keeps_its_log(warehouse):

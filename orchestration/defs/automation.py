@@ -10,8 +10,10 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSelection,
+    DagsterRun,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    HookContext,
     RunRequest,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
@@ -21,11 +23,12 @@ from dagster import (
     in_process_executor,
     schedule,
     sensor,
+    success_hook,
 )
 
-from orchestration import cli_runs
+from orchestration import cli_runs, inputs
+from orchestration.contracts import SOURCES
 from orchestration.defs.dbt_models import MONTHS_TAG, jingtu_dbt_models
-from orchestration.inputs import raw_fingerprints
 from orchestration.partitions import TIMEZONE, yearly, years_tags
 
 # How often the sensors that publish and write the portraits after a run that left them out look for
@@ -35,10 +38,34 @@ RUN_STATUS_SENSOR_SECONDS = 5
 PORTRAITS, SERVING_FILE = AssetKey(["reports", "county_portraits"]), AssetKey(["serving", "bi_database"])
 AFTER_THE_MODELS = [PORTRAITS, SERVING_FILE]
 
+
+@success_hook(required_resource_keys={"warehouse"})
+def keep_run_record(context: HookContext) -> None:
+    """After each step of a run: what the run has brought up to date so far (`inputs.run_record`), with
+    the warehouse and the serving file as the step left them. It becomes the last run, which the next
+    `jingtu materialize` follows on from, once the run has succeeded (the sensor
+    `record_inputs_after_success`, or `jingtu materialize` itself)."""
+    start = context.resources.warehouse.run_start
+    if start is not None and (record := inputs.run_record(start, *reloaded(context.instance.get_run_by_id(context.run_id)))):
+        inputs.note_run_end(context.run_id, record)
+
+
+def reloaded(run: DagsterRun) -> tuple[set[str], bool]:
+    """The sources a run reloaded in its years along with all that reads them (a selection made in the
+    UI may leave some of it out; a run narrowed to some months rebuilds their warnings alone), and
+    whether that is every source: the run then built all of its years."""
+    if run.job_name != yearly_job.name or MONTHS_TAG in run.tags:
+        return set(), False
+    if not run.asset_selection:  # the whole job (None; an empty set from execute_in_process)
+        return set(SOURCES), True
+    sources = {source for source in SOURCES if set(affected_by([source])) <= run.asset_selection}
+    return sources, sources == set(SOURCES)
+
+
 # Every step opens the warehouse, so the pool runs them one at a time anyway: in-process execution
 # spares a Python start-up per step (~5–10 s each under the multiprocess executor).
 yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all(),
-                              executor_def=in_process_executor,
+                              executor_def=in_process_executor, hooks={keep_run_record},
                               description="Ingest a year or years, check them, build their evaluation and"
                                           " early warnings, write their portraits and publish the serving file.")
 
@@ -98,7 +125,7 @@ def raw_files_changed(context: SensorEvaluationContext):
     """Requests the ingestion (and the models) of the years whose files under raw/ were added,
     changed or removed since the last evaluation, in one run; unchanged years are left alone."""
     before = json.loads(context.cursor) if context.cursor else {}
-    now = raw_fingerprints()
+    now = inputs.raw_fingerprints()
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
     if not changed:
         return SkipReason("no file under raw/ changed")

@@ -16,9 +16,8 @@ from dagster import (
 )
 
 from orchestration import cli_runs, inputs, settings
-from orchestration.contracts import SOURCES
-from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, SERVING_FILE, affected_by, yearly_job
-from orchestration.defs.dbt_models import MONTHS_TAG, jingtu_dbt_models
+from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, SERVING_FILE, keep_run_record, yearly_job
+from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.serving import publish
 
@@ -31,25 +30,11 @@ def bi_database(context: AssetExecutionContext, warehouse: Warehouse) -> Materia
     target = settings.serving_path()
     counts = publish(warehouse.database_path, target)
     context.log.info(f"published {len(counts)} tables to {target}")
-    if warehouse.run_start is not None and (record := inputs.run_record(warehouse.run_start, *reloaded(context.run))):
-        inputs.note_run_end(context.run.run_id, record)
     return MaterializeResult(metadata={"path": str(target), "tables": len(counts), **counts})
 
 
-def reloaded(run: DagsterRun) -> tuple[set[str], bool]:
-    """The sources a run reloaded in its years along with all that reads them (a selection made in the
-    UI may leave some of it out; a run narrowed to some months rebuilds their warnings alone), and
-    whether that is every source: the run then built all of its years."""
-    if run.job_name != yearly_job.name or MONTHS_TAG in run.tags:
-        return set(), False
-    if not run.asset_selection:  # the whole job (None; an empty set from execute_in_process)
-        return set(SOURCES), True
-    sources = {source for source in SOURCES if set(affected_by([source])) <= run.asset_selection}
-    return sources, sources == set(SOURCES)
-
-
 publish_job = define_asset_job("publish_serving", selection=[bi_database.key], executor_def=in_process_executor,
-                               description="Publish the marts to the serving file.")
+                               hooks={keep_run_record}, description="Publish the marts to the serving file.")
 
 
 def published_by(run: DagsterRun, key: AssetKey) -> bool:

@@ -2,7 +2,7 @@
 that hashes personal data, and the methodology chosen for the run. The raw/ sensor requests the years
 whose files changed; `jingtu materialize` does nothing when none of it changed since the last run,
 and follows on from it when only raw files did. Every successful run records what it ran, however it
-was started (`run_start` before its first step, `note_run_end` in its last, `promote` once it has
+was started (`run_start` before its first step, `note_step` after each, `promote` once it has
 succeeded)."""
 
 import hashlib
@@ -167,10 +167,10 @@ def _pending_path(run_id: str) -> Path:
     return state_path().with_name(f"{state_path().name}.{run_id}")
 
 
-def note_run_end(run_id: str, record: dict) -> None:
-    """In a run's last step: its record (`run_record`), with the warehouse and the serving file as it
-    leaves them, kept aside until the run has succeeded (`promote`). A record left by a run that failed
-    after its last step is dropped."""
+def note_step(run_id: str, record: dict) -> None:
+    """After a step of a run: its record (`run_record`), with the warehouse and the serving file as the
+    step left them, kept aside until the run has succeeded (`promote`). The record a run that failed
+    left is dropped."""
     for left in state_path().parent.glob(f"{state_path().name}.*"):
         left.unlink(missing_ok=True)
     state = {"finished_at": datetime.now().isoformat(timespec="seconds"),

@@ -27,8 +27,8 @@ class Warehouse(ConfigurableResource):
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """Before a run's first step (the in-process executor sets its resources up once): what the run
-        starts from, for its last step to record what it ran (defs/serving.py). Only for the warehouse
-        of the environment, which `jingtu materialize` follows on from."""
+        starts from, for its steps to record what it ran (`keep_run_record`, defs/automation.py). Only
+        for the warehouse of the environment, which `jingtu materialize` follows on from."""
         if context.run is not None and not (self.database or self.raw_root or self.units_file):
             self._run_start = inputs.run_start(years_of(context.run))
 

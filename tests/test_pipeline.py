@@ -340,12 +340,12 @@ def test_the_inputs_of_a_run_change_with_a_raw_file_the_code_or_the_methodology(
 
 
 def recorded_run(run_id: str, years: list[int], reloaded: set[str], whole: bool) -> bool:
-    """A successful run of `years` recorded as its resource, its last step and the CLI or the sensor record it."""
+    """A successful run of `years` recorded as its resource, its steps and the CLI or the sensor record it."""
     from orchestration import inputs
 
     start = inputs.run_start(years)
     if record := inputs.run_record(start, reloaded, whole):
-        inputs.note_run_end(run_id, record)
+        inputs.note_step(run_id, record)
     return inputs.promote(run_id)
 
 
@@ -383,8 +383,8 @@ def test_a_run_records_the_sources_it_reloaded_with_all_that_reads_them_and_only
         raw, warehouse, monkeypatch):
     """A run from the UI or the sensor that reloaded a source brings that source up to date and leaves
     the rest as the last run recorded it; one that does not follow on from the last run is recorded only
-    when it ran its years whole; a record is dropped when its run failed after its last step or when
-    another run wrote the warehouse before it was promoted."""
+    when it ran its years whole; a record is dropped when its run failed or when another run wrote the
+    warehouse before it was promoted."""
     from orchestration import inputs
     from orchestration.contracts import SOURCES
 
@@ -405,7 +405,7 @@ def test_a_run_records_the_sources_it_reloaded_with_all_that_reads_them_and_only
         path.write_bytes(path.read_bytes() + b"\n")
     start = inputs.run_start([2018])
     warehouse.write_bytes(b"surveys of 2018 reloaded")
-    inputs.note_run_end("surveys", inputs.run_record(start, {"surveys"}, whole=False))
+    inputs.note_step("surveys", inputs.run_record(start, {"surveys"}, whole=False))
     assert inputs.since_last_run(inputs.fingerprint([2017, 2018], None, SALT)) is None  # not promoted yet
     assert inputs.promote("surveys") and not inputs.promote("surveys")
     since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, SALT))
@@ -413,10 +413,10 @@ def test_a_run_records_the_sources_it_reloaded_with_all_that_reads_them_and_only
     start = inputs.run_start([2018])
     assert inputs.run_record(start, set(), whole=False)["raw"] == since.recorded["raw"]  # the warnings alone
     warehouse.write_bytes(b"cases of 2018 reloaded")
-    inputs.note_run_end("failed later", inputs.run_record(start, {"cases"}, whole=False))  # never promoted
+    inputs.note_step("failed later", inputs.run_record(start, {"cases"}, whole=False))  # never promoted
     assert recorded_run("next", [2017, 2018], set(SOURCES), whole=True)
     assert not inputs.promote("failed later")  # its record was dropped
-    inputs.note_run_end("overtaken", inputs.run_record(inputs.run_start([2018]), set(), whole=False))
+    inputs.note_step("overtaken", inputs.run_record(inputs.run_start([2018]), set(), whole=False))
     warehouse.write_bytes(b"written by another run before the sensor promoted it")
     assert not inputs.promote("overtaken")
     assert inputs.why_whole(inputs.fingerprint([2018], None, SALT)) == inputs.WHY_WHOLE["warehouse"]

@@ -47,7 +47,7 @@ def keep_run_record(context: HookContext) -> None:
     `record_inputs_after_success`, or `jingtu materialize` itself)."""
     start = context.resources.warehouse.run_start
     if start is not None and (record := inputs.run_record(start, *reloaded(context.instance.get_run_by_id(context.run_id)))):
-        inputs.note_run_end(context.run_id, record)
+        inputs.note_step(context.run_id, record)
 
 
 def reloaded(run: DagsterRun) -> tuple[set[str], bool]:

@@ -16,8 +16,10 @@ import msgpack
 import pytest
 from dagster import (
     AssetKey,
+    DagsterEvent,
     DagsterEventType,
     DagsterInstance,
+    DagsterRun,
     build_run_status_sensor_context,
     build_schedule_context,
     materialize,
@@ -420,6 +422,32 @@ def test_a_run_records_the_sources_it_reloaded_with_all_that_reads_them_and_only
     warehouse.write_bytes(b"written by another run before the sensor promoted it")
     assert not inputs.promote("overtaken")
     assert inputs.why_whole(inputs.fingerprint([2018], None, SALT)) == inputs.WHY_WHOLE["warehouse"]
+
+
+def test_a_run_that_left_the_serving_file_out_is_recorded_before_its_publication_is_requested(raw, warehouse,
+                                                                                               monkeypatch):
+    """The publication requested after a run from the UI that left the serving file out starts from that
+    run's record, whichever of the two sensors acts first: otherwise it would not follow on from the last
+    recorded run, nor be recorded, and the next `jingtu materialize` would run every year whole."""
+    from orchestration import inputs
+    from orchestration.contracts import SOURCES
+    from orchestration.defs.serving import publish_after_success
+
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    warehouse.parent.mkdir()
+    warehouse.write_bytes(b"")
+    assert recorded_run("first", [2018], set(SOURCES), whole=True)
+    start = inputs.run_start([2018])
+    warehouse.write_bytes(b"the evaluation rebuilt from the UI")
+    inputs.note_step("from the UI", inputs.run_record(start, set(), whole=False))
+    run = DagsterRun(job_name="yearly_evaluation", run_id="from the UI", tags={"dagster/partition": "2018"},
+                     asset_selection=frozenset({AssetKey(["marts", "fct_county_evaluation"])}))
+    event = DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name)
+    with DagsterInstance.ephemeral() as instance:
+        request = publish_after_success(build_run_status_sensor_context(publish_after_success.name, event, instance,
+                                                                        run))
+    assert request.run_key == "publish-after-from the UI"
+    assert inputs.run_start([]).since is not None  # the publication's run follows on from it
 
 
 def test_runs_of_a_schedule_and_from_the_ui_are_recorded_and_the_next_materialize_follows_on(

@@ -52,6 +52,9 @@ def publish_after_success(context):
     nobody switched a sensor on."""
     if published_by(context.dagster_run, SERVING_FILE):
         return SkipReason("the run published the serving file itself")
+    # The run recorded first (as record_inputs_after_success would, maybe later): the publication's run
+    # then follows on from it, and is recorded in turn.
+    inputs.promote(context.dagster_run.run_id)
     return RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
 
 

@@ -128,7 +128,7 @@ def _year(raw_key: str) -> int:
 
 
 class RunStart(NamedTuple):
-    current: dict  # the run's inputs (`fingerprint`), its years those it materialises
+    current: dict  # the run's inputs (`fingerprint`), with the years it materialises
     since: SinceLastRun | None  # whether the run follows on from the last recorded one
 
 

@@ -137,6 +137,41 @@ def test_the_monthly_refresh_rebuilds_its_month_alone_then_publishes(built_wareh
         assert con.execute(f"select count(*) from {table} where month = '2018-12-01'").fetchone()[0] == len(before)
 
 
+def test_runs_of_a_schedule_and_from_the_ui_are_recorded_and_the_next_materialize_follows_on(
+        raw, warehouse, monkeypatch, tmp_path, capsys):
+    """After `jingtu materialize 2018`: the monthly refresh's run; a survey file changed, then the survey
+    models materialised from the UI; a file of cases changed, then the cases' raw asset alone, without
+    the models that read it. Each recorded by the sensor, the next `jingtu materialize` runs the cases
+    alone (it ran 2018 whole again when only its own runs were recorded)."""
+    from orchestration import cli
+    from orchestration.definitions import defs
+    from orchestration.defs.automation import affected_by, yearly_job
+    from orchestration.defs.serving import record_inputs_after_success
+
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert cli.main(["materialize", "2018"]) == 0
+    refresh = monthly_warning_refresh(build_schedule_context(
+        scheduled_execution_time=datetime(2019, 1, 2, 6, tzinfo=SHANGHAI)))
+    runs = [(None, refresh.asset_selection, refresh.tags), ("surveys", affected_by(["surveys"]), {}),
+            ("cases", [AssetKey(["raw", "cases"])], {})]
+    with DagsterInstance.get() as instance:
+        for changed, selection, tags in runs:
+            if changed:
+                path = next((raw / changed / "2018").iterdir())
+                path.write_bytes(path.read_bytes() + b"\n")
+            result = defs.resolve_job_def(yearly_job.name).execute_in_process(
+                partition_key="2018", asset_selection=selection, tags=tags, instance=instance, raise_on_error=False)
+            assert result.success
+            (record,) = instance.get_records_for_run(result.run_id, of_type=DagsterEventType.RUN_SUCCESS).records
+            record_inputs_after_success(build_run_status_sensor_context(
+                record_inputs_after_success.name, record.event_log_entry.dagster_event, instance,
+                instance.get_run_by_id(result.run_id)))
+    capsys.readouterr()
+    assert cli.main(["materialize", "2018"]) == 0
+    assert "materialising 2018 (files changed: cases) …" in capsys.readouterr().out
+
+
 def test_a_model_materialised_alone_runs_its_tests_that_read_a_model_left_out(built_warehouse, tmp_path,
                                                                               monkeypatch):
     """As the UI materialises one asset: the evaluation alone, for 2018. Its test that every county code

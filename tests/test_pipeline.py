@@ -1,6 +1,5 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
-import datetime
 import logging
 import os
 import re
@@ -10,7 +9,6 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import msgpack
 import pytest
@@ -21,7 +19,6 @@ from dagster import (
     DagsterInstance,
     DagsterRun,
     build_run_status_sensor_context,
-    build_schedule_context,
     materialize,
 )
 
@@ -448,39 +445,6 @@ def test_a_run_that_left_the_serving_file_out_is_recorded_before_its_publication
                                                                         run))
     assert request.run_key == "publish-after-from the UI"
     assert inputs.run_start([]).since is not None  # the publication's run follows on from it
-
-
-def test_runs_of_a_schedule_and_from_the_ui_are_recorded_and_the_next_materialize_follows_on(
-        raw, warehouse, monkeypatch, tmp_path, capsys):
-    """After `jingtu materialize 2018`: the monthly refresh's run; a survey file changed, then the survey
-    models materialised from the UI; a file of cases changed, then the cases' raw asset alone, without
-    the models that read it. Each recorded by the sensor, the next `jingtu materialize` runs the cases
-    alone (it ran 2018 whole again when only its own runs were recorded)."""
-    from orchestration.defs.automation import affected_by, monthly_warning_refresh, yearly_job
-    from orchestration.defs.serving import record_inputs_after_success
-
-    monkeypatch.setenv("JINGTU_RAW", str(raw))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    assert cli.main(["materialize", "2018"]) == 0
-    refresh = monthly_warning_refresh(build_schedule_context(
-        scheduled_execution_time=datetime.datetime(2019, 1, 2, 6, tzinfo=ZoneInfo("Asia/Shanghai"))))
-    runs = [(None, refresh.asset_selection, refresh.tags), ("surveys", affected_by(["surveys"]), {}),
-            ("cases", [AssetKey(["raw", "cases"])], {})]
-    with DagsterInstance.get() as instance:
-        for changed, selection, tags in runs:
-            if changed:
-                path = next((raw / changed / "2018").iterdir())
-                path.write_bytes(path.read_bytes() + b"\n")
-            result = defs.resolve_job_def(yearly_job.name).execute_in_process(
-                partition_key="2018", asset_selection=selection, tags=tags, instance=instance, raise_on_error=False)
-            assert result.success
-            (record,) = instance.get_records_for_run(result.run_id, of_type=DagsterEventType.RUN_SUCCESS).records
-            record_inputs_after_success(build_run_status_sensor_context(
-                record_inputs_after_success.name, record.event_log_entry.dagster_event, instance,
-                instance.get_run_by_id(result.run_id)))
-    capsys.readouterr()
-    assert cli.main(["materialize", "2018"]) == 0
-    assert "materialising 2018 (files changed: cases) …" in capsys.readouterr().out
 
 
 def test_a_failing_dbt_build_fails_its_step_with_the_failures_and_keeps_its_log(warehouse):

@@ -143,14 +143,15 @@ def run_start(years: list[int]) -> RunStart | None:
     return RunStart(current, since_last_run(current))
 
 
-def run_record(start: RunStart, reloaded: set[str], whole: bool) -> dict | None:
+def run_record(start: RunStart, reloaded: set[str]) -> dict | None:
     """What the warehouse is up to date with after a successful run from `start` that reloaded the
-    sources `reloaded` in its years, with all that reads them, and built all of its years when `whole`.
+    sources `reloaded` in its years, with all that reads them (every source: it ran its years whole).
     When the run followed on from the last one, the rest stays as that run recorded it: the other
     sources' files and the other years (a run of one year, or of the warnings alone, does not make the
     next run start again, and files that changed meanwhile are still new to it). Otherwise only a whole
     run is known to leave its years up to date; None: nothing is."""
     current, since = start
+    whole = reloaded == set(SOURCES)
     if since is None:
         return dict(current) if whole else None
     last, run = since.recorded, set(current["years"])

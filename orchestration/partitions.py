@@ -37,8 +37,7 @@ YEARS_TAG = "jingtu/years"
 
 def run_years(context) -> list[int]:
     """The years a run materialises: its partition, its range, or the years its YEARS_TAG names."""
-    named = context.run.tags.get(YEARS_TAG)
-    return sorted(int(year) for year in named.split(",")) if named else [int(key) for key in context.partition_keys]
+    return years_of(context.run) if YEARS_TAG in context.run.tags else [int(key) for key in context.partition_keys]
 
 
 def years_of(run) -> list[int]:

@@ -338,12 +338,12 @@ def test_the_inputs_of_a_run_change_with_a_raw_file_the_code_or_the_methodology(
     assert inputs.fingerprint([2018], None, "key")["raw"] != before["raw"]
 
 
-def recorded_run(run_id: str, years: list[int], reloaded: set[str], whole: bool) -> bool:
+def recorded_run(run_id: str, years: list[int], reloaded: set[str]) -> bool:
     """A successful run of `years` recorded as its resource, its steps and the CLI or the sensor record it."""
     from orchestration import inputs
 
     start = inputs.run_start(years)
-    if record := inputs.run_record(start, reloaded, whole):
+    if record := inputs.run_record(start, reloaded):
         inputs.note_step(run_id, record)
     return inputs.promote(run_id)
 
@@ -359,7 +359,7 @@ def test_after_a_run_of_some_years_the_others_run_whole_and_its_years_only_for_w
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     warehouse.parent.mkdir()
     warehouse.write_bytes(b"")
-    assert recorded_run("first", [2018], set(SOURCES), whole=True)
+    assert recorded_run("first", [2018], set(SOURCES))
     since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, SALT))
     assert (since.changes, since.not_run) == ({2017: set(SOURCES)}, [2017])
     path = next((raw / "surveys" / "2018").iterdir())
@@ -391,31 +391,31 @@ def test_a_run_records_the_sources_it_reloaded_with_all_that_reads_them_and_only
     monkeypatch.setenv("JINGTU_SERVING", str(warehouse.with_name("serving.duckdb")))
     warehouse.parent.mkdir()
     warehouse.write_bytes(b"")
-    assert recorded_run("whole", [2017, 2018], set(SOURCES), whole=True)
+    assert recorded_run("whole", [2017, 2018], set(SOURCES))
     for source in ("surveys", "cases"):
         path = next((raw / source / "2018").iterdir())
         path.write_bytes(path.read_bytes() + b"\n")
     warehouse.write_bytes(b"surveys of 2018 reloaded")
-    assert not recorded_run("lost", [2018], {"surveys"}, whole=False)  # it started after the warehouse changed
+    assert not recorded_run("lost", [2018], {"surveys"})  # it started after the warehouse changed
     assert inputs.why_whole(inputs.fingerprint([2017, 2018], None, SALT)) == inputs.WHY_WHOLE["warehouse"]
-    assert recorded_run("whole again", [2017, 2018], set(SOURCES), whole=True)
+    assert recorded_run("whole again", [2017, 2018], set(SOURCES))
     for source in ("surveys", "cases"):
         path = next((raw / source / "2018").iterdir())
         path.write_bytes(path.read_bytes() + b"\n")
     start = inputs.run_start([2018])
     warehouse.write_bytes(b"surveys of 2018 reloaded")
-    inputs.note_step("surveys", inputs.run_record(start, {"surveys"}, whole=False))
+    inputs.note_step("surveys", inputs.run_record(start, {"surveys"}))
     assert inputs.since_last_run(inputs.fingerprint([2017, 2018], None, SALT)) is None  # not promoted yet
     assert inputs.promote("surveys") and not inputs.promote("surveys")
     since = inputs.since_last_run(inputs.fingerprint([2017, 2018], None, SALT))
     assert since.changes == {2018: {"cases"}}  # the cases' change is still new
     start = inputs.run_start([2018])
-    assert inputs.run_record(start, set(), whole=False)["raw"] == since.recorded["raw"]  # the warnings alone
+    assert inputs.run_record(start, set())["raw"] == since.recorded["raw"]  # the warnings alone
     warehouse.write_bytes(b"cases of 2018 reloaded")
-    inputs.note_step("failed later", inputs.run_record(start, {"cases"}, whole=False))  # never promoted
-    assert recorded_run("next", [2017, 2018], set(SOURCES), whole=True)
+    inputs.note_step("failed later", inputs.run_record(start, {"cases"}))  # never promoted
+    assert recorded_run("next", [2017, 2018], set(SOURCES))
     assert not inputs.promote("failed later")  # its record was dropped
-    inputs.note_step("overtaken", inputs.run_record(inputs.run_start([2018]), set(), whole=False))
+    inputs.note_step("overtaken", inputs.run_record(inputs.run_start([2018]), set()))
     warehouse.write_bytes(b"written by another run before the sensor promoted it")
     assert not inputs.promote("overtaken")
     assert inputs.why_whole(inputs.fingerprint([2018], None, SALT)) == inputs.WHY_WHOLE["warehouse"]
@@ -433,10 +433,10 @@ def test_a_run_that_left_the_serving_file_out_is_recorded_before_its_publication
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     warehouse.parent.mkdir()
     warehouse.write_bytes(b"")
-    assert recorded_run("first", [2018], set(SOURCES), whole=True)
+    assert recorded_run("first", [2018], set(SOURCES))
     start = inputs.run_start([2018])
     warehouse.write_bytes(b"the evaluation rebuilt from the UI")
-    inputs.note_step("from the UI", inputs.run_record(start, set(), whole=False))
+    inputs.note_step("from the UI", inputs.run_record(start, set()))
     run = DagsterRun(job_name="yearly_evaluation", run_id="from the UI", tags={"dagster/partition": "2018"},
                      asset_selection=frozenset({AssetKey(["marts", "fct_county_evaluation"])}))
     event = DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name)

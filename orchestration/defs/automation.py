@@ -46,20 +46,20 @@ def keep_run_record(context: HookContext) -> None:
     `jingtu materialize` follows on from, once the run has succeeded (the sensor
     `record_inputs_after_success`, or `jingtu materialize` itself)."""
     start = context.resources.warehouse.run_start
-    if start is not None and (record := inputs.run_record(start, *reloaded(context.instance.get_run_by_id(context.run_id)))):
+    if start is None:
+        return
+    if record := inputs.run_record(start, reloaded(context.instance.get_run_by_id(context.run_id))):
         inputs.note_step(context.run_id, record)
 
 
-def reloaded(run: DagsterRun) -> tuple[set[str], bool]:
+def reloaded(run: DagsterRun) -> set[str]:
     """The sources a run reloaded in its years along with all that reads them (a selection made in the
-    UI may leave some of it out; a run narrowed to some months rebuilds their warnings alone), and
-    whether that is every source: the run then built all of its years."""
+    UI may leave some of it out; a run narrowed to some months rebuilds their warnings alone)."""
     if run.job_name != yearly_job.name or MONTHS_TAG in run.tags:
-        return set(), False
+        return set()
     if not run.asset_selection:  # the whole job (None; an empty set from execute_in_process)
-        return set(SOURCES), True
-    sources = {source for source in SOURCES if set(affected_by([source])) <= run.asset_selection}
-    return sources, sources == set(SOURCES)
+        return set(SOURCES)
+    return {source for source in SOURCES if set(affected_by([source])) <= run.asset_selection}
 
 
 # Every step opens the warehouse, so the pool runs them one at a time anyway: in-process execution

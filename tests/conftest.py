@@ -113,6 +113,25 @@ def load(raw, warehouse):
     return _load
 
 
+def after_success(sensor, asset_selection, tags=None, run_id: str | None = None):
+    """A run-status sensor's answer to a successful run of the yearly job for 2018 (or `tags`' years)
+    with that selection (and `run_id`, by default a new one)."""
+    from dagster import (
+        DagsterEvent,
+        DagsterEventType,
+        DagsterInstance,
+        DagsterRun,
+        build_run_status_sensor_context,
+    )
+    from dagster._core.utils import make_new_run_id
+
+    run = DagsterRun(job_name="yearly_evaluation", run_id=run_id or make_new_run_id(),
+                     tags=tags or {"dagster/partition": "2018"}, asset_selection=asset_selection)
+    event = DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name)
+    with DagsterInstance.ephemeral() as instance:
+        return sensor(build_run_status_sensor_context(sensor.name, event, instance, run))
+
+
 def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
     with connect(warehouse, read_only=True) as con:
         return con.execute(sql, params or {}).fetchall()

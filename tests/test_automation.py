@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from dagster import (
     AssetKey,
-    DagsterEvent,
     DagsterEventType,
     DagsterInstance,
     DagsterRun,
@@ -24,6 +23,7 @@ from dagster._core.utils import make_new_run_id
 from orchestration.defs.automation import annual_evaluation, monthly_warning_refresh, raw_files_changed
 from orchestration.defs.dbt_models import MONTHS_TAG
 from orchestration.lib.duck import connect
+from tests.conftest import after_success
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -80,15 +80,6 @@ def test_the_sensor_requests_only_the_year_whose_files_changed(raw, monkeypatch)
     again = evaluate(result.cursor)
     assert requested(again) == [("2016", "2018", "2016,2018", "cases,hotline")]  # one run, 2017 left alone
     assert json.loads(again.cursor).keys() == json.loads(cursor).keys()
-
-
-def after_success(sensor, asset_selection, tags=None):
-    """The sensor's answer to a successful run of the yearly job for 2018 (or `tags`' years) with that selection."""
-    run = DagsterRun(job_name="yearly_evaluation", run_id=make_new_run_id(), tags=tags or {"dagster/partition": "2018"},
-                     asset_selection=asset_selection)
-    event = DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name)
-    with DagsterInstance.ephemeral() as instance:
-        return sensor(build_run_status_sensor_context(sensor.name, event, instance, run))
 
 
 def test_the_publishing_sensors_act_only_after_runs_that_left_their_asset_out():

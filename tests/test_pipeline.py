@@ -14,11 +14,8 @@ import msgpack
 import pytest
 from dagster import (
     AssetKey,
-    DagsterEvent,
     DagsterEventType,
     DagsterInstance,
-    DagsterRun,
-    build_run_status_sensor_context,
     materialize,
 )
 
@@ -36,7 +33,7 @@ from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.lib.duck import connect
 from orchestration.resources import Warehouse
-from tests.conftest import SALT, UNITS_CSV, query
+from tests.conftest import SALT, UNITS_CSV, after_success, query
 
 
 def materialize_year(raw, warehouse, year: int):
@@ -437,12 +434,8 @@ def test_a_run_that_left_the_serving_file_out_is_recorded_before_its_publication
     start = inputs.run_start([2018])
     warehouse.write_bytes(b"the evaluation rebuilt from the UI")
     inputs.note_step("from the UI", inputs.run_record(start, set()))
-    run = DagsterRun(job_name="yearly_evaluation", run_id="from the UI", tags={"dagster/partition": "2018"},
-                     asset_selection=frozenset({AssetKey(["marts", "fct_county_evaluation"])}))
-    event = DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name)
-    with DagsterInstance.ephemeral() as instance:
-        request = publish_after_success(build_run_status_sensor_context(publish_after_success.name, event, instance,
-                                                                        run))
+    request = after_success(publish_after_success, frozenset({AssetKey(["marts", "fct_county_evaluation"])}),
+                            run_id="from the UI")
     assert request.run_key == "publish-after-from the UI"
     assert inputs.run_start([]).since is not None  # the publication's run follows on from it
 

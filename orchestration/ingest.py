@@ -455,16 +455,16 @@ class PartitionLoader:
         """Give the staged rows of a CSV slice their physical line numbers in the file, where records
         and lines differ (a quoted value spanning lines, blank lines): a record starts on a non-blank
         line that follows an even number of quote characters."""
+        # What each line says of records, not its text: a fraction of the memory, and no personal data.
         self.con.execute(f"""
             create or replace temp table _file_lines as
-            select line from read_csv({sql_literal(part.readable)}, header = false, delim = {sql_literal(chr(1))},
-                quote = '', escape = '', auto_detect = false, strict_mode = false, columns = {{'line': 'varchar'}})""")
+            select line is null as is_blank, coalesce(length(line) - length(replace(line, '"', '')), 0) as quotes
+            from read_csv({sql_literal(part.readable)}, header = false, delim = {sql_literal(chr(1))}, quote = '',
+                escape = '', auto_detect = false, strict_mode = false, columns = {{'line': 'varchar'}})""")
         self.con.execute("""
             create or replace temp table _record_lines as
             with numbered as (
-                select rowid + 1 as line_number, line is null as is_blank,
-                    coalesce(length(line) - length(replace(line, '"', '')), 0) as quotes
-                from _file_lines
+                select rowid + 1 as line_number, is_blank, quotes from _file_lines
             ),
             opened as (
                 select *, coalesce(sum(quotes) over (order by line_number rows between unbounded preceding

@@ -25,7 +25,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from dbt_common.events.functions import msg_to_dict
 
 from orchestration import settings
-from orchestration.lib.duck import connect
+from orchestration.lib.duck import EXTENSIONS, connect
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -202,7 +202,7 @@ def _in_warehouse_folder(project_dir: Path, warehouse: Path | None = None) -> tu
     # dbt reads its target folder (and its log folder, by default) from where it starts
     target = project_dir / os.environ.get("DBT_TARGET_PATH", "target")
     return warehouse.parent, {"JINGTU_DBT_WAREHOUSE": warehouse.name, "JINGTU_UNITS": str(units),
-                              "DBT_TARGET_PATH": str(target)}
+                              "DBT_TARGET_PATH": str(target), "JINGTU_DUCKDB_EXTENSIONS": str(EXTENSIONS)}
 
 
 def with_table_metadata(events: list, manifest: Mapping) -> list:

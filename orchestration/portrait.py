@@ -17,7 +17,7 @@ import plotly.io
 from plotly.offline import get_plotlyjs
 
 from orchestration.alert_evidence import EVIDENCE_COLUMNS, describe
-from orchestration.lib.duck import has_mart
+from orchestration.lib.duck import connect, has_mart
 from orchestration.lib.html import templates
 
 PLOTLY_JS = "plotly.min.js"
@@ -246,7 +246,7 @@ def render_index(con: duckdb.DuckDBPyConnection, out: Path) -> Path:
 
 def write(database: Path, years: list[int], out: Path) -> list[Path]:
     """Render the pages of `years` and the index from `database`, opened read-only."""
-    with duckdb.connect(str(database), read_only=True) as con:
+    with connect(database, read_only=True) as con:
         pages = [render_year(con, year, out) for year in years]
         render_index(con, out)
     return pages

@@ -6,8 +6,8 @@ import shutil
 import msgpack
 import pytest
 
-from orchestration.dbt import DBT_PROJECT_DIR, dbt_project, partition_env
-from orchestration.lib.duck import connect
+from orchestration.dbt import DBT_PROJECT_DIR, dbt_project, failure_messages, invoke_dbt, partition_env
+from orchestration.lib.duck import EXTENSIONS, connect
 from tests.conftest import query
 from tests.conftest import run_dbt as dbt
 
@@ -50,6 +50,18 @@ def test_the_partition_reaches_dbt_in_environment_variables_read_only_while_exec
     saved = msgpack.unpackb((tmp_path / "partial_parse.msgpack").read_bytes(), strict_map_key=False)
     assert "JINGTU_UNITS" in saved["env_vars"]  # dbt records what the files read while parsing
     assert not set(partition_env()) & set(saved["env_vars"])
+
+
+def test_dbt_encrypts_what_duckdb_spills_as_the_loader_does(tmp_path):
+    """dbt's connections take the same settings as the project's own (`encrypt_spills`; what they do is
+    shown by test_ingest's test of the spill files)."""
+    query = "select current_setting('temp_file_encryption') as encrypted, current_setting('extension_directory') as folder"
+    shown = invoke_dbt(["show", "--quiet", "--no-write-json", "--inline", query, "--project-dir", str(DBT_PROJECT_DIR),
+                        "--profiles-dir", str(DBT_PROJECT_DIR)], warehouse=tmp_path / "w.duckdb")
+    assert shown.success, failure_messages(shown)
+    with connect(tmp_path / "own.duckdb") as con:
+        own = con.execute(query).fetchone()
+    assert own == (True, str(EXTENSIONS)) and tuple(shown.result.results[0].agate_table.rows[0]) == own
 
 
 def test_single_year_runs_in_any_order_equal_a_build_of_every_year(raw_warehouse, built_warehouse, tmp_path):

@@ -422,6 +422,19 @@ def test_caller_phone_is_hashed_name_dropped_and_numbers_masked(raw, load, wareh
     assert query(warehouse, "select caller_key from raw.hotline where ticket_id = 'T2'") == [(None,)]
 
 
+def test_what_duckdb_spills_to_disk_holds_no_personal_data_in_clear(tmp_path, monkeypatch):
+    """DuckDB spills what does not fit in its memory to files beside the database, and a spilled block
+    holds whatever its memory held before: lines of a raw file were found in them, in clear, during a
+    hotline load under a small memory limit. The files are encrypted."""
+    monkeypatch.setenv("JINGTU_DUCKDB_MEMORY_LIMIT", "30MB")
+    with connect(tmp_path / "w.duckdb") as con:
+        con.execute("create temp table held as select '13912345678 王伟 ' || i as line from range(3000000) as r(i)")
+        spills = Path(con.execute("select current_setting('temp_directory')").fetchone()[0])
+        spilled = [path.read_bytes() for path in spills.iterdir()]  # while the table is held
+    assert sum(map(len, spilled)) > 30 * 2**20  # the table, beyond what the limit leaves in memory
+    assert not any(b"13912345678" in data or "王伟".encode() in data for data in spilled)
+
+
 def test_no_caller_phone_or_name_from_raw_reaches_any_table(raw, load, warehouse):
     for source in SOURCES:
         for year in (2015, 2016, 2017, 2018):

@@ -7,9 +7,11 @@ import duckdb_ext
 
 from orchestration import settings
 
-# The excel extension comes from the duckdb-ext-excel package because the extension repository is
-# not reachable from our machines. It is the signed, official build for this DuckDB version.
-_EXTENSION_DIR = Path(next(iter(duckdb_ext.__path__))) / "extensions" / f"v{duckdb.__version__}"
+# The excel and httpfs extensions come from the duckdb-ext-* packages because the extension repository
+# is not reachable from our machines: the signed, official builds for this DuckDB version, in DuckDB's
+# own layout of an extension directory.
+EXTENSIONS = Path(next(iter(duckdb_ext.__path__))) / "extensions"
+_EXTENSION_DIR = EXTENSIONS / f"v{duckdb.__version__}"
 
 
 def sql_literal(value) -> str:
@@ -88,6 +90,15 @@ def check_settings() -> None:
     connect().close()
 
 
+def encrypt_spills(con: duckdb.DuckDBPyConnection) -> None:
+    """What DuckDB spills to disk when memory runs short (files beside the database) encrypted: a spilled
+    block holds whatever its memory held before, a raw file's personal data in clear included. The key
+    is the process's own; the httpfs extension's secure random numbers make it, loaded from `EXTENSIONS`
+    the first time a spill needs them. dbt's profile sets the same (profiles.yml)."""
+    con.execute(f"set extension_directory = {sql_literal(EXTENSIONS)}")
+    con.execute("set temp_file_encryption = true")
+
+
 def connect(database: Path | str = ":memory:", read_only: bool = False, excel: bool = False
             ) -> duckdb.DuckDBPyConnection:
     """A connection, with the excel extension loaded when it reads or writes .xlsx (`excel`): loading
@@ -105,6 +116,7 @@ def connect(database: Path | str = ":memory:", read_only: bool = False, excel: b
         raise settings.SettingInvalid(f"JINGTU_DUCKDB_MEMORY_LIMIT={limit!r} is not a size DuckDB understands,"
                                       f" such as 1.5GB or 800MB; DuckDB: {error}") from None
     con.execute(f"set checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+    encrypt_spills(con)
     if excel:
         load_excel_extension(con)
     return con

@@ -55,12 +55,13 @@ def test_the_partition_reaches_dbt_in_environment_variables_read_only_while_exec
 def test_dbt_encrypts_what_duckdb_spills_as_the_loader_does(tmp_path):
     """dbt's connections take the same settings as the project's own (`encrypt_spills`; what they do is
     shown by test_ingest's test of the spill files)."""
-    query = "select current_setting('temp_file_encryption') as encrypted, current_setting('extension_directory') as folder"
-    shown = invoke_dbt(["show", "--quiet", "--no-write-json", "--inline", query, "--project-dir", str(DBT_PROJECT_DIR),
-                        "--profiles-dir", str(DBT_PROJECT_DIR)], warehouse=tmp_path / "w.duckdb")
+    settings_sql = ("select current_setting('temp_file_encryption') as encrypted,"
+                    " current_setting('extension_directory') as folder")
+    shown = invoke_dbt(["show", "--quiet", "--no-write-json", "--inline", settings_sql, "--project-dir",
+                        str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)], warehouse=tmp_path / "w.duckdb")
     assert shown.success, failure_messages(shown)
     with connect(tmp_path / "own.duckdb") as con:
-        own = con.execute(query).fetchone()
+        own = con.execute(settings_sql).fetchone()
     assert own == (True, str(EXTENSIONS)) and tuple(shown.result.results[0].agate_table.rows[0]) == own
 
 

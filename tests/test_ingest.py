@@ -431,7 +431,7 @@ def test_what_duckdb_spills_to_disk_holds_no_personal_data_in_clear(tmp_path, mo
         con.execute("create temp table held as select '13912345678 王伟 ' || i as line from range(3000000) as r(i)")
         spills = Path(con.execute("select current_setting('temp_directory')").fetchone()[0])
         spilled = [path.read_bytes() for path in spills.iterdir()]  # while the table is held
-    assert sum(map(len, spilled)) > 30 * 2**20  # the table, beyond what the limit leaves in memory
+    assert sum(map(len, spilled)) > 16 * 2**20  # much of the table: what the limit leaves out of memory
     assert not any(b"13912345678" in data or "王伟".encode() in data for data in spilled)
 
 

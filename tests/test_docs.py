@@ -1,4 +1,5 @@
-"""docs/methodology.md travels with the code: its tables are generated from the configuration."""
+"""The docs travel with the code: docs/methodology.md's tables are generated from the configuration, and
+the README names every environment variable the project reads."""
 
 import shutil
 
@@ -50,3 +51,16 @@ def test_every_enum_code_has_exactly_the_labels_its_contract_allows():
     for field, (source, column) in used.items():
         allowed = next(c for c in SOURCES[source].columns if c.name == column).values
         assert set(allowed) == labels[field], (field, source, column)
+
+
+def test_every_environment_variable_the_project_reads_is_in_the_readme():
+    import re
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    read = set()
+    for folder, pattern in (("orchestration", "**/*.py"), ("dbt_project", "**/*.yml"), ("dbt_project", "**/*.sql")):
+        for path in (PROJECT_ROOT / folder).glob(pattern):
+            if "target" not in path.relative_to(PROJECT_ROOT).parts:
+                read |= set(re.findall(r"\bJINGTU_[A-Z_]+\b", path.read_text(encoding="utf-8")))
+    assert "JINGTU_WAREHOUSE" in read
+    assert sorted(name for name in read if f"`{name}`" not in readme) == []

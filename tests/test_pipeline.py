@@ -1,5 +1,7 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
+import csv
+import io
 import logging
 import os
 import re
@@ -34,6 +36,7 @@ from orchestration.defs.ingestion import ingestion_assets
 from orchestration.lib.duck import connect
 from orchestration.resources import Warehouse
 from tests.conftest import SALT, UNITS_CSV, after_success, query
+from tests.test_ingest import TICKETS, decode, write_hotline
 
 
 def materialize_year(raw, warehouse, year: int):
@@ -70,11 +73,24 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setattr(cli, "HEARTBEAT", 0)  # a line every second while a step runs
+    # beside the sample's callers, one whose tickets are loaded and one whose ticket is rejected (one in
+    # a hundred: a file with more rejects fails its check), with an ID number in the text: looked for in
+    # everything the runs write, at the end
+    planted = [{**TICKETS[0], "ticket_id": f"P{i}", "caller_name": "欧阳明远"} for i in range(100)] + [
+        {**TICKETS[0], "ticket_id": "P100", "caller_phone": "13698765432", "caller_name": "司马青衫",
+         "county_code": "999999"}]
+    write_hotline(raw / "hotline" / "2018" / "12345_2018-05-callers.csv", planted)
+    printed = []
+
+    def output() -> str:
+        printed.append(capsys.readouterr().out)
+        return printed[-1]
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert cli.main(["materialize", "2017", "2018"]) == 0
     assert [str(w.message) for w in caught if "dagster" in w.filename] == []  # the output stays readable
-    out = capsys.readouterr().out
+    out = output()
     assert "materialising 2017–2018 …" in out  # one run for the range of years
     # a line per step as it ends, in the order they ran, before the run's own
     steps = re.findall(r"^  (\w+ ingested|quality checks done|dbt build done|portraits written"
@@ -127,7 +143,7 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     # Again with nothing new: no run, no write, the same grades printed.
     warehouse_written = warehouse.stat().st_mtime_ns
     assert cli.main(["materialize", "2017", "2018"]) == 0
-    again = capsys.readouterr().out
+    again = output()
     assert "nothing new since the run that finished at" in again
     assert [line for line in again.splitlines() if line.startswith("      5111")] == grade_lines
     with DagsterInstance.get() as instance:
@@ -135,7 +151,7 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert warehouse.stat().st_mtime_ns == warehouse_written
     assert not [path for run in runs for path in PARTIAL_PARSE.parent.glob(step_target_folder(run.run_id, "*").name)]
     # Only the 2017 hotline file is asked for … (nothing new for 2017 alone either)
-    assert cli.main(["materialize", "2017"]) == 0 and "nothing new since" in capsys.readouterr().out
+    assert cli.main(["materialize", "2017"]) == 0 and "nothing new since" in output()
 
     # Re-delivered surveys files of 2017 and 2018, then 2017 asked for: one run, of 2017, reloading the
     # surveys and rebuilding only what reads them; the hotline and the cases are left alone.
@@ -149,7 +165,7 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     surveys_2018.write_bytes(b"".join(surveys_2018.read_bytes().splitlines(keepends=True)[:-100]))
     caplog.clear()
     assert cli.main(["materialize", "2017"]) == 0
-    assert "materialising 2017 (files changed: surveys) …" in capsys.readouterr().out
+    assert "materialising 2017 (files changed: surveys) …" in output()
     # what a library would print past the CLI's quiet run config (a person sees it on stderr)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     with DagsterInstance.get() as instance:
@@ -172,11 +188,33 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
 
     # Both years again: 2017 is up to date, 2018's surveys file is still new; then nothing is.
     assert cli.main(["materialize", "2017", "2018"]) == 0
-    assert "materialising 2018 (files changed: surveys) …" in capsys.readouterr().out
-    assert cli.main(["materialize", "2017", "2018"]) == 0 and "nothing new since" in capsys.readouterr().out
+    assert "materialising 2018 (files changed: surveys) …" in output()
+    assert cli.main(["materialize", "2017", "2018"]) == 0 and "nothing new since" in output()
     # A forced run of 2018 leaves 2017 as it was: the next run of both finds nothing new either.
-    assert cli.main(["materialize", "--force", "2018"]) == 0 and "materialising 2018 …" in capsys.readouterr().out
-    assert cli.main(["materialize", "2017", "2018"]) == 0 and "nothing new since" in capsys.readouterr().out
+    assert cli.main(["materialize", "--force", "2018"]) == 0 and "materialising 2018 …" in output()
+    assert cli.main(["materialize", "2017", "2018"]) == 0 and "nothing new since" in output()
+
+    # Nothing the runs wrote holds a caller's phone or name, or an ID number, in clear: the warehouse's
+    # folder (databases, quality results, portraits), the Dagster instance (event logs, captured output),
+    # dbt's parse, what was printed and logged.
+    phones = {row["来电号码"] for path in (raw / "hotline").rglob("*.csv")
+              for row in csv.DictReader(io.StringIO(decode(path.read_bytes()))) if row["来电号码"]}
+    assert {"13912345678", "13698765432"} < phones and len(phones) > 1000
+    texts = ("欧阳明远", "司马青衫", "51112419800101123X")
+    written = [path for path in tmp_path.rglob("*") if path.is_file() and raw not in path.parents]
+    assert {"dagster_home", "warehouse", "parse"} <= {path.relative_to(tmp_path).parts[0] for path in written}
+    found = {str(path.relative_to(tmp_path)): held for path in written
+             if (held := personal_data_in(path.read_bytes(), phones, texts))}
+    assert found == {}
+    output()
+    assert personal_data_in("".join([*printed, caplog.text]).encode(), phones, texts) == set()
+
+
+def personal_data_in(data: bytes, phones: set[str], texts: tuple[str, ...]) -> set[str]:
+    """Which of `phones` (11 digits, found in any longer run of digits too) and `texts` (in UTF-8 or
+    GB18030) `data` holds."""
+    held = {run[i:i + 11].decode() for run in re.findall(rb"\d{11,}", data) for i in range(len(run) - 10)} & phones
+    return held | {text for text in texts if text.encode() in data or text.encode("gb18030") in data}
 
 
 def state_check(partial_parse) -> dict:

@@ -4,6 +4,7 @@ import csv
 import functools
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -135,6 +136,13 @@ def after_success(sensor, asset_selection, tags=None, run_id: str | None = None)
 def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
     with connect(warehouse, read_only=True) as con:
         return con.execute(sql, params or {}).fetchall()
+
+
+def personal_data_in(data: bytes, phones: set[str], texts: tuple[str, ...]) -> set[str]:
+    """Which of `phones` (11 digits, found in any longer run of digits too) and `texts` (in UTF-8 or
+    GB18030) `data` holds."""
+    held = {run[i:i + 11].decode() for run in re.findall(rb"\d{11,}", data) for i in range(len(run) - 10)} & phones
+    return held | {text for text in texts if text.encode() in data or text.encode("gb18030") in data}
 
 
 def write_source(path: Path, source: str, rows: list[dict], encoding: str = "utf-8-sig", headers=None) -> Path:

@@ -35,7 +35,7 @@ from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.lib.duck import connect
 from orchestration.resources import Warehouse
-from tests.conftest import SALT, UNITS_CSV, after_success, query
+from tests.conftest import SALT, UNITS_CSV, after_success, personal_data_in, query
 from tests.test_ingest import TICKETS, decode, write_hotline
 
 
@@ -208,13 +208,6 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert found == {}
     output()
     assert personal_data_in("".join([*printed, caplog.text]).encode(), phones, texts) == set()
-
-
-def personal_data_in(data: bytes, phones: set[str], texts: tuple[str, ...]) -> set[str]:
-    """Which of `phones` (11 digits, found in any longer run of digits too) and `texts` (in UTF-8 or
-    GB18030) `data` holds."""
-    held = {run[i:i + 11].decode() for run in re.findall(rb"\d{11,}", data) for i in range(len(run) - 10)} & phones
-    return held | {text for text in texts if text.encode() in data or text.encode("gb18030") in data}
 
 
 def state_check(partial_parse) -> dict:

@@ -25,7 +25,7 @@ from orchestration.lib.duck import connect
 from orchestration.quality.suites import read_suite
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.sample import generate
-from tests.conftest import SALT, UNITS_CSV, project_dagster_home, query
+from tests.conftest import SALT, UNITS_CSV, personal_data_in, project_dagster_home, query
 from tests.test_ingest import TICKETS, in_2014, write_hotline
 
 PHONE, NAME, ID = "13912345678", "王伟", "51112419800101123X"
@@ -216,6 +216,26 @@ def test_an_unreadable_file_is_explained_without_its_personal_data(raw, load, pr
     assert error.value.__context__ is None or error.value.__suppress_context__
     if problem == "a ragged row":
         assert "CSV Error on Line: 2; Expected Number of Columns: 12 Found: 5" in message
+
+
+def test_a_run_failing_on_a_file_with_personal_data_writes_none_of_it(raw, warehouse, tmp_path, monkeypatch, capsys,
+                                                                       caplog):
+    """The same through `jingtu materialize`: the run fails naming the file, and nothing it wrote (the
+    Dagster instance's event log and captured output, the warehouse's folder) or printed holds the
+    file's personal data."""
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    path = raw / "hotline" / "2018" / "zz_bad.csv"
+    UNREADABLE_WITH_PERSONAL_DATA["a ragged row"](path)
+    assert cli.main(["materialize", "2018"]) == 1
+    printed = capsys.readouterr()
+    assert "zz_bad.csv" in printed.out + printed.err
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and raw not in p.parents]
+    assert {"dagster_home", "warehouse"} <= {p.relative_to(tmp_path).parts[0] for p in written}
+    secrets = (NAME, ID, ID[:17])
+    assert {str(p.relative_to(tmp_path)): held for p in written
+            if (held := personal_data_in(p.read_bytes(), {PHONE}, secrets))} == {}
+    assert personal_data_in((printed.out + printed.err + caplog.text).encode(), {PHONE}, secrets) == set()
 
 
 def test_a_link_out_of_the_landing_zone_is_refused(raw, load, tmp_path):

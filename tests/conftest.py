@@ -145,6 +145,13 @@ def personal_data_in(data: bytes, phones: set[str], texts: tuple[str, ...]) -> s
     return held | {text for text in texts if text.encode() in data or text.encode("gb18030") in data}
 
 
+def personal_data_written(folder: Path, phones: set[str], texts: tuple[str, ...], besides: Path) -> dict[Path, set[str]]:
+    """Each file under `folder` but not under `besides` (the raw input), by its path in `folder`: which
+    of `phones` and `texts` it holds (`personal_data_in`)."""
+    return {path.relative_to(folder): personal_data_in(path.read_bytes(), phones, texts)
+            for path in folder.rglob("*") if path.is_file() and besides not in path.parents}
+
+
 def write_source(path: Path, source: str, rows: list[dict], encoding: str = "utf-8-sig", headers=None) -> Path:
     """Write rows (canonical names) as the source system exports them: Chinese headers, CSV."""
     contract = SOURCES[source]

@@ -35,7 +35,7 @@ from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.lib.duck import connect
 from orchestration.resources import Warehouse
-from tests.conftest import SALT, UNITS_CSV, after_success, personal_data_in, query
+from tests.conftest import SALT, UNITS_CSV, after_success, personal_data_in, personal_data_written, query
 from tests.test_ingest import TICKETS, decode, write_hotline
 
 
@@ -201,11 +201,9 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
               for row in csv.DictReader(io.StringIO(decode(path.read_bytes()))) if row["来电号码"]}
     assert {"13912345678", "13698765432"} < phones and len(phones) > 1000
     texts = ("欧阳明远", "司马青衫", "51112419800101123X")
-    written = [path for path in tmp_path.rglob("*") if path.is_file() and raw not in path.parents]
-    assert {"dagster_home", "warehouse", "parse"} <= {path.relative_to(tmp_path).parts[0] for path in written}
-    found = {str(path.relative_to(tmp_path)): held for path in written
-             if (held := personal_data_in(path.read_bytes(), phones, texts))}
-    assert found == {}
+    written = personal_data_written(tmp_path, phones, texts, besides=raw)
+    assert {"dagster_home", "warehouse", "parse"} <= {path.parts[0] for path in written}
+    assert {str(path): held for path, held in written.items() if held} == {}
     output()
     assert personal_data_in("".join([*printed, caplog.text]).encode(), phones, texts) == set()
 

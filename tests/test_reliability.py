@@ -25,7 +25,14 @@ from orchestration.lib.duck import connect
 from orchestration.quality.suites import read_suite
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.sample import generate
-from tests.conftest import SALT, UNITS_CSV, personal_data_in, project_dagster_home, query
+from tests.conftest import (
+    SALT,
+    UNITS_CSV,
+    personal_data_in,
+    personal_data_written,
+    project_dagster_home,
+    query,
+)
 from tests.test_ingest import TICKETS, in_2014, write_hotline
 
 PHONE, NAME, ID = "13912345678", "王伟", "51112419800101123X"
@@ -230,11 +237,10 @@ def test_a_run_failing_on_a_file_with_personal_data_writes_none_of_it(raw, wareh
     assert cli.main(["materialize", "2018"]) == 1
     printed = capsys.readouterr()
     assert "zz_bad.csv" in printed.out + printed.err
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and raw not in p.parents]
-    assert {"dagster_home", "warehouse"} <= {p.relative_to(tmp_path).parts[0] for p in written}
     secrets = (NAME, ID, ID[:17])
-    assert {str(p.relative_to(tmp_path)): held for p in written
-            if (held := personal_data_in(p.read_bytes(), {PHONE}, secrets))} == {}
+    written = personal_data_written(tmp_path, {PHONE}, secrets, besides=raw)
+    assert {"dagster_home", "warehouse"} <= {path.parts[0] for path in written}
+    assert {str(path): held for path, held in written.items() if held} == {}
     assert personal_data_in((printed.out + printed.err + caplog.text).encode(), {PHONE}, secrets) == set()
 
 

@@ -138,6 +138,24 @@ def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
         return con.execute(sql, params or {}).fetchall()
 
 
+def decode(data: bytes) -> str:
+    """A raw file's text: UTF-8 (with or without its BOM), else GB18030, as the source systems export."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("gb18030")
+
+
+def raw_callers(raw: Path) -> tuple[set[str], set[str]]:
+    """The caller phones and names of the hotline files under `raw`, as they stand there."""
+    phones, names = set(), set()
+    for path in (raw / "hotline").glob("*/*.csv"):
+        for row in csv.DictReader(io.StringIO(decode(path.read_bytes()))):
+            phones.add(row["来电号码"])
+            names.add(row["来电人"])
+    return phones - {""}, names - {""}
+
+
 def personal_data_in(data: bytes, phones: set[str], texts: tuple[str, ...]) -> set[str]:
     """Which of `phones` (11 digits, found in any longer run of digits too) and `texts` (in UTF-8 or
     GB18030) `data` holds."""

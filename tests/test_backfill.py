@@ -15,7 +15,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 
 from orchestration import cli
 from orchestration.lib.duck import connect
-from tests.conftest import project_dagster_home, stop_session
+from tests.conftest import personal_data_written, project_dagster_home, raw_callers, stop_session
 
 BIN = Path(sys.executable).parent
 TERMINAL = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
@@ -88,3 +88,8 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
         monkeypatch.setenv(name, env[name])
     assert cli.main(["materialize", "2017", "2018"]) == 0
     assert "nothing new since the run that finished at" in capsys.readouterr().out, log.read_text()[-3000:]
+    # no caller's phone in what the daemon, its code server and the run's process wrote or printed
+    phones, _ = raw_callers(raw)
+    written = personal_data_written(tmp_path, phones, (), besides=raw)
+    assert {"dagster_home", "w", "daemon.log"} <= {path.parts[0] for path in written} and len(phones) > 1000
+    assert {str(path): held for path, held in written.items() if held} == {}

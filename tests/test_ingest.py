@@ -1,8 +1,6 @@
 """Ingestion of raw/<source>/<year>/ into raw.* tables: contracts, encodings, rejects, atomicity."""
 
-import csv
 import hashlib
-import io
 import os
 import shutil
 import threading
@@ -16,7 +14,7 @@ from orchestration.contracts import HOTLINE, MUNICIPAL_CODE, SOURCES
 from orchestration.ingest import PartitionLoader, SourceFileError, configured_units, ingest, sniff_encoding
 from orchestration.lib.duck import connect
 from orchestration.lib.read_ahead import ReadAhead
-from tests.conftest import SALT, UNITS_CSV, query, write_source
+from tests.conftest import SALT, UNITS_CSV, query, raw_callers, write_source
 
 TICKETS = [  # canonical names; the first two are valid, the others each break one rule
     {"ticket_id": "T1", "received_at": "2018-05-01 08:00:00", "caller_phone": "13912345678", "caller_name": "王伟",
@@ -44,13 +42,6 @@ def in_2014(rows: list[dict]) -> list[dict]:
 
 def write_hotline(path: Path, rows: list[dict], encoding: str = "utf-8-sig", headers=None) -> Path:
     return write_source(path, "hotline", rows, encoding, headers)
-
-
-def decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("gb18030")
 
 
 def hotline_rows(warehouse) -> list[tuple]:
@@ -439,11 +430,8 @@ def test_no_caller_phone_or_name_from_raw_reaches_any_table(raw, load, warehouse
     for source in SOURCES:
         for year in (2015, 2016, 2017, 2018):
             load(source, year)
-    personal = set()  # the personal data as it stands in the raw files
-    for path in (raw / "hotline").glob("*/*.csv"):
-        text = decode(path.read_bytes())
-        for row in csv.DictReader(io.StringIO(text)):
-            personal.update(v for v in (row["来电号码"], row["来电人"]) if v)
+    phones, names = raw_callers(raw)  # the personal data as it stands in the raw files
+    personal = phones | names
     assert len(personal) > 1000
     with connect(warehouse) as con:
         con.execute("create temp table pii as select unnest($v) as v", {"v": sorted(personal)})

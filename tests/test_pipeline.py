@@ -1,7 +1,5 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
-import csv
-import io
 import logging
 import os
 import re
@@ -35,8 +33,16 @@ from orchestration.defs.dbt_models import jingtu_dbt_models
 from orchestration.defs.ingestion import ingestion_assets
 from orchestration.lib.duck import connect
 from orchestration.resources import Warehouse
-from tests.conftest import SALT, UNITS_CSV, after_success, personal_data_in, personal_data_written, query
-from tests.test_ingest import TICKETS, decode, write_hotline
+from tests.conftest import (
+    SALT,
+    UNITS_CSV,
+    after_success,
+    personal_data_in,
+    personal_data_written,
+    query,
+    raw_callers,
+)
+from tests.test_ingest import TICKETS, write_hotline
 
 
 def materialize_year(raw, warehouse, year: int):
@@ -197,8 +203,7 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     # Nothing the runs wrote holds a caller's phone or name, or an ID number, in clear: the warehouse's
     # folder (databases, quality results, portraits), the Dagster instance (event logs, captured output),
     # dbt's parse, what was printed and logged.
-    phones = {row["来电号码"] for path in (raw / "hotline").rglob("*.csv")
-              for row in csv.DictReader(io.StringIO(decode(path.read_bytes()))) if row["来电号码"]}
+    phones, _ = raw_callers(raw)
     assert {"13912345678", "13698765432"} < phones and len(phones) > 1000
     texts = ("欧阳明远", "司马青衫", "51112419800101123X")
     written = personal_data_written(tmp_path, phones, texts, besides=raw)

@@ -617,21 +617,23 @@ def positive(kind):
     return parse
 
 
-# Library notices a person running `jingtu` can do nothing about: the project's choices, made knowingly.
-def main(argv: list[str] | None = None) -> int:
-    quiet_notices()  # again: a caller may have reset the warning filters
+def argument_parser() -> argparse.ArgumentParser:
+    """`jingtu`'s commands and options (the README's table of commands names each of them)."""
     from orchestration.sample import DEFAULT_SEED
 
     parser = argparse.ArgumentParser(prog="jingtu", description="Jingtu (净土) data warehouse")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="generate the sample if raw/ is empty, materialise every year")
-    run.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    run.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                     help=f"the seed of the sample written when raw/ is empty (default {DEFAULT_SEED})")
     run.set_defaults(handler=cmd_run)
 
     gen = commands.add_parser("generate", help="write the deterministic sample data into raw/")
-    gen.add_argument("--out", default=str(settings.raw_root()))
-    gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    gen.add_argument("--out", metavar="DIR", default=str(settings.raw_root()),
+                     help="where to write it (default: the landing zone, JINGTU_RAW or raw/)")
+    gen.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                     help=f"the same seed writes the same bytes (default {DEFAULT_SEED})")
     gen.add_argument("--units", type=positive(int), default=None, help="number of units (default: Leshan's 11)")
     gen.add_argument("--hotline-scale", type=positive(float), default=None,
                      help="multiply the hotline tickets per year (1.0 ≈ 428,000 in 2018)")
@@ -644,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     gen.set_defaults(handler=cmd_generate)
 
     mat = commands.add_parser("materialize", help="materialise years (default: every year with data)")
-    mat.add_argument("years", nargs="*", type=int)
+    mat.add_argument("years", nargs="*", type=int, metavar="YEAR", help="e.g. 2017 2018 (default: every year with data)")
     mat.add_argument("--methodology", metavar="VERSION",
                      help="grade these years under this methodology version (e.g. 2018.1, to reproduce what was"
                           " published under it) instead of the configured one")
@@ -678,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
 
     restatements = commands.add_parser("restatements", help="published grades that re-delivered raw files changed,"
                                                             " beside what was published")
-    restatements.add_argument("--year", type=int)
+    restatements.add_argument("--year", type=int, help="that year's only (default: every year)")
     restatements.set_defaults(handler=cmd_restatements)
 
     alerts = commands.add_parser("alerts", help="a month's early warnings from the serving file; exit status 1"
@@ -688,8 +690,13 @@ def main(argv: list[str] | None = None) -> int:
     alerts.add_argument("--rules", metavar="VERSION",
                         help="the alerts of another methodology version's rules, e.g. 2018.1 (threshold rules)")
     alerts.set_defaults(handler=cmd_alerts)
+    return parser
 
-    args = parser.parse_args(argv)
+
+# Library notices a person running `jingtu` can do nothing about: the project's choices, made knowingly.
+def main(argv: list[str] | None = None) -> int:
+    quiet_notices()  # again: a caller may have reset the warning filters
+    args = argument_parser().parse_args(argv)
     try:
         return args.handler(args)
     except settings.SettingInvalid as error:

@@ -1,5 +1,5 @@
 """The docs travel with the code: docs/methodology.md's tables are generated from the configuration, and
-the README names every environment variable the project reads."""
+the README names every environment variable the project reads and every `jingtu` command and option."""
 
 import shutil
 
@@ -64,3 +64,31 @@ def test_every_environment_variable_the_project_reads_is_in_the_readme():
                 read |= set(re.findall(r"\bJINGTU_[A-Z_]+\b", path.read_text(encoding="utf-8")))
     assert "JINGTU_WAREHOUSE" in read
     assert sorted(name for name in read if f"`{name}`" not in readme) == []
+
+
+def test_every_jingtu_command_and_option_has_help_and_the_readme_names_them():
+    """`jingtu <command> --help` explains every argument, and the README's table of commands has a row
+    for each command whose first cell names every option."""
+    import argparse
+    import re
+
+    from orchestration.cli import argument_parser
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    commands = next(a for a in argument_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    described = {action.dest: action.help for action in commands._choices_actions}
+    problems = []
+    for name, command in commands.choices.items():
+        cells = [line.split(" | ")[0] for line in readme if line.startswith("| ") and f"`jingtu {name}" in line.split(" | ")[0]]
+        if not described.get(name):
+            problems.append(f"jingtu {name}: no help")
+        if not cells:
+            problems.append(f"jingtu {name}: no row in the README's table of commands")
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            if not action.help:
+                problems.append(f"jingtu {name} {'/'.join(action.option_strings) or action.dest}: no help")
+            problems += [f"jingtu {name} {option}: not in the README's row" for option in action.option_strings
+                         if cells and not any(re.search(rf"(?<![\w-]){option}(?![\w-])", cell) for cell in cells)]
+    assert problems == []

@@ -51,7 +51,7 @@ ui: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml $(DAGSTER_HOME)/workspace.yaml  ##
 	cd $(DAGSTER_HOME) && PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
 		$(CURDIR)/$(BIN)/dagster dev -w workspace.yaml -p $(UI_PORT)
 
-lint: $(INSTALLED)
+lint: $(INSTALLED)  ## ruff on the code, the tests and the benchmarks
 	$(BIN)/ruff check orchestration tests bench
 
 bench: $(INSTALLED)  ## ingest, validation, pipeline, grade-confidence and portrait benchmarks (1× and 17×); results in bench/results/
@@ -81,7 +81,7 @@ bench-tests: $(INSTALLED)  ## make test on a clean clone of the committed tree, 
 bench-national: $(INSTALLED)  ## 100 million tickets, 2,800 units; not part of the tests; about 35 GiB of disk: 16 GiB of CSV, a 7.2 GiB warehouse peak, the DuckDB scripts' spill files and (f)'s 4.3 GiB of kept tickets (bench/results/national.md)
 	$(BIN)/python bench/pipeline_bench.py --scales national --skip incremental,polars
 
-clean:
+clean:  ## delete warehouse/ (serving file, quality report, portraits, docs), .dagster_home/ and bench/work/; raw/ and .venv/ stay
 	rm -rf warehouse .dagster_home bench/work
 
 docs: $(INSTALLED)  ## the documentation pages, which open offline and while a run goes on (jingtu site)

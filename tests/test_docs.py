@@ -1,5 +1,6 @@
 """The docs travel with the code: docs/methodology.md's tables are generated from the configuration, and
-the README names every environment variable the project reads and every `jingtu` command and option."""
+the README names every environment variable the project reads, every `make` target and every `jingtu`
+command and option."""
 
 import shutil
 
@@ -92,3 +93,16 @@ def test_every_jingtu_command_and_option_has_help_and_the_readme_names_them():
             problems += [f"jingtu {name} {option}: not in the README's row" for option in action.option_strings
                          if cells and not any(re.search(rf"(?<![\w-]){option}(?![\w-])", cell) for cell in cells)]
     assert problems == []
+
+
+def test_every_make_command_says_what_it_does_and_the_readme_names_it():
+    """The Makefile's commands (its phony targets) each with a `##` line saying what it does, and a row
+    in the README."""
+    import re
+
+    makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.search(r"^\.PHONY:(.*)$", makefile, re.MULTILINE).group(1).split()
+    assert {"run", "test"} <= set(commands)
+    assert [name for name in commands if not re.search(rf"^{name}:.*##", makefile, re.MULTILINE)] == []
+    assert [name for name in commands if not re.search(rf"`make {name}[` ]", readme)] == []

@@ -441,6 +441,13 @@ def cmd_restatements(args) -> int:
             from marts.fct_restatements r left join marts.dim_county c using (county_code)
             where $year is null or r.year = $year
             order by r.year, r.restated_at, r.county_code""", {"year": args.year}).fetchall()
+        never_published = args.year is not None and not found and not con.execute(
+            "select count(*) from marts.fct_county_evaluation_published where year = $year", {"year": args.year}
+        ).fetchone()[0]
+    if never_published:  # nothing to restate, which is not "every grade stands"
+        print(f"{args.year} has no published grades: materialise it first (jingtu materialize {args.year})",
+              file=sys.stderr)
+        return 2
     if not found:
         print("no restatement" + (f" of {args.year}" if args.year else "") + ": every published grade stands")
         return 0

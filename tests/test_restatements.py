@@ -102,8 +102,13 @@ def test_jingtu_restatements_prints_them(restated, tmp_path, monkeypatch, capsys
     out = capsys.readouterr().out
     assert f"{YEAR} {UNIT} 市中区:" in out and "by indicator: clean_governance -" in out
     assert f"changed files: {CASES}" in out
-    assert cli.main(["restatements", "--year", "2016"]) == 0
-    assert "no restatement of 2016" in capsys.readouterr().out
+    assert cli.main(["restatements", "--year", "2016"]) == 2  # never published: nothing stands, nothing restated
+    assert "2016 has no published grades: materialise it first" in capsys.readouterr().err
+    with connect(copy) as con:  # the same publication without its restatement
+        con.execute("delete from marts.fct_restatements")
+    publish(copy, tmp_path / "serving.duckdb")
+    assert cli.main(["restatements", "--year", str(YEAR)]) == 0
+    assert f"no restatement of {YEAR}: every published grade stands" in capsys.readouterr().out
 
 
 def test_one_query_audits_a_published_grade(restated):

@@ -75,7 +75,7 @@ def cmd_materialize(args) -> int:
     years = args.years or available
     if not years:
         print(f"no data under {settings.raw_root()}: run `jingtu generate` first", file=sys.stderr)
-        return 1
+        return 2
     if empty := sorted(set(years) - set(available)):
         have = settings.span(available) if available else "none"
         print(f"no raw data for {', '.join(map(str, empty))} under {settings.raw_root()} (years with data: {have});"

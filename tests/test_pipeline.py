@@ -302,6 +302,12 @@ def test_materialising_a_year_without_raw_data_says_so_plainly(raw, monkeypatch,
     assert "no raw data for 2019" in capsys.readouterr().err
 
 
+def test_materialising_with_nothing_under_raw_is_refused_as_a_year_without_data_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("JINGTU_RAW", str(tmp_path / "raw"))
+    assert cli.main(["materialize"]) == 2  # refused, as a year without data is (1 is a run that failed)
+    assert f"no data under {tmp_path / 'raw'}: run `jingtu generate` first" in capsys.readouterr().err
+
+
 def test_materialising_with_a_units_list_that_is_not_there_says_so_plainly(raw, warehouse, monkeypatch, capsys):
     """It had ended in a FileNotFoundError's traceback."""
     monkeypatch.setenv("JINGTU_RAW", str(raw))

@@ -407,12 +407,13 @@ def cmd_report(args) -> int:
         if not has_mart(con, "fct_county_evaluation"):
             print(f"{settings.warehouse_path()} holds no evaluation yet: run `jingtu materialize` first", file=sys.stderr)
             return 2
-        years = args.year or portrait.evaluated_years(con)
-        try:
-            pages = [portrait.render_year(con, year, out) for year in years]
-        except LookupError as error:
-            print(error, file=sys.stderr)
+        evaluated = portrait.evaluated_years(con)
+        years = args.year or evaluated
+        if missing := sorted(set(years) - set(evaluated)):  # refused before any page is written
+            print(f"the warehouse has no evaluation for {', '.join(map(str, missing))}: materialise it first"
+                  f" (jingtu materialize {' '.join(map(str, missing))}); no page was written", file=sys.stderr)
             return 2
+        pages = [portrait.render_year(con, year, out) for year in years]
         index = portrait.render_index(con, out)
     for page in pages:
         print(f"county portraits: {page}")

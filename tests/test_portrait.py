@@ -76,6 +76,8 @@ def test_jingtu_report_writes_the_pages_and_prints_their_path(built_warehouse, t
     shutil.copyfile(built_warehouse, copy)
     monkeypatch.setenv("JINGTU_WAREHOUSE", str(copy))
     monkeypatch.setenv("JINGTU_REPORTS", str(tmp_path / "reports"))
+    assert cli.main(["report", "--year", "2018", "--year", "2019"]) == 2  # refused whole: no page of 2018 either
+    assert "no evaluation for 2019" in capsys.readouterr().err and not (tmp_path / "reports").exists()
     assert cli.main(["report", "--year", "2018"]) == 0
     out = capsys.readouterr().out
     assert str(tmp_path / "reports" / "portrait_2018.html") in out

@@ -46,6 +46,7 @@ def _dagster_instance():
 
 
 def cmd_generate(args) -> int:
+    from orchestration.contracts import SOURCES
     from orchestration.sample import check_options, generate, plan
 
     out = Path(args.out)
@@ -59,12 +60,21 @@ def cmd_generate(args) -> int:
         return 2
     if any(out.glob("*/*")) and not args.force:
         print(f"{out} already holds data; pass --force to replace it", file=sys.stderr)
-        return 1
-    for source in ("hotline", "cases", "inspections", "surveys", "development"):
-        shutil.rmtree(out / source, ignore_errors=True)
+        return 2
+
+    def remove_sample() -> None:
+        for source in SOURCES:
+            shutil.rmtree(out / source, ignore_errors=True)
+
+    remove_sample()
     started = time.perf_counter()
     units = args.units or round(len(plan.UNITS) * scale)
-    shifts = generate(out, seed=args.seed, unit_count=units, hotline_scale=hotline_scale, signals=args.signals)
+    try:
+        shifts = generate(out, seed=args.seed, unit_count=units, hotline_scale=hotline_scale, signals=args.signals)
+    except OSError as error:  # a half-written sample would be taken for real data: none is left
+        remove_sample()
+        print(f"jingtu generate: cannot write {error.filename}: {error.strerror}; nothing was kept", file=sys.stderr)
+        return ERROR
     print(f"sample data written to {out} in {time.perf_counter() - started:.1f} s"
           + (f", {len(shifts)} shifts planted" if shifts else ""))
     return 0

@@ -280,6 +280,24 @@ def test_the_sample_is_not_generated_at_a_size_of_zero(option, tmp_path, capsys)
     assert not (tmp_path / "raw").exists()
 
 
+def test_a_sample_that_cannot_be_written_leaves_no_part_of_it(tmp_path, capsys):
+    """The hotline is written first, then the cases, into a folder that is a file: an error naming it,
+    and no hotline file left (a half sample would pass for real data)."""
+    out = tmp_path / "raw"
+    out.mkdir()
+    (out / "cases").write_text("not a folder")
+    assert cli.main(["generate", "--out", str(out), "--hotline-scale", "0.01"]) == cli.ERROR
+    assert f"jingtu generate: cannot write {out / 'cases'}" in capsys.readouterr().err
+    assert sorted(p.name for p in out.rglob("*")) == ["cases"]
+    assert cli.main(["generate", "--out", str(out / "cases")]) == cli.ERROR
+    assert "nothing was kept" in capsys.readouterr().err
+    held = tmp_path / "held" / "hotline" / "2018" / "12345_2018-03.csv"
+    held.parent.mkdir(parents=True)
+    held.write_text("kept")
+    assert cli.main(["generate", "--out", str(tmp_path / "held")]) == 2  # refused: data is not replaced unasked
+    assert "already holds data; pass --force" in capsys.readouterr().err and held.read_text() == "kept"
+
+
 @pytest.mark.parametrize("option", ["--scale", "--hotline-scale"])
 def test_a_monitoring_scenario_refuses_a_hotline_scale_it_would_ignore_and_leaves_the_data(option, tmp_path, capsys):
     kept = tmp_path / "raw" / "hotline" / "2018" / "12345_2018-03.csv"

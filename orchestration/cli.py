@@ -720,6 +720,12 @@ def main(argv: list[str] | None = None) -> int:
     except settings.SettingInvalid as error:
         print(f"jingtu {args.command}: {error}", file=sys.stderr)
         return ERROR
+    except BrokenPipeError:
+        raise  # the reader went away: `run` ends quietly
+    except OSError as error:  # a folder that cannot be made, a file that cannot be written: named, no traceback
+        paths = " → ".join(str(path) for path in (error.filename, error.filename2) if path)
+        print(f"jingtu {args.command}: {paths + ': ' if paths else ''}{error.strerror or error}", file=sys.stderr)
+        return ERROR
 
 
 def run() -> NoReturn:

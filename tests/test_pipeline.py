@@ -298,6 +298,20 @@ def test_a_sample_that_cannot_be_written_leaves_no_part_of_it(tmp_path, capsys):
     assert "already holds data; pass --force" in capsys.readouterr().err and held.read_text() == "kept"
 
 
+@pytest.mark.parametrize(("command", "variable"), [("materialize", "JINGTU_WAREHOUSE"), ("publish", "JINGTU_SERVING"),
+                                                 ("report", "JINGTU_REPORTS")])
+def test_an_output_path_that_cannot_be_made_is_named_without_a_traceback(command, variable, raw, built_warehouse,
+                                                                         tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(shutil.copy(built_warehouse, tmp_path)))
+    blocking = tmp_path / "a_file"
+    blocking.write_text("")
+    monkeypatch.setenv(variable, str(blocking / "out" / "jingtu.duckdb"))
+    assert cli.main([command]) == cli.ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"jingtu {command}: {blocking}") and "Traceback" not in err, err
+
+
 @pytest.mark.parametrize("option", ["--scale", "--hotline-scale"])
 def test_a_monitoring_scenario_refuses_a_hotline_scale_it_would_ignore_and_leaves_the_data(option, tmp_path, capsys):
     kept = tmp_path / "raw" / "hotline" / "2018" / "12345_2018-03.csv"

@@ -91,9 +91,8 @@ def cmd_materialize(args) -> int:
         print(f"no raw data for {', '.join(map(str, empty))} under {settings.raw_root()} (years with data: {have});"
               " nothing was materialised", file=sys.stderr)
         return 2
-    if not settings.units_file().is_file():
-        print(f"cannot materialise: the list of units {settings.units_file()} does not exist (JINGTU_UNITS names it;"
-              " by default dbt_project/seeds/units.csv)", file=sys.stderr)
+    if problem := settings.units_problem(settings.units_file()):
+        print(f"cannot materialise: {problem}; nothing was materialised", file=sys.stderr)
         return ERROR
     if unknown := unknown_methodology(args.methodology):
         print(f"cannot materialise: {unknown}; nothing was materialised", file=sys.stderr)

@@ -1,5 +1,6 @@
 """Where things live. One environment variable per location, read by Dagster, dbt and the CLI alike."""
 
+import csv
 import os
 from pathlib import Path
 
@@ -46,6 +47,23 @@ def units_file() -> Path:
     """The configured units (`JINGTU_UNITS`); by default the dbt seed, so there is one list."""
     default = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
     return Path(os.environ.get("JINGTU_UNITS", default))
+
+
+UNIT_COLUMNS = ("county_code", "county_name", "unit_type")  # what the loader and dbt's config.units read
+
+
+def units_problem(path: Path) -> str | None:
+    """Why the list of units at `path` cannot be read as one, or None: checked before a run, which
+    would otherwise fail in every step on DuckDB's binder error."""
+    if not path.is_file():
+        return f"the list of units {path} does not exist (JINGTU_UNITS names it; by default dbt_project/seeds/units.csv)"
+    with path.open(encoding="utf-8-sig", newline="") as lines:
+        header = next(csv.reader(lines), [])
+        has_unit = any(line.strip() for line in lines)
+    if missing := [column for column in UNIT_COLUMNS if column not in header]:
+        return (f"the list of units {path} lacks {', '.join(missing)} (its header: {', '.join(header) or 'none'};"
+                f" expected {', '.join(UNIT_COLUMNS)})")
+    return None if has_unit else f"the list of units {path} lists no unit"
 
 
 def expectations_dir() -> Path:

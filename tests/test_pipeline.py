@@ -340,13 +340,28 @@ def test_materialising_with_nothing_under_raw_is_refused_as_a_year_without_data_
     assert f"no data under {tmp_path / 'raw'}: run `jingtu generate` first" in capsys.readouterr().err
 
 
-def test_materialising_with_a_units_list_that_is_not_there_says_so_plainly(raw, warehouse, monkeypatch, capsys):
-    """It had ended in a FileNotFoundError's traceback."""
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "does not exist"),  # it had ended in a FileNotFoundError's traceback
+    ("code,name\n511102,市中区\n", "lacks county_code, county_name, unit_type (its header: code, name;"),
+    ("county_code,county_name,unit_type\n", "lists no unit"),  # every row would have been rejected
+])
+def test_materialising_with_a_units_list_that_cannot_serve_says_why_plainly(content, problem, raw, warehouse,
+                                                                            monkeypatch, capsys):
+    """A list of units with other columns failed every step on DuckDB's binder error."""
+    units = raw / "units.csv"  # the small sample has Leshan's: no such list
+    if content is not None:
+        units.write_text(content, encoding="utf-8")
     monkeypatch.setenv("JINGTU_RAW", str(raw))
-    monkeypatch.setenv("JINGTU_UNITS", str(raw / "units.csv"))  # the small sample has Leshan's: no such list
+    monkeypatch.setenv("JINGTU_UNITS", str(units))
     assert cli.main(["materialize", "2018"]) == cli.ERROR
-    assert f"cannot materialise: the list of units {raw / 'units.csv'} does not exist" in capsys.readouterr().err
+    assert f"cannot materialise: the list of units {units} {problem}" in capsys.readouterr().err
     assert not warehouse.parent.exists()
+    # a run from the UI or a schedule: the ingestion fails saying the same, and loads nothing
+    resources = {"warehouse": Warehouse(database=str(warehouse), raw_root=str(raw), units_file=str(units))}
+    result = materialize(ingestion_assets[:1], partition_key="2018", resources=resources, raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert f"the list of units {units} {problem}" in failure.step_failure_data.user_failure_data.description
+    assert not warehouse.exists()
 
 
 def test_a_methodology_version_that_does_not_exist_is_refused_before_any_run(raw, warehouse, monkeypatch, tmp_path,

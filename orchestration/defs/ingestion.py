@@ -56,6 +56,8 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
             key = settings.pii_key(warehouse.raw_path)
         except settings.PiiKeyMissing as error:
             raise Failure(description=f"{contract.name} was not loaded, the warehouse is unchanged: {error}") from None
+        if problem := settings.units_problem(warehouse.units_path):
+            raise Failure(description=f"{contract.name} was not loaded, the warehouse is unchanged: {problem}")
         reports = []
         with warehouse.connect() as con:
             for year in run_years(context):

@@ -73,7 +73,8 @@ def cmd_generate(args) -> int:
         shifts = generate(out, seed=args.seed, unit_count=units, hotline_scale=hotline_scale, signals=args.signals)
     except OSError as error:  # a half-written sample would be taken for real data: none is left
         remove_sample()
-        print(f"jingtu generate: cannot write {error.filename}: {error.strerror}; nothing was kept", file=sys.stderr)
+        print(f"jingtu generate: cannot write {error.filename or out}: {error.strerror or error}; nothing was kept",
+              file=sys.stderr)
         return ERROR
     print(f"sample data written to {out} in {time.perf_counter() - started:.1f} s"
           + (f", {len(shifts)} shifts planted" if shifts else ""))

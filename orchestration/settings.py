@@ -57,9 +57,12 @@ def units_problem(path: Path) -> str | None:
     would otherwise fail in every step on DuckDB's binder error."""
     if not path.is_file():
         return f"the list of units {path} does not exist (JINGTU_UNITS names it; by default dbt_project/seeds/units.csv)"
-    with path.open(encoding="utf-8-sig", newline="") as lines:
-        header = next(csv.reader(lines), [])
-        has_unit = any(line.strip() for line in lines)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as lines:
+            header = next(csv.reader(lines), [])
+            has_unit = any(line.strip() for line in lines)
+    except UnicodeDecodeError:
+        return f"the list of units {path} is not UTF-8 text"
     if missing := [column for column in UNIT_COLUMNS if column not in header]:
         return (f"the list of units {path} lacks {', '.join(missing)} (its header: {', '.join(header) or 'none'};"
                 f" expected {', '.join(UNIT_COLUMNS)})")

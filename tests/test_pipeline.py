@@ -339,13 +339,14 @@ def test_materialising_with_nothing_under_raw_is_refused_as_a_year_without_data_
     (None, "does not exist"),  # it had ended in a FileNotFoundError's traceback
     ("code,name\n511102,市中区\n", "lacks county_code, county_name, unit_type (its header: code, name;"),
     ("county_code,county_name,unit_type\n", "lists no unit"),  # every row would have been rejected
+    ("county_code,county_name,unit_type\n511102,市中区,district\n".encode("gb18030"), "is not UTF-8 text"),
 ])
 def test_materialising_with_a_units_list_that_cannot_serve_says_why_plainly(content, problem, raw, warehouse,
                                                                             monkeypatch, capsys):
     """A list of units with other columns failed every step on DuckDB's binder error."""
     units = raw / "units.csv"  # the small sample has Leshan's: no such list
     if content is not None:
-        units.write_text(content, encoding="utf-8")
+        units.write_bytes(content if isinstance(content, bytes) else content.encode())
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     monkeypatch.setenv("JINGTU_UNITS", str(units))
     assert cli.main(["materialize", "2018"]) == cli.ERROR

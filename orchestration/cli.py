@@ -98,6 +98,8 @@ def cmd_materialize(args) -> int:
     if unknown := unknown_methodology(args.methodology):
         print(f"cannot materialise: {unknown}; nothing was materialised", file=sys.stderr)
         return 2
+    for path, why in settings.unread_raw_paths(settings.raw_root()):
+        print(f"note: {path} is not read: {why}")
     from orchestration.lib.duck import check_settings
 
     check_settings()

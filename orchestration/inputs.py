@@ -25,7 +25,7 @@ def raw_fingerprints() -> dict[str, str]:
     """'<source>/<year>' → a digest of the folder's file names, sizes and modification times."""
     fingerprints = {}
     for source in SOURCES:
-        for folder in sorted((settings.raw_root() / source).glob("[0-9][0-9][0-9][0-9]")):
+        for folder in sorted((settings.raw_root() / source).glob(settings.YEAR_FOLDER)):
             files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
                            for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
             fingerprints[f"{source}/{folder.name}"] = hashlib.sha256(json.dumps(files).encode()).hexdigest()

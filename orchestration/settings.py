@@ -4,6 +4,8 @@ import csv
 import os
 from pathlib import Path
 
+from orchestration.contracts import SOURCES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_PII_SALT = "jingtu-DEVELOPMENT-salt-NOT-FOR-PRODUCTION"
 # Written by the sample generator beside its files: the files it wrote and their sizes.
@@ -15,9 +17,33 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("JINGTU_WAREHOUSE", PROJECT_ROOT / "warehouse" / "jingtu.duckdb"))
 
 
+YEAR_FOLDER = "[0-9][0-9][0-9][0-9]"  # raw/<source>/<YYYY>/: the only folders a load reads
+
+
 def years_with_data(raw: Path) -> list[int]:
     """The years that have a folder under any source of raw/."""
-    return sorted({int(p.name) for p in raw.glob("*/*") if p.is_dir() and p.name.isdigit()})
+    return sorted({int(p.name) for source in SOURCES for p in (raw / source).glob(YEAR_FOLDER) if p.is_dir()})
+
+
+def unread_raw_paths(raw: Path) -> list[tuple[Path, str]]:
+    """What lies under raw/ where no load looks, and why: a source misspelt, a folder not named as a
+    year, a folder inside a year's. Named by `jingtu materialize` and the ingestion, so that no file
+    is passed over unseen."""
+    unread = []
+    for entry in sorted(raw.iterdir()) if raw.is_dir() else []:
+        if entry.name.startswith(".") or entry.name == "units.csv":  # the generator's list of units, with --units
+            continue
+        if entry.name not in SOURCES or not entry.is_dir():
+            unread.append((entry, f"not a source's folder ({', '.join(SOURCES)})"))
+            continue
+        for year in sorted(p for p in entry.iterdir() if not p.name.startswith(".")):
+            if not (year.is_dir() and year.match(YEAR_FOLDER)):
+                what = "not a year's folder" if year.is_dir() else "a file outside the years' folders"
+                unread.append((year, f"{what} (raw/{entry.name}/<YYYY>/)"))
+            else:
+                unread += [(folder, f"a folder inside {year.name}'s: the files of a year lie in its folder")
+                           for folder in sorted(year.iterdir()) if folder.is_dir() and not folder.name.startswith(".")]
+    return unread
 
 
 def consecutive(years: list[int]) -> bool:

@@ -19,7 +19,7 @@ from dagster import (
     materialize,
 )
 
-from orchestration import cli
+from orchestration import cli, settings
 from orchestration.dbt import (
     DBT_PROJECT_DIR,
     PARTIAL_PARSE,
@@ -74,6 +74,28 @@ def test_a_broken_file_fails_its_asset_with_the_file_named(raw, warehouse):
     assert "development 2016 was not loaded" in message and "kaoping_2016.csv: the file is empty" in message
 
 
+def test_what_lies_under_raw_where_no_load_looks_is_named_and_its_year_not_taken_for_data(raw, warehouse):
+    """A misspelt source, a folder not named as a year, a folder inside a year's: their files were
+    passed over without a word (and a misspelt source's year counted as a year with data)."""
+    assert settings.unread_raw_paths(raw) == [] and settings.years_with_data(raw) == [2015, 2016, 2017, 2018]
+    for stray in ("hotlines/2019/12345_2019-01.csv", "hotline/2018-extra/12345_2018-13.csv",
+                  "hotline/2018/resent/12345_2018-03.csv", "cases/cases_2018.csv"):
+        (raw / stray).parent.mkdir(parents=True, exist_ok=True)
+        (raw / stray).write_text("工单编号\n")
+    assert [(path.relative_to(raw).as_posix(), why.split(" (")[0]) for path, why in settings.unread_raw_paths(raw)] == [
+        ("cases/cases_2018.csv", "a file outside the years' folders"),
+        ("hotline/2018/resent", "a folder inside 2018's: the files of a year lie in its folder"),
+        ("hotline/2018-extra", "not a year's folder"), ("hotlines", "not a source's folder")]
+    assert settings.years_with_data(raw) == [2015, 2016, 2017, 2018]
+    with DagsterInstance.ephemeral() as instance:  # a run from the UI: the hotline's ingestion warns of its own
+        result = materialize(ingestion_assets[:1], partition_key="2018", instance=instance, raise_on_error=False,
+                             resources={"warehouse": Warehouse(database=str(warehouse), raw_root=str(raw))})
+        warned = [r.user_message for r in instance.all_logs(result.run_id) if r.level == logging.WARNING]
+    assert result.success and warned == [
+        f"{raw / 'hotline' / '2018' / 'resent'} is not read: a folder inside 2018's: the files of a year lie in its folder",
+        f"{raw / 'hotline' / '2018-extra'} is not read: not a year's folder (raw/hotline/<YYYY>/)"]
+
+
 def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse, monkeypatch, tmp_path, capsys,
                                                                   caplog):
     monkeypatch.setenv("JINGTU_RAW", str(raw))
@@ -92,11 +114,15 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
         printed.append(capsys.readouterr().out)
         return printed[-1]
 
+    stray = raw / "hotlines" / "2018" / "12345_2018-05.csv"  # a source misspelt: said, not passed over
+    stray.parent.mkdir(parents=True)
+    stray.write_text("工单编号\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert cli.main(["materialize", "2017", "2018"]) == 0
     assert [str(w.message) for w in caught if "dagster" in w.filename] == []  # the output stays readable
     out = output()
+    assert f"note: {raw / 'hotlines'} is not read: not a source's folder (hotline, cases," in out
     assert "materialising 2017–2018 …" in out  # one run for the range of years
     # a line per step as it ends, in the order they ran, before the run's own
     steps = re.findall(r"^  (\w+ ingested|quality checks done|dbt build done|portraits written"

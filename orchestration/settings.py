@@ -31,7 +31,8 @@ def unread_raw_paths(raw: Path) -> list[tuple[Path, str]]:
     is passed over unseen."""
     unread = []
     for entry in sorted(raw.iterdir()) if raw.is_dir() else []:
-        if entry.name.startswith(".") or entry.name == "units.csv":  # the generator's list of units, with --units
+        # the landing zone's own note (in the repository), and the units the generator lists with --units
+        if entry.name.startswith(".") or entry.name in ("README.md", "units.csv"):
             continue
         if entry.name not in SOURCES or not entry.is_dir():
             unread.append((entry, f"not a source's folder ({', '.join(SOURCES)})"))

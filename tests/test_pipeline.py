@@ -77,6 +77,7 @@ def test_a_broken_file_fails_its_asset_with_the_file_named(raw, warehouse):
 def test_what_lies_under_raw_where_no_load_looks_is_named_and_its_year_not_taken_for_data(raw, warehouse):
     """A misspelt source, a folder not named as a year, a folder inside a year's: their files were
     passed over without a word (and a misspelt source's year counted as a year with data)."""
+    shutil.copy(settings.PROJECT_ROOT / "raw" / "README.md", raw)  # the landing zone's note, in the repository
     assert settings.unread_raw_paths(raw) == [] and settings.years_with_data(raw) == [2015, 2016, 2017, 2018]
     for stray in ("hotlines/2019/12345_2019-01.csv", "hotline/2018-extra/12345_2018-13.csv",
                   "hotline/2018/resent/12345_2018-03.csv", "cases/cases_2018.csv"):

@@ -2,6 +2,8 @@
 the README names every environment variable the project reads, every `make` target and every `jingtu`
 command and option."""
 
+import argparse
+import re
 import shutil
 
 from orchestration import methodology, methodology_doc
@@ -34,7 +36,6 @@ def test_every_enum_code_has_exactly_the_labels_its_contract_allows():
     label the contract allows but the seed lacks would become a null code; one the seed has but the
     contract refuses is dead."""
     import csv
-    import re
 
     from orchestration.contracts import SOURCES
 
@@ -55,8 +56,6 @@ def test_every_enum_code_has_exactly_the_labels_its_contract_allows():
 
 
 def test_every_environment_variable_the_project_reads_is_in_the_readme():
-    import re
-
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     read = set()
     for folder, pattern in (("orchestration", "**/*.py"), ("dbt_project", "**/*.yml"), ("dbt_project", "**/*.sql")):
@@ -70,9 +69,6 @@ def test_every_environment_variable_the_project_reads_is_in_the_readme():
 def test_every_jingtu_command_and_option_has_help_and_the_readme_names_them():
     """`jingtu <command> --help` explains every argument, and the README's table of commands has a row
     for each command whose first cell names every option."""
-    import argparse
-    import re
-
     from orchestration.cli import argument_parser
 
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
@@ -98,8 +94,6 @@ def test_every_jingtu_command_and_option_has_help_and_the_readme_names_them():
 def test_every_make_command_says_what_it_does_and_the_readme_names_it():
     """The Makefile's commands (its phony targets) each with a `##` line saying what it does, and a row
     in the README."""
-    import re
-
     makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     commands = re.search(r"^\.PHONY:(.*)$", makefile, re.MULTILINE).group(1).split()

@@ -598,14 +598,14 @@ def cmd_site(args) -> int:
     from orchestration.quality import report
 
     check_settings()  # dbt's DuckDB would refuse them with no word of where they came from
+    if not report.page_path().exists():  # first: a folder that cannot be made is said before dbt's seconds
+        report.record([], None, "none")
     print("writing the dbt docs (dbt parses the project: seconds) …", flush=True)
     try:
         dbt_docs = write_dbt_docs()
     except RuntimeError as error:
         print(error, file=sys.stderr)
         return ERROR
-    if not report.page_path().exists():
-        report.record([], None, "none")
     print(f"dbt docs (models, columns, lineage): {dbt_docs}")
     print(f"data quality (the latest check of each suite and year): {report.page_path()}")
     portraits = settings.reports_dir() / "index.html"

@@ -69,3 +69,9 @@ def test_docs_that_cannot_be_written_say_why_naming_what_was_read(tmp_path, monk
     monkeypatch.setenv("JINGTU_DUCKDB_MEMORY_LIMIT", "lots")  # named as the setting it came from
     assert cli.main(["site"]) == 3 and "JINGTU_DUCKDB_MEMORY_LIMIT" in capsys.readouterr().err
     assert not (warehouse.parent / "docs").exists()
+    monkeypatch.delenv("JINGTU_DUCKDB_MEMORY_LIMIT")
+    monkeypatch.setenv("JINGTU_SERVING", str(tmp_path / "not yet published.duckdb"))  # dbt's docs would be written
+    monkeypatch.setenv("JINGTU_QUALITY", str(serving / "quality"))  # under a file: it cannot be made
+    assert cli.main(["site"]) == 3
+    assert f"{serving / 'quality'}: " in capsys.readouterr().err
+    assert not (warehouse.parent / "docs" / "dbt.html").exists()  # refused before dbt's work, not after

@@ -26,10 +26,9 @@ JINGTU = str(Path(sys.executable).parent / "jingtu")
 DUCKDB_CLI = str(Path(sys.executable).parent / "duckdb")
 
 
-def test_publication_copies_every_mart_and_swaps_atomically(raw_warehouse, tmp_path):
-    warehouse, serving = tmp_path / "jingtu.duckdb", tmp_path / "serving.duckdb"
-    warehouse.write_bytes(raw_warehouse.read_bytes())
-    run_dbt(warehouse, "build")
+def test_publication_copies_every_mart_and_swaps_atomically(built_warehouse, tmp_path):
+    warehouse, serving = tmp_path / built_warehouse.name, tmp_path / "serving.duckdb"
+    shutil.copyfile(built_warehouse, warehouse)
     counts = publish(warehouse, serving)
     assert "marts.fct_county_evaluation" in counts and len(counts) >= 10
     reader = connect(serving, read_only=True)  # a BI session opened before the next publication

@@ -422,8 +422,7 @@ def cmd_report(args) -> int:
         evaluated = portrait.evaluated_years(con)
         years = args.year or evaluated
         if missing := sorted(set(years) - set(evaluated)):  # refused before any page is written
-            print(f"the warehouse has no evaluation for {', '.join(map(str, missing))}: materialise it first"
-                  f" (jingtu materialize {' '.join(map(str, missing))}); no page was written", file=sys.stderr)
+            print(f"{portrait.no_evaluation(missing)}; no page was written", file=sys.stderr)
             return 2
         pages = [portrait.render_year(con, year, out) for year in years]
         index = portrait.render_index(con, out)

@@ -40,6 +40,12 @@ def evaluated_years(con: duckdb.DuckDBPyConnection) -> list[int]:
             .fetchall()]
 
 
+def no_evaluation(years: list[int]) -> str:
+    """What to say of `years` that have no evaluation, and so no page."""
+    return (f"the warehouse has no evaluation for {', '.join(map(str, years))}: materialise it first"
+            f" (jingtu materialize {' '.join(map(str, years))})")
+
+
 def _by_county(records: list[dict]) -> defaultdict[str, list[dict]]:
     """`records` grouped by county_code, each group in the records' order: one pass, where filtering the
     whole list for each unit grows with the square of the units."""
@@ -183,7 +189,7 @@ def render_year(con: duckdb.DuckDBPyConnection, year: int, out: Path) -> Path:
         left join marts.fct_grade_confidence g using (year, county_code)
         where e.year = $y order by e.rank nulls last, e.county_code""", {"y": year})
     if not units:
-        raise LookupError(f"the warehouse has no evaluation for {year}: materialise it first (jingtu materialize {year})")
+        raise LookupError(no_evaluation([year]))
     version = units[0]["methodology_version"]
     indicators = _records(con, "select * from marts.fct_indicators where year = $y order by indicator_order",
                           {"y": year})

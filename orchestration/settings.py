@@ -27,8 +27,9 @@ def years_with_data(raw: Path) -> list[int]:
 
 def unread_raw_paths(raw: Path) -> list[tuple[Path, str]]:
     """What lies under raw/ where no load looks, and why: a source misspelt, a folder not named as a
-    year, a folder inside a year's. Named by `jingtu materialize` and the ingestion, so that no file
-    is passed over unseen."""
+    year, a folder inside a year's. Named by `jingtu materialize`, by each source's ingestion (what lies
+    in its folder) and by the quality check (what lies in no source's), so that no file is passed over
+    unseen, in a run from the UI or a schedule too."""
     unread = []
     for entry in sorted(raw.iterdir()) if raw.is_dir() else []:
         # the landing zone's own note (in the repository), and the units the generator lists with --units

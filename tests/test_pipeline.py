@@ -159,8 +159,11 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     with DagsterInstance.get() as instance:
         runs = instance.get_runs()
         event = instance.get_latest_materialization_event(AssetKey(["marts", "fct_county_evaluation"]))
-        logged = [r.event_log_entry.user_message for r in instance.get_records_for_run(runs[0].run_id).records
-                  if r.event_log_entry.step_key == "raw__hotline" and r.event_log_entry.dagster_event is None]
+        records = [r.event_log_entry for r in instance.get_records_for_run(runs[0].run_id).records]
+    logged = [r.user_message for r in records if r.step_key == "raw__hotline" and r.dagster_event is None]
+    # the misspelt source, in the run's log too (a run from the UI or a schedule prints no note), once
+    assert [(r.step_key, r.user_message.split(" (")[0]) for r in records if "is not read" in r.user_message] == [
+        ("raw_expectations", f"{raw / 'hotlines'} is not read: not a source's folder")]
     # the loader tells of each file it has read, which the progress lines repeat while a step runs
     files = sorted(p.name for p in (raw / "hotline" / "2018").iterdir())
     read = [m for m in logged if re.fullmatch(r"hotline 2018: hotline/2018/\S+: [\d,]+ rows read \(file \d+ of \d+\)", m)]

@@ -89,6 +89,9 @@ def raw_expectations(context: AssetCheckExecutionContext, warehouse: Warehouse) 
     when a previous check failed, none when nothing was loaded since it passed); a result per source."""
     years = run_years(context)  # the run's year, or its years in one pass
     label = settings.span(years)
+    for path, why in settings.unread_raw_paths(warehouse.raw_path):
+        if path.parent == warehouse.raw_path:  # in no source's folder, which no ingestion looks at: said once a run
+            context.log.warning(f"{path} is not read: {why}")
     sources = sorted(_source_of(key) for key in context.selected_asset_check_keys)
     with connect() as con:
         units = configured_units(con, warehouse.units_path)

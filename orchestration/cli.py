@@ -99,7 +99,7 @@ def cmd_materialize(args) -> int:
         print(f"cannot materialise: {unknown}; nothing was materialised", file=sys.stderr)
         return 2
     for path, why in settings.unread_raw_paths(settings.raw_root()):
-        print(f"note: {path} is not read: {why}")
+        print(f"note: {settings.not_read(path, why)}")
     from orchestration.lib.duck import check_settings
 
     check_settings()

@@ -48,6 +48,11 @@ def unread_raw_paths(raw: Path) -> list[tuple[Path, str]]:
     return unread
 
 
+def not_read(path: Path, why: str) -> str:
+    """How a path of `unread_raw_paths` is named, by `jingtu materialize` and in a run's log."""
+    return f"{path} is not read: {why}"
+
+
 def consecutive(years: list[int]) -> bool:
     """Whether sorted, distinct `years` follow one another (2018; 2015, 2016, 2017)."""
     return years[-1] - years[0] + 1 == len(years)

@@ -60,7 +60,7 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
             raise Failure(description=f"{contract.name} was not loaded, the warehouse is unchanged: {problem}")
         for path, why in settings.unread_raw_paths(warehouse.raw_path):
             if path.is_relative_to(warehouse.raw_path / contract.name):
-                context.log.warning(f"{path} is not read: {why}")
+                context.log.warning(settings.not_read(path, why))
         reports = []
         with warehouse.connect() as con:
             for year in run_years(context):

@@ -91,7 +91,7 @@ def raw_expectations(context: AssetCheckExecutionContext, warehouse: Warehouse) 
     label = settings.span(years)
     for path, why in settings.unread_raw_paths(warehouse.raw_path):
         if path.parent == warehouse.raw_path:  # in no source's folder, which no ingestion looks at: said once a run
-            context.log.warning(f"{path} is not read: {why}")
+            context.log.warning(settings.not_read(path, why))
     sources = sorted(_source_of(key) for key in context.selected_asset_check_keys)
     with connect() as con:
         units = configured_units(con, warehouse.units_path)

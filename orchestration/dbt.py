@@ -6,6 +6,8 @@ import contextlib
 import io
 import os
 import shutil
+import sys
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -61,6 +63,8 @@ def prepare_manifest() -> Path:
 
 # dbt's events that carry a node's outcome, which dagster-dbt turns into Dagster's events
 RESULT_EVENTS = {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"}
+# the levels of the events dbt shows on its terminal (at its default log level) and writes to dbt.log
+LOGGED_LEVELS = {"info", "warn", "error"}
 
 
 def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequence = (),
@@ -131,22 +135,29 @@ class Dbt(ConfigurableResource):
         project_dir = params.dbt_project.project_dir if params.dbt_project else self.project_dir
         target = from_saved_parse(step_target_folder(context.run.run_id, uuid.uuid4().hex[:7]))
         results, errors = [], []
+        log = (target / "dbt.log").open("a", encoding="utf-8", buffering=1)  # a line at a time
 
-        def keep(message) -> None:  # called from dbt's threads; list.append is atomic
+        def keep(message) -> None:  # called from dbt's threads; list.append and one write are atomic
             if message.info.name in RESULT_EVENTS:
                 results.append(msg_to_dict(message))
             elif message.info.level == "error":
                 errors.append(message.info.msg)
+            if message.info.level in LOGGED_LEVELS:
+                line = f"{time.strftime('%H:%M:%S', time.gmtime())}  {message.info.msg}\n"  # UTC, as dbt's
+                sys.stdout.write(line)
+                log.write(line)
 
         indirect = {"DBT_INDIRECT_SELECTION": params.indirect_selection} if params.indirect_selection else {}
         # --no-write-json: no manifest.json and run_results.json, which nothing reads, and which dbt writes
-        # out whole, the manifest twice. No colours: its log lines are kept as text (shown by `jingtu` when
-        # the build fails). The log file at info level: the nodes' outcomes and errors; dbt's debug lines
-        # (every statement) cost more than many of the queries they log.
-        outcome = invoke_dbt(["build", "--no-write-json", "--no-use-colors", "--log-level-file", "info",
-                              "--target-path", str(target), "--log-path", str(target), "--project-dir",
-                              str(project_dir), "--profiles-dir", str(DBT_PROJECT_DIR), *selection],
-                             {**partition, **indirect}, [keep], Path(self.project_dir))
+        # out whole, the manifest twice. No colours: its lines are kept as text (shown by `jingtu` when the
+        # build fails). dbt's log lines, those its terminal shows, are written by `keep`, to the step's
+        # output and its dbt.log: dbt's own loggers format every event, one per statement included, before
+        # their level drops it, which cost more than many of the queries.
+        with log:
+            outcome = invoke_dbt(["build", "--no-write-json", "--no-use-colors", "--log-level", "none",
+                                  "--log-level-file", "none", "--target-path", str(target), "--log-path", str(target),
+                                  "--project-dir", str(project_dir), "--profiles-dir", str(DBT_PROJECT_DIR), *selection],
+                                 {**partition, **indirect}, [keep], Path(self.project_dir))
         if not outcome.success:
             raise Failure(description="\n".join(["dbt build failed (its log: " + str(target / "dbt.log") + ")",
                                                    *failure_messages(outcome, errors)]))

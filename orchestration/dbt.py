@@ -9,8 +9,9 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TextIO
 from unittest import mock
 
 from dagster import AssetExecutionContext, ConfigurableResource, Failure, Output, TableColumn, TableSchema
@@ -63,8 +64,22 @@ def prepare_manifest() -> Path:
 
 # dbt's events that carry a node's outcome, which dagster-dbt turns into Dagster's events
 RESULT_EVENTS = {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"}
-# the levels of the events dbt shows on its terminal (at its default log level) and writes to dbt.log
+# dbt's loggers, for the terminal and for dbt.log, both off: each formats every event, one per SQL
+# statement included, before its level drops it (`log_lines` writes what they would show)
+LOG_OFF = ("--log-level", "none", "--log-level-file", "none")
+# the levels of the events dbt's terminal shows at its default log level
 LOGGED_LEVELS = {"info", "warn", "error"}
+
+
+def log_lines(log: TextIO) -> Callable:
+    """A dbt callback writing the lines dbt's terminal shows, as it shows them (the time in UTC, then the
+    message), to this process's output and to `log`, with dbt's own loggers off (`LOG_OFF`)."""
+    def write(message) -> None:  # called from dbt's threads: one write per line
+        if message.info.level in LOGGED_LEVELS:
+            line = f"{time.strftime('%H:%M:%S', time.gmtime())}  {message.info.msg}\n"
+            sys.stdout.write(line)
+            log.write(line)
+    return write
 
 
 def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequence = (),
@@ -135,29 +150,22 @@ class Dbt(ConfigurableResource):
         project_dir = params.dbt_project.project_dir if params.dbt_project else self.project_dir
         target = from_saved_parse(step_target_folder(context.run.run_id, uuid.uuid4().hex[:7]))
         results, errors = [], []
-        log = (target / "dbt.log").open("a", encoding="utf-8", buffering=1)  # a line at a time
 
-        def keep(message) -> None:  # called from dbt's threads; list.append and one write are atomic
+        def keep(message) -> None:  # called from dbt's threads; list.append is atomic
             if message.info.name in RESULT_EVENTS:
                 results.append(msg_to_dict(message))
             elif message.info.level == "error":
                 errors.append(message.info.msg)
-            if message.info.level in LOGGED_LEVELS:
-                line = f"{time.strftime('%H:%M:%S', time.gmtime())}  {message.info.msg}\n"  # UTC, as dbt's
-                sys.stdout.write(line)
-                log.write(line)
 
         indirect = {"DBT_INDIRECT_SELECTION": params.indirect_selection} if params.indirect_selection else {}
         # --no-write-json: no manifest.json and run_results.json, which nothing reads, and which dbt writes
         # out whole, the manifest twice. No colours: its lines are kept as text (shown by `jingtu` when the
-        # build fails). dbt's log lines, those its terminal shows, are written by `keep`, to the step's
-        # output and its dbt.log: dbt's own loggers format every event, one per statement included, before
-        # their level drops it, which cost more than many of the queries.
-        with log:
-            outcome = invoke_dbt(["build", "--no-write-json", "--no-use-colors", "--log-level", "none",
-                                  "--log-level-file", "none", "--target-path", str(target), "--log-path", str(target),
-                                  "--project-dir", str(project_dir), "--profiles-dir", str(DBT_PROJECT_DIR), *selection],
-                                 {**partition, **indirect}, [keep], Path(self.project_dir))
+        # build fails). dbt's own loggers off (LOG_OFF), its lines written by `log_lines`.
+        with (target / "dbt.log").open("a", encoding="utf-8", buffering=1) as log:  # a line at a time
+            outcome = invoke_dbt(["build", "--no-write-json", "--no-use-colors", *LOG_OFF, "--target-path", str(target),
+                                  "--log-path", str(target), "--project-dir", str(project_dir), "--profiles-dir",
+                                  str(DBT_PROJECT_DIR), *selection],
+                                 {**partition, **indirect}, [keep, log_lines(log)], Path(self.project_dir))
         if not outcome.success:
             raise Failure(description="\n".join(["dbt build failed (its log: " + str(target / "dbt.log") + ")",
                                                    *failure_messages(outcome, errors)]))

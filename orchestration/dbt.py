@@ -2,8 +2,6 @@
 prepare the manifest before the definitions are imported (under `dagster dev`, importing this
 module prepares it)."""
 
-import contextlib
-import io
 import os
 import shutil
 import sys
@@ -57,8 +55,8 @@ def prepare_manifest() -> Path:
     """Run `dbt parse`, in this process, when the manifest is missing or older than the dbt project's files."""
     manifest = dbt_project.manifest_path
     if not parse_is_current(manifest.parent):  # from the warehouse's folder, as the steps will find it
-        invoke_dbt_or_fail(["parse", "--quiet", "--log-level-file", "info", "--project-dir", str(DBT_PROJECT_DIR),
-                            "--profiles-dir", str(DBT_PROJECT_DIR)], "dbt parse failed")
+        invoke_dbt_or_fail(["parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+                           "dbt parse failed")
     return manifest
 
 
@@ -107,15 +105,15 @@ def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequ
 
 
 def invoke_dbt_or_fail(args: Sequence[str], what: str, warehouse: Path | None = None) -> dbtRunnerResult:
-    """`invoke_dbt`, what dbt prints kept from the terminal; when it fails, RuntimeError: `what` and why."""
+    """`invoke_dbt` with dbt's loggers off (`LOG_OFF`: nothing on the terminal, no dbt.log); when it fails,
+    RuntimeError: `what` and why, dbt's error lines included."""
     errors = []
 
     def keep_error(event) -> None:
         if event.info.level == "error":
             errors.append(event.info.msg)
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        outcome = invoke_dbt(args, callbacks=[keep_error], warehouse=warehouse)
+    outcome = invoke_dbt([*args, *LOG_OFF], callbacks=[keep_error], warehouse=warehouse)
     if not outcome.success:
         raise RuntimeError(f"{what}: " + "; ".join(failure_messages(outcome, errors)))
     return outcome

@@ -27,10 +27,10 @@ def write_dbt_docs(out: Path | None = None) -> Path:
             shutil.copyfile(serving, catalog)
             os.chmod(catalog, 0o600)  # the serving file is read-only; dbt opens its database for writing
         # dbt starts as a step's would, from the saved parse, in this process (a child for each command
-        # paid dbt's imports again); its log stays in the folder
+        # paid dbt's imports again)
         target = from_saved_parse(folder / "target")
         common = ["--target-path", str(target), "--log-path", str(folder), "--project-dir",
-                  str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"]
+                  str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
         for command in (["parse"], ["docs", "generate", "--static", "--no-compile",
                                     *([] if serving.exists() else ["--empty-catalog"])]):
             read = f", its catalog read from a copy of {serving}" if serving.exists() else ""

@@ -16,7 +16,6 @@ alternating: bench/results/ab_loader.md.
 """
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest_bench import machine, python_speed
+from ingest_bench import heading, python_speed
 from pipeline_bench import SALT, WORK, stage_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,12 +66,6 @@ def run_once(tree: Path, env: dict) -> dict[str, float]:
     for step, seconds in steps.items():
         stages[stage_of(step)] += seconds
     return {"wall": wall, **stages}
-
-
-def heading(title: str, run: str, speeds: tuple[float, float]) -> list[str]:
-    """A results file's first lines: what ran (`run` follows the time), on what machine, at what speed."""
-    return [f"# {title}", "", f"Machine: {machine()}.", f"Run: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC{run}",
-            f"Machine speed, 20 M additions in plain Python before and after: {speeds[0]:.2f} s → {speeds[1]:.2f} s."]
 
 
 def alternate(trees: dict[str, Path], rounds_wanted: int, once: Callable[[str, Path], dict],

@@ -10,7 +10,6 @@ Writes bench/results/dbt_log.md.
 """
 
 import contextlib
-import datetime
 import io
 import os
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from ingest_bench import WORK, machine, python_speed
+from ingest_bench import WORK, heading, python_speed
 
 SOURCE = WORK / "scale_1" / "warehouse" / "jingtu.duckdb"  # left by the pipeline benchmark at 1×
 FOLDER = WORK / "dbt_log"
@@ -69,9 +68,7 @@ def main() -> None:
     shutil.rmtree(FOLDER)
     mean = {way: (statistics.mean(w for w, _, _ in rows), statistics.mean(c for _, c, _ in rows)) for way, rows in runs.items()}
     faster = sum(b[0] < a[0] for a, b in zip(*runs.values()))
-    lines = ["# dbt's loggers", "",
-             f"Machine: {machine()}.", f"Run: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC.",
-             f"Machine speed, 20 M additions in plain Python before and after: {speed[0]:.2f} s → {speed[1]:.2f} s.", "",
+    lines = [*heading("dbt's loggers", ".", speed), "",
              f"`dbt build` of every model and test on the 1× warehouse, {ROUNDS} rounds, the order swapped every round.", "",
              "| way | wall seconds (each round) | mean wall | mean CPU | lines shown |", "|---|---|---:|---:|---:|"]
     for way, rows in runs.items():

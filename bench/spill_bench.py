@@ -7,7 +7,6 @@ spilled, with and without the encryption, alternating, three rounds each.
 Writes bench/results/spill.md.
 """
 
-import datetime
 import shutil
 import statistics
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from ingest_bench import WORK, machine, python_speed
+from ingest_bench import WORK, heading, python_speed
 
 ROWS = 20_000_000
 LIMIT = "200MB"
@@ -53,9 +52,7 @@ def main() -> None:
             print(f"encrypted={encrypted}: {runs[encrypted][-1][0]:.2f} s", flush=True)
     speed.append(python_speed())
     median = {encrypted: statistics.median(s for s, _ in rows) for encrypted, rows in runs.items()}
-    lines = ["# Encrypted spill files", "",
-             f"Machine: {machine()}.", f"Run: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC.",
-             f"Machine speed, 20 M additions in plain Python before and after: {speed[0]:.2f} s → {speed[1]:.2f} s.", "",
+    lines = [*heading("Encrypted spill files", ".", speed), "",
              f"A temporary table of {ROWS:,} rows built and read under a {LIMIT} memory limit, alternating.", "",
              "| spill files | seconds (each round) | median | spilled (MiB) |", "|---|---|---:|---:|"]
     for encrypted, rows in runs.items():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from ingest_bench import machine, python_speed
+from ingest_bench import heading, python_speed
 
 TARGET_SECONDS = 6 * 60
 
@@ -57,9 +57,7 @@ def main() -> None:
     busy = collections.defaultdict(float)
     for name, spent in seconds.items():
         busy[workers.get(name, "?")] += spent
-    lines = ["# The test suite on a clean clone", "", f"Machine: {machine()}.",
-             f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC, commit `{commit}`.",
-             f"Machine speed, 20 M additions in plain Python before and after: {speed[0]:.2f} s → {speed[1]:.2f} s.", "",
+    lines = [*heading("The test suite on a clean clone", f", commit `{commit}`.", speed), "",
              "| what | seconds |", "|---|---:|",
              f"| `.ci/run` in all (clone excluded; install, browser check and pytest) | {wall:.1f} |",
              f"| pytest ({outcome}) | {pytest_seconds:.1f} |",

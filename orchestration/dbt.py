@@ -80,6 +80,15 @@ def log_lines(log: TextIO) -> Callable:
     return write
 
 
+def error_lines(errors: list[str]) -> Callable:
+    """A dbt callback appending each error line dbt logs to `errors` (with its loggers off, what would
+    say why a build failed where no node's result does: an ephemeral model's error, a parse's)."""
+    def keep(message) -> None:  # called from dbt's threads; list.append is atomic
+        if message.info.level == "error":
+            errors.append(message.info.msg)
+    return keep
+
+
 def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequence = (),
                project_dir: Path = DBT_PROJECT_DIR, warehouse: Path | None = None) -> dbtRunnerResult:
     """dbt in this process, as Dagster's steps and the tests run it: started in the folder of the
@@ -108,12 +117,7 @@ def invoke_dbt_or_fail(args: Sequence[str], what: str, warehouse: Path | None = 
     """`invoke_dbt` with dbt's loggers off (`LOG_OFF`: nothing on the terminal, no dbt.log); when it fails,
     RuntimeError: `what` and why, dbt's error lines included."""
     errors = []
-
-    def keep_error(event) -> None:
-        if event.info.level == "error":
-            errors.append(event.info.msg)
-
-    outcome = invoke_dbt([*args, *LOG_OFF], callbacks=[keep_error], warehouse=warehouse)
+    outcome = invoke_dbt([*args, *LOG_OFF], callbacks=[error_lines(errors)], warehouse=warehouse)
     if not outcome.success:
         raise RuntimeError(f"{what}: " + "; ".join(failure_messages(outcome, errors)))
     return outcome

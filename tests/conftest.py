@@ -188,20 +188,26 @@ def run_dbt(warehouse: Path, *args, project_dir=None, check=True, year=None, mon
     """Invoke dbt as Dagster's steps do (`invoke_dbt`: in this process, from the warehouse's folder),
     for one year, a range of months, or everything; (success, the failures' messages). The dbt
     project is this one unless `project_dir` is given."""
-    from orchestration.dbt import DBT_PROJECT_DIR, LOG_OFF, failure_messages, invoke_dbt, partition_env
+    from orchestration.dbt import (
+        DBT_PROJECT_DIR,
+        LOG_OFF,
+        error_lines,
+        failure_messages,
+        invoke_dbt,
+        partition_env,
+    )
 
     project_dir = project_dir or DBT_PROJECT_DIR
     # No manifest.json and run_results.json, as Dagster's steps (`Dbt.build`): no test reads them, and
     # dbt writes them out whole. `docs generate` and `parse` are run for what they write.
     artefacts = [] if args[0] in ("docs", "parse") else ["--no-write-json"]
-    # No log (`LOG_OFF`), which no test reads. dbt's error lines are kept for the failures' messages (an
-    # ephemeral model's error is only logged, its consumers skipped).
+    # No log (`LOG_OFF`), which no test reads; dbt's error lines are kept for the failures' messages.
     errors = []
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
         result = invoke_dbt([*args, *artefacts, *LOG_OFF, "--project-dir", str(project_dir),
                              "--profiles-dir", str(project_dir)], partition_env(year=year, months=months),
-                            [lambda event: errors.append(event.info.msg) if event.info.level == "error" else None],
+                            [error_lines(errors)],
                             project_dir=Path(project_dir))
     messages = "\n".join(failure_messages(result, errors))
     if check:

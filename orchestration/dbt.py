@@ -145,7 +145,7 @@ class Dbt(ConfigurableResource):
         (`partition_env`, macros/partitions.sql) so that dbt can reuse its parse.
 
         The step's dbt has a target folder of its own, which starts from the saved parse. Once dbt
-        succeeds, its parse is kept for the next step and the folder (4 MB) removed; a failed step's
+        succeeds, its parse is kept for the next step and the folder removed; a failed step's
         stays, with its dbt.log."""
         params = get_updated_cli_invocation_params_for_context(context, {}, DagsterDbtTranslator())
         selection = with_tests_named(context, params)

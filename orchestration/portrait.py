@@ -70,8 +70,8 @@ def plotly_template() -> str:
 def _chart(data: list[dict], layout: dict, div_id: str, title: tuple[str, str], height: int = 320,
            width: int | None = None) -> str:
     """A chart as an HTML fragment drawn by plotly.js, titled in Chinese with English under it. The
-    figure is written as plain JSON: Plotly's Python figure objects validate every property and took
-    most of a page's rendering time."""
+    figure is written as plain JSON: Plotly's Python figure objects validate every property, which
+    cost most of a page's rendering time."""
     layout = {"title": {"text": f"{title[0]}<br><sup>{title[1]}</sup>"}, "height": height, "width": width,
               "autosize": width is None, "margin": {"l": 40, "r": 20, "t": 60, "b": 40}, "font": {"family": FONT},
               "legend": {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0}, **layout}

@@ -63,7 +63,7 @@ def reloaded(run: DagsterRun) -> set[str]:
 
 
 # Every step opens the warehouse, so the pool runs them one at a time anyway: in-process execution
-# spares a Python start-up per step (~5–10 s each under the multiprocess executor).
+# spares the multiprocess executor's Python start-up and imports for every step.
 yearly_job = define_asset_job("yearly_evaluation", selection=AssetSelection.all(),
                               executor_def=in_process_executor, hooks={keep_run_record},
                               description="Ingest a year or years, check them, build their evaluation and"

@@ -16,7 +16,7 @@ _EXTENSION_DIR = EXTENSIONS / f"v{duckdb.__version__}"
 
 def sql_literal(value) -> str:
     """`value` as a SQL string literal, for the statements that run faster with literals than with
-    parameters (an INSERT … SELECT ran 30× slower parameterised)."""
+    parameters (an INSERT … SELECT is far slower parameterised)."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -107,7 +107,7 @@ def connect(database: Path | str = ":memory:", read_only: bool = False, excel: b
     if database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(database), read_only=read_only)
-    # Without a limit DuckDB takes 80 % of RAM before spilling: 11 GB for a 10-million-ticket year.
+    # Without a limit DuckDB takes 80 % of RAM before spilling, which a large year fills.
     limit = settings.duckdb_memory_limit()
     try:
         con.execute("set memory_limit = '" + limit.replace("'", "''") + "'")

@@ -41,8 +41,8 @@ def expectation(type_: str, rule: str, **kwargs) -> dict:
 def unexpected_rows(rule: str, query: str) -> dict:
     """A rule as SQL returning the rows that break it, reading the validated rows as `batch` (regex
     expectations do not run on DuckDB). GX formats the query, so literal braces are doubled.
-    `not materialized`: DuckDB materialises a CTE read more than once, which for 100 M tickets
-    spilled more than 20 GiB."""
+    `not materialized`: DuckDB materialises a CTE read more than once, which at the national scale
+    spilled many times the data's size to disk."""
     query = query.replace("{", "{{").replace("}", "}}")
     return expectation("unexpected_rows_expectation", rule, description=rule,
                        unexpected_rows_query=f"with batch as not materialized (select * from {{batch}}) {query}")
@@ -101,7 +101,8 @@ def raw_suite(contract: SourceContract) -> Suite:
     for column in stored:
         expectations += _column_expectations(column, contract)
     # Over the whole partition, not only the rows validated: an appended file must not repeat a key.
-    # Repeated 64-bit hashes are found first, as the loader does: 100 M text keys do not fit 1.5GB.
+    # Repeated 64-bit hashes are found first, as the loader does: the national year's text keys do
+    # not fit the default memory limit.
     key = f"hash(partition_year, {', '.join(contract.key)})"
     years = "partition_year in (select distinct partition_year from batch)"
     repeated = f"select {key} from {contract.table} where {years} group by all having count(*) > 1"

@@ -3,7 +3,7 @@
 -- is a hash of (seed, draw, what it is for), so the same seed gives the same results whatever the
 -- number of threads.
 {#- A year per statement (the model's select is the first year, a post-hook inserts the others): one
-    statement over every year of a national build (2,800 units × 4 years) ran out of memory at 1.5GB. -#}
+    statement over every year of a national build ran out of memory at the default limit. -#}
 {{ config(post_hook=["{{ grade_confidence_other_years() }}"]) }}
 {%- set years = confidence_years() %}
 {{ grade_confidence(years[0] if years else none) }}

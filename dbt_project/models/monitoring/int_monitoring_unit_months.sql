@@ -21,7 +21,7 @@ grid as (
 ),
 
 hotline as (
-    -- the daily mart summed by month: counting ten million staged tickets again cost ~30 s a run
+    -- the daily mart summed by month, rather than counting every staged ticket again
     select county_code, date_trunc('month', received_on)::date as month,
         sum(tickets_received)::bigint as hotline_tickets,
         sum(conduct_complaints)::bigint as conduct_complaints,

@@ -583,10 +583,12 @@ def cmd_suites(args) -> int:
 
 
 def cmd_docs(args) -> int:
-    from orchestration.methodology_doc import write
+    from orchestration import loader_doc, methodology_doc
 
-    for path in write():
+    for path in methodology_doc.write():
         print(f"rewrote the generated parts of {path.relative_to(settings.PROJECT_ROOT)}")
+    for path in loader_doc.write():
+        print(f"rewrote {path.relative_to(settings.PROJECT_ROOT)}")
     return 0
 
 
@@ -685,7 +687,8 @@ def argument_parser() -> argparse.ArgumentParser:
     suites = commands.add_parser("suites", help="write expectations/*.json (the quality suites) from the contracts")
     suites.set_defaults(handler=cmd_suites)
 
-    docs = commands.add_parser("docs", help="rewrite docs/methodology.md's tables and the marts' indicator columns from the configuration")
+    docs = commands.add_parser("docs", help="rewrite docs/methodology.md's tables and the marts' indicator columns from the configuration,"
+                                            " and the loader's SQL in docs/loader/ from the contracts")
     docs.set_defaults(handler=cmd_docs)
 
     site = commands.add_parser("site", help="write the documentation pages that open offline (dbt docs, data"

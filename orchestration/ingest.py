@@ -571,9 +571,10 @@ class PartitionLoader:
             raise SourceFileError(file.path, "the file has a header but no data rows")
         self._check_year_folder(file.path, year, file.row_years)
 
-    def _stage(self, path: Path, report: FileReport, part: CsvSlice, headers: list[str], year: int) -> int:
-        """Read a CSV slice (or a workbook) into the staging table: typed values, and the reason a row is
-        rejected (duplicates aside). The rows read."""
+    def staging_sql(self, readable: str, file_format: str, headers: list[str], line_shift: int, year: int) -> str:
+        """The statement reading a CSV slice (or a workbook) into the staging table, in the file's order:
+        each row's values as read (personal data already hashed or masked), typed, and the reason it
+        is rejected (duplicates aside). docs/loader/ holds it for every source and format."""
         contract = self.contract
         stored = contract.stored_columns
         checks = [check for c in stored for check in _column_checks(c, self.units)]
@@ -581,33 +582,43 @@ class PartitionLoader:
         checks.append(f"case when ({contract.year_expression}) <> {year} then 'row year ' ||"
                       f" ({contract.year_expression}) || ' is not the folder year {year}' end")
         texts = ", ".join(f"'{c.warehouse_name}': {c.warehouse_name}__text" for c in stored)
-        typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in stored)
+        source, line_offset, order = self._source(readable, file_format, headers, line_shift)
+        extra = ["sheet_row"] if file_format == "xlsx" else []
+        each = ",\n        ".join
+        # Literals, not parameters (`sql_literal`).
+        return f"""insert into {self.staged}
+with incoming as (
+    select
+        {each([_text_expression(c, file_format) for c in stored] + extra)}
+    from {source}
+),
+parsed as (
+    select *,
+        {each(f"{_typed_expression(c)} as {c.warehouse_name}" for c in stored)}
+    from incoming
+),
+ruled as (
+    select *, nullif(concat_ws('; ',
+        {each(checks)}
+    ), '') as reason
+    from parsed
+)
+select {line_offset}, {", ".join(c.warehouse_name for c in stored)},
+    {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
+from ruled{f" {order}" if order else ""}
+"""
+
+    def _stage(self, path: Path, report: FileReport, part: CsvSlice, headers: list[str], year: int) -> int:
+        """Read a CSV slice (or a workbook) into the staging table (`staging_sql`). The rows read."""
+        typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns)
         # The staged rows keep the file's order, so a row's line is its rowid past the slice's first row.
         # `row_number() over ()` would say the same but confines the whole statement to one thread.
         self.con.execute(f"create or replace temp table {self.staged}"
                          f" (line_offset bigint, {typed}, row_year bigint, reason varchar, record json)")
         file_format = report.file_format
-        source, line_offset, order = self._source(part.readable, file_format, headers, part.line_shift)
-        extra = ", sheet_row" if file_format == "xlsx" else ""
         try:
-            # Literals, not parameters (`sql_literal`).
-            (rows,) = self.con.execute(f"""
-                insert into {self.staged}
-                with incoming as (
-                    select {", ".join(_text_expression(c, file_format) for c in stored)}{extra}
-                    from {source}
-                ),
-                parsed as (
-                    select *, {", ".join(f"{_typed_expression(c)} as {c.warehouse_name}" for c in stored)}
-                    from incoming
-                ),
-                ruled as (
-                    select *, nullif(concat_ws('; ', {", ".join(checks)}), '') as reason from parsed
-                )
-                select {line_offset}, {", ".join(c.warehouse_name for c in stored)},
-                    {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
-                from ruled {order}
-            """).fetchone()
+            (rows,) = self.con.execute(self.staging_sql(part.readable, file_format, headers, part.line_shift,
+                                                        year)).fetchone()
             if part.lines is not None and part.lines != rows + 1:
                 self._renumber_lines(part)
         except duckdb.Error as error:  # `from None`: DuckDB's own text may quote the file's rows

@@ -1,13 +1,18 @@
-"""The docs travel with the code: docs/methodology.md's tables are generated from the configuration, and
-the README names every environment variable the project reads, every `make` target and every `jingtu`
-command and option."""
+"""The docs travel with the code: docs/methodology.md's tables are generated from the configuration,
+docs/loader/ from the contracts, and the README names every environment variable the project reads,
+every `make` target and every `jingtu` command and option."""
 
 import argparse
 import re
 import shutil
 
-from orchestration import methodology, methodology_doc
+from orchestration import loader_doc, methodology, methodology_doc
+from orchestration.contracts import SOURCES
+from orchestration.ingest import ingest
+from orchestration.lib.duck import connect, sql_literal
 from orchestration.settings import PROJECT_ROOT
+from tests.conftest import SALT, UNITS_CSV, write_source
+from tests.test_ingest import TICKETS
 
 
 def test_the_generated_docs_are_those_the_configuration_writes():
@@ -29,6 +34,41 @@ def test_a_changed_weight_shows_in_the_generated_tables(tmp_path, monkeypatch):
     monkeypatch.setattr(methodology, "SEEDS", seeds)
     rendered = methodology_doc.render(methodology_doc.DOC.read_text(encoding="utf-8"))
     assert "| development | 经济社会发展 | 0.30 |" in rendered
+
+
+def test_docs_loader_holds_the_statement_the_contracts_make_for_each_source_and_format():
+    texts = loader_doc.render()
+    assert set(loader_doc.FOLDER.glob("*.sql")) == set(texts), "docs/loader/ is stale: run `jingtu docs`"
+    for path, text in texts.items():
+        assert path.read_text(encoding="utf-8") == text, f"docs/loader/{path.name} is stale: run `jingtu docs`"
+    assert len(texts) == sum(len(contract.formats) for contract in SOURCES.values())
+
+
+def test_the_documented_statement_is_the_one_a_load_runs(tmp_path):
+    """Regression guard for the docs: the loader stages a file with the statement docs/loader/ shows,
+    its file's path aside, and with no other."""
+    raw = tmp_path / "raw"
+    path = write_source(raw / "hotline" / str(loader_doc.YEAR) / "12345_2018-05.csv", "hotline", TICKETS,
+                        encoding="utf-8")
+    executed = []
+
+    class Recording:  # the connection, each statement noted
+        def __init__(self, con):
+            self.con = con
+
+        def execute(self, sql, *args, **kwargs):
+            executed.append(sql)
+            return self.con.execute(sql, *args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.con, name)
+
+    with connect(tmp_path / "w.duckdb") as con:
+        assert ingest(Recording(con), SOURCES["hotline"], loader_doc.YEAR, raw, UNITS_CSV, SALT).rows_loaded == 2
+    staged = [sql for sql in executed if sql.startswith("insert into temp.main.hotline_checked")]
+    documented = (loader_doc.FOLDER / "hotline.csv.sql").read_text(encoding="utf-8").split("\n\n", 1)[1]
+    example = loader_doc.EXAMPLE.format(source="hotline", year=loader_doc.YEAR, file_format="csv")
+    assert staged == [documented.replace(sql_literal(example), sql_literal(str(path)))]
 
 
 def test_every_enum_code_has_exactly_the_labels_its_contract_allows():

@@ -573,8 +573,9 @@ class PartitionLoader:
 
     def staging_sql(self, readable: str, file_format: str, headers: list[str], line_shift: int, year: int) -> str:
         """The statement reading a CSV slice (or a workbook) into the staging table, in the file's order:
-        each row's values as read (personal data already hashed or masked), typed, and the reason it
-        is rejected (duplicates aside). docs/loader/ holds it for every source and format."""
+        each row's values as read (phones hashed and numbers in free text masked as they are read;
+        dropped columns never read), typed, and the reason the row is rejected (duplicates aside).
+        docs/loader/ holds it for every source and format."""
         contract = self.contract
         stored = contract.stored_columns
         checks = [check for c in stored for check in _column_checks(c, self.units)]

@@ -574,7 +574,7 @@ class PartitionLoader:
     def staging_sql(self, readable: str, file_format: str, headers: list[str], line_shift: int, year: int) -> str:
         """The statement reading a CSV slice (or a workbook) into the staging table, in the file's order:
         each row's values as read (phones hashed and numbers in free text masked as they are read;
-        dropped columns never read), typed, and the reason the row is rejected (duplicates aside).
+        dropped columns left out), typed, and the reason the row is rejected (duplicates aside).
         docs/loader/ holds it for every source and format."""
         contract = self.contract
         stored = contract.stored_columns

@@ -444,11 +444,12 @@ class PartitionLoader:
         if file_format == "csv":
             columns = ", ".join(f"{sql_literal(h)}: 'varchar'" for h in headers)
             call = (f"read_csv({sql_literal(readable)}, header = true, delim = ',', quote = '\"', escape = '\"',"
-                    f" auto_detect = false, columns = {{{columns}}})")
+                    f" auto_detect = false,\n        columns = {{{columns}}})")
             return call, str(2 + line_shift), ""
         cells = ", ".join(_quote(h) for h in headers)
-        call = (f"(select * from (select *, row_number() over () + 1 as sheet_row from read_xlsx({sql_literal(readable)},"
-                f" header = true, all_varchar = true, stop_at_empty = false)) where coalesce({cells}) is not null)")
+        call = (f"(\n        select * from (\n            select *, row_number() over () + 1 as sheet_row\n"
+                f"            from read_xlsx({sql_literal(readable)}, header = true, all_varchar = true,"
+                f" stop_at_empty = false)\n        )\n        where coalesce({cells}) is not null\n    )")
         return call, "sheet_row + 1 - row_number() over (order by sheet_row)", "order by sheet_row"
 
     def _renumber_lines(self, part: CsvSlice) -> None:

@@ -20,7 +20,8 @@ with incoming as (
         nullif(trim("处置形态"), '') as form__text,
         nullif(trim("处理结果"), '') as outcome__text,
         nullif(trim("是否留置"), '') as detained__text
-    from read_csv('cases/2018/cases_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false, columns = {'记录编号': 'varchar', '区县代码': 'varchar', '被审查人编号': 'varchar', '职级': 'varchar', '是否一把手': 'varchar', '问题类别': 'varchar', '最后违纪时间': 'varchar', '立案时间': 'varchar', '处置时间': 'varchar', '处置形态': 'varchar', '处理结果': 'varchar', '是否留置': 'varchar'})
+    from read_csv('cases/2018/cases_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false,
+        columns = {'记录编号': 'varchar', '区县代码': 'varchar', '被审查人编号': 'varchar', '职级': 'varchar', '是否一把手': 'varchar', '问题类别': 'varchar', '最后违纪时间': 'varchar', '立案时间': 'varchar', '处置时间': 'varchar', '处置形态': 'varchar', '处理结果': 'varchar', '是否留置': 'varchar'})
 ),
 parsed as (
     select *,

@@ -11,7 +11,8 @@ with incoming as (
         nullif(trim("年度"), '') as year__text,
         nullif(trim("区县代码"), '') as county_code__text,
         nullif(trim("考评得分"), '') as score__text
-    from read_csv('development/2018/development_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false, columns = {'年度': 'varchar', '区县代码': 'varchar', '考评得分': 'varchar'})
+    from read_csv('development/2018/development_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false,
+        columns = {'年度': 'varchar', '区县代码': 'varchar', '考评得分': 'varchar'})
 ),
 parsed as (
     select *,

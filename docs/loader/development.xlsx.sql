@@ -12,7 +12,13 @@ with incoming as (
         nullif(trim("区县代码"), '') as county_code__text,
         regexp_replace(nullif(trim("考评得分"), ''), '^(-?[0-9]+)\.0+$', '\1') as score__text,
         sheet_row
-    from (select * from (select *, row_number() over () + 1 as sheet_row from read_xlsx('development/2018/development_2018.xlsx', header = true, all_varchar = true, stop_at_empty = false)) where coalesce("年度", "区县代码", "考评得分") is not null)
+    from (
+        select * from (
+            select *, row_number() over () + 1 as sheet_row
+            from read_xlsx('development/2018/development_2018.xlsx', header = true, all_varchar = true, stop_at_empty = false)
+        )
+        where coalesce("年度", "区县代码", "考评得分") is not null
+    )
 ),
 parsed as (
     select *,

@@ -19,7 +19,8 @@ with incoming as (
         nullif(trim("办结时间"), '') as closed_at__text,
         nullif(trim("办理状态"), '') as status__text,
         nullif(trim("满意度评价"), '') as rating__text
-    from read_csv('hotline/2018/hotline_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false, columns = {'工单编号': 'varchar', '受理时间': 'varchar', '来电号码': 'varchar', '来电人': 'varchar', '区县代码': 'varchar', '诉求类别': 'varchar', '诉求内容': 'varchar', '原热线': 'varchar', '办结时限': 'varchar', '办结时间': 'varchar', '办理状态': 'varchar', '满意度评价': 'varchar'})
+    from read_csv('hotline/2018/hotline_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false,
+        columns = {'工单编号': 'varchar', '受理时间': 'varchar', '来电号码': 'varchar', '来电人': 'varchar', '区县代码': 'varchar', '诉求类别': 'varchar', '诉求内容': 'varchar', '原热线': 'varchar', '办结时限': 'varchar', '办结时间': 'varchar', '办理状态': 'varchar', '满意度评价': 'varchar'})
 ),
 parsed as (
     select *,

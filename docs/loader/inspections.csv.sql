@@ -20,7 +20,8 @@ with incoming as (
         nullif(trim("移交线索数"), '') as clues_transferred__text,
         nullif(trim("已整改数"), '') as problems_rectified__text,
         nullif(trim("整改期限"), '') as rectification_due_on__text
-    from read_csv('inspections/2018/inspections_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false, columns = {'巡察编号': 'varchar', '轮次': 'varchar', '类型': 'varchar', '区县代码': 'varchar', '被巡察单位': 'varchar', '单位类型': 'varchar', '开始日期': 'varchar', '结束日期': 'varchar', '发现问题数': 'varchar', '移交线索数': 'varchar', '已整改数': 'varchar', '整改期限': 'varchar'})
+    from read_csv('inspections/2018/inspections_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false,
+        columns = {'巡察编号': 'varchar', '轮次': 'varchar', '类型': 'varchar', '区县代码': 'varchar', '被巡察单位': 'varchar', '单位类型': 'varchar', '开始日期': 'varchar', '结束日期': 'varchar', '发现问题数': 'varchar', '移交线索数': 'varchar', '已整改数': 'varchar', '整改期限': 'varchar'})
 ),
 parsed as (
     select *,

@@ -21,7 +21,13 @@ with incoming as (
         regexp_replace(nullif(trim("已整改数"), ''), '^(-?[0-9]+)\.0+$', '\1') as problems_rectified__text,
         case when regexp_full_match(nullif(trim("整改期限"), ''), '[0-9]+(\.[0-9]+)?') then strftime(timestamp '1899-12-30' + to_microseconds(round(nullif(trim("整改期限"), '')::double * 86400000000)::bigint), '%Y-%m-%d') else nullif(trim("整改期限"), '') end as rectification_due_on__text,
         sheet_row
-    from (select * from (select *, row_number() over () + 1 as sheet_row from read_xlsx('inspections/2018/inspections_2018.xlsx', header = true, all_varchar = true, stop_at_empty = false)) where coalesce("巡察编号", "轮次", "类型", "区县代码", "被巡察单位", "单位类型", "开始日期", "结束日期", "发现问题数", "移交线索数", "已整改数", "整改期限") is not null)
+    from (
+        select * from (
+            select *, row_number() over () + 1 as sheet_row
+            from read_xlsx('inspections/2018/inspections_2018.xlsx', header = true, all_varchar = true, stop_at_empty = false)
+        )
+        where coalesce("巡察编号", "轮次", "类型", "区县代码", "被巡察单位", "单位类型", "开始日期", "结束日期", "发现问题数", "移交线索数", "已整改数", "整改期限") is not null
+    )
 ),
 parsed as (
     select *,

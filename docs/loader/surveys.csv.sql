@@ -15,7 +15,8 @@ with incoming as (
         nullif(trim("受访者类型"), '') as respondent_type__text,
         nullif(trim("评价"), '') as answer__text,
         coalesce(nullif(trim("权重"), ''), '1') as weight__text
-    from read_csv('surveys/2018/surveys_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false, columns = {'问卷编号': 'varchar', '测评年度': 'varchar', '测评类型': 'varchar', '区县代码': 'varchar', '受访者类型': 'varchar', '评价': 'varchar', '权重': 'varchar'})
+    from read_csv('surveys/2018/surveys_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false,
+        columns = {'问卷编号': 'varchar', '测评年度': 'varchar', '测评类型': 'varchar', '区县代码': 'varchar', '受访者类型': 'varchar', '评价': 'varchar', '权重': 'varchar'})
 ),
 parsed as (
     select *,

@@ -484,14 +484,16 @@ def print_grades(years: list[int]) -> None:
     with _reading_the_warehouse("grades") as con:
         if con is None:
             return
-        rows = con.execute("""
+        # Literals, not parameters: DuckDB's Python client imports pandas for a process's first query with
+        # parameters, which a run with nothing new would wait for.
+        rows = con.execute(f"""
             select e.year, e.county_code, c.county_name, e.composite, e.grade, e.consequence, e.rank,
                    e.is_veto_cap_applied, e.missing_indicators, g.p_published_grade, g.is_near_boundary
             from marts.fct_county_evaluation e join marts.dim_county c using (county_code)
             left join marts.fct_grade_confidence g using (year, county_code)
-            where e.year in (select unnest($years))
+            where e.year in ({", ".join(str(int(year)) for year in years)})
             order by e.year, e.rank nulls last, e.county_code
-        """, {"years": years}).fetchall()
+        """).fetchall()
     current = None
     for year, code, name, composite, grade, consequence, rank, capped, missing, p_grade, near in rows:
         if year != current:
@@ -640,21 +642,20 @@ def positive(kind):
 
 def argument_parser() -> argparse.ArgumentParser:
     """`jingtu`'s commands and options (the README's table of commands names each of them)."""
-    from orchestration.sample import DEFAULT_SEED
 
     parser = argparse.ArgumentParser(prog="jingtu", description="Jingtu (净土) data warehouse")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="generate the sample if raw/ is empty, materialise every year")
-    run.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                     help=f"the seed of the sample written when raw/ is empty (default {DEFAULT_SEED})")
+    run.add_argument("--seed", type=int, default=settings.SAMPLE_SEED,
+                     help=f"the seed of the sample written when raw/ is empty (default {settings.SAMPLE_SEED})")
     run.set_defaults(handler=cmd_run)
 
     gen = commands.add_parser("generate", help="write the deterministic sample data into raw/")
     gen.add_argument("--out", metavar="DIR", default=str(settings.raw_root()),
                      help="where to write it (default: the landing zone, JINGTU_RAW or raw/)")
-    gen.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                     help=f"the same seed writes the same bytes (default {DEFAULT_SEED})")
+    gen.add_argument("--seed", type=int, default=settings.SAMPLE_SEED,
+                     help=f"the same seed writes the same bytes (default {settings.SAMPLE_SEED})")
     gen.add_argument("--units", type=positive(int), default=None, help="number of units (default: Leshan's 11)")
     gen.add_argument("--hotline-scale", type=positive(float), default=None,
                      help="multiply the hotline tickets per year (1.0 ≈ 428,000 in 2018)")

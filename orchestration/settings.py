@@ -10,6 +10,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_PII_SALT = "jingtu-DEVELOPMENT-salt-NOT-FOR-PRODUCTION"
 # Written by the sample generator beside its files: the files it wrote and their sizes.
 SAMPLE_MANIFEST = ".jingtu-sample"
+# The sample generator's seed by default (here, not in orchestration.sample: `jingtu`'s help shows it
+# without importing the generator and numpy).
+SAMPLE_SEED = 20180827  # the day of the report's symposium
 
 
 def warehouse_path() -> Path:

@@ -260,6 +260,24 @@ def test_the_cli_explains_itself(argv, capsys):
     assert exit_.value.code == 0 and "usage: jingtu" in capsys.readouterr().out
 
 
+def test_the_cli_answers_without_the_generator_numpy_or_pandas(built_warehouse, tmp_path):
+    """`jingtu --help`, and what a run with nothing new does (the counts and grades), import neither the
+    sample generator nor numpy or pandas, which a DuckDB query with parameters imports: they would
+    make the answer wait on seconds of imports."""
+    warehouse = tmp_path / built_warehouse.name
+    shutil.copyfile(built_warehouse, warehouse)
+    script = ("import contextlib, io, sys\nfrom orchestration import cli\n"
+              "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+              "    with contextlib.suppress(SystemExit):\n        cli.main(['--help'])\n"
+              "    cli.print_counts(); cli.print_grades([2017, 2018])\n"
+              "assert '511111' in out.getvalue(), out.getvalue()\n"
+              "print(sorted(m for m in ('orchestration.sample', 'numpy', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "JINGTU_WAREHOUSE": str(warehouse)},
+                          check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_a_second_materialize_waits_for_the_one_in_progress(raw, warehouse, tmp_path):
     """Two `jingtu materialize` on one warehouse would take turns step by step, doing the work twice
     (and the first could not read its grades while the second wrote): the second waits for the first."""

@@ -3,9 +3,7 @@
 from pathlib import Path
 
 from orchestration.sample import cases, hotline, inspections, monitoring, plan, surveys
-from orchestration.settings import SAMPLE_MANIFEST
-
-DEFAULT_SEED = 20180827  # the day of the report's symposium
+from orchestration.settings import SAMPLE_MANIFEST, SAMPLE_SEED
 
 
 def check_options(hotline_scale: float, signals: str) -> None:
@@ -18,7 +16,7 @@ def check_options(hotline_scale: float, signals: str) -> None:
                          " was measured at")
 
 
-def generate(out: Path, seed: int = DEFAULT_SEED, unit_count: int | None = None,
+def generate(out: Path, seed: int = SAMPLE_SEED, unit_count: int | None = None,
              hotline_scale: float = 1.0, years=plan.YEARS, progress=print, signals: str = "report"
              ) -> list[monitoring.Shift]:
     """Write every source for `years` under `out`. At the defaults the warehouse reproduces

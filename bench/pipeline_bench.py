@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_bench import BASE_TICKETS, machine, python_speed
 
-from orchestration.settings import duckdb_memory_limit
+from orchestration.settings import UNITS_SEED, duckdb_memory_limit
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -38,7 +38,6 @@ WORK = HERE / "work"
 SCALES = {"1": (None, None), "17": (183, 10_000_000), "national": (2_800, 100_000_000)}
 PANDAS_MEMORY_CAP = 20 * 2**30  # past it pandas fails with MemoryError instead of starving the machine
 NEW_MONTH = "12345_2018-12.csv"  # held back from the full run; its arrival is the incremental run
-UNITS_DEFAULT = HERE.parent / "dbt_project" / "seeds" / "units.csv"
 SALT = "bench-salt"  # the pipeline's key, and (f)'s, so that both hash a phone alike
 
 
@@ -303,7 +302,7 @@ def compare(warehouse: Path, reference: Path, baselines: dict[str, Path]) -> lis
 
 def bench_scale(scale: str, skip: set[str]) -> dict:
     folder, env = prepare(scale)
-    raw, units = Path(env["JINGTU_RAW"]), Path(env.get("JINGTU_UNITS", UNITS_DEFAULT))
+    raw, units = Path(env["JINGTU_RAW"]), Path(env.get("JINGTU_UNITS", UNITS_SEED))
     warehouse = Path(env["JINGTU_WAREHOUSE"]).parent
     fresh(folder)
     started_at = time.strftime("%Y-%m-%d %H:%M")

@@ -9,10 +9,9 @@ import duckdb
 
 from orchestration.contracts import SOURCES
 from orchestration.ingest import PartitionLoader, configured_units
-from orchestration.settings import PROJECT_ROOT
+from orchestration.settings import PROJECT_ROOT, UNITS_SEED
 
 FOLDER = PROJECT_ROOT / "docs" / "loader"
-UNITS = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"  # the seed, whatever JINGTU_UNITS says
 YEAR = 2018
 EXAMPLE = "{source}/{year}/{source}_{year}.{file_format}"  # the file the statements read
 HEADER = """\
@@ -33,7 +32,7 @@ FORMATS = {  # (what the file is, how it is read)
 def render() -> dict[Path, str]:
     """Every file of docs/loader/ and its text."""
     with duckdb.connect() as con:
-        units = configured_units(con, UNITS)
+        units = configured_units(con, UNITS_SEED)  # whatever JINGTU_UNITS says
     texts = {}
     for contract in SOURCES.values():
         loader = PartitionLoader(None, contract, units, salt="")

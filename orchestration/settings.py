@@ -13,6 +13,8 @@ SAMPLE_MANIFEST = ".jingtu-sample"
 # The sample generator's seed by default (here, not in orchestration.sample: `jingtu`'s help shows it
 # without importing the generator and numpy).
 SAMPLE_SEED = 20180827  # the day of the report's symposium
+# The units the project ships: the dbt seed, the default list of units (`units_file`).
+UNITS_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
 
 
 def warehouse_path() -> Path:
@@ -81,8 +83,7 @@ def raw_root() -> Path:
 
 def units_file() -> Path:
     """The configured units (`JINGTU_UNITS`); by default the dbt seed, so there is one list."""
-    default = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
-    return Path(os.environ.get("JINGTU_UNITS", default))
+    return Path(os.environ.get("JINGTU_UNITS", UNITS_SEED))
 
 
 UNIT_COLUMNS = ("county_code", "county_name", "unit_type")  # what the loader and dbt's config.units read

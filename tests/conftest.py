@@ -25,7 +25,7 @@ from orchestration.contracts import SOURCES
 from orchestration.ingest import LoadReport, ingest
 from orchestration.lib.duck import connect
 from orchestration.sample import generate
-from orchestration.settings import PROJECT_ROOT
+from orchestration.settings import PROJECT_ROOT, UNITS_SEED
 
 
 def pytest_configure(config):
@@ -59,7 +59,7 @@ def pytest_configure(config):
         prepare_manifest()
 
 
-UNITS_CSV = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
+UNITS_CSV = UNITS_SEED
 SALT = "test-salt"
 
 

@@ -2,7 +2,8 @@
 temporary folder, then `.ci/run` (the virtual environment installed, the browser if missing, pytest on
 two workers). pytest is also asked, through PYTEST_ADDOPTS, for every test's duration and worker, so
 that the report shows how busy each worker was and which files cost most: the order in which
-tests/conftest.py hands out the files (SLOW_FIRST) is refreshed from it.
+tests/conftest.py hands out the files (SLOW_FIRST) is refreshed from it. The CPU seconds of every
+process the run started say how busy the cores were: when both are, more workers would not help.
 
     python bench/test_suite_bench.py
 
@@ -12,6 +13,7 @@ Writes bench/results/test_suite.md.
 import collections
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,12 @@ def per_file(log: str) -> tuple[dict[str, float], dict[str, str]]:
     return seconds, workers
 
 
+def cpu_seconds_of_children() -> float:
+    """User and system seconds of this process's children that have ended, and of theirs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True,
                             text=True, check=True).stdout.strip()
@@ -44,9 +52,9 @@ def main() -> None:
         subprocess.run(["git", "clone", "--quiet", str(HERE.parent), str(clone)], check=True)
         env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
         env.update(CI="true", PYTEST_ADDOPTS="-v --durations=0")
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu_seconds_of_children()
         run = subprocess.run(["bash", ".ci/run"], cwd=clone, env=env, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, cpu_seconds_of_children() - cpu_before
     speed.append(python_speed())
     log = run.stdout + run.stderr
     summary = re.findall(r"=+ (\d+ passed.*?) in ([\d.]+)s", log)
@@ -62,6 +70,8 @@ def main() -> None:
              f"| `.ci/run` in all (clone excluded; install, browser check and pytest) | {wall:.1f} |",
              f"| pytest ({outcome}) | {pytest_seconds:.1f} |",
              f"| target | {TARGET_SECONDS} |", "",
+             (f"CPU seconds of `.ci/run` and every process it started (user and system): {cpu:.0f}; on"
+              f" average {cpu / wall:.2f} of the machine's {os.cpu_count()} cores busy."), "",
              "Busy seconds per worker (the sum of its tests' durations): "
              + ", ".join(f"{w} {s:.1f}" for w, s in sorted(busy.items())) + ".", "",
              "| test file | seconds | worker |", "|---|---:|---|"]

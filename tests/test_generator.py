@@ -1,11 +1,16 @@
 """The sample generator writes exports the way the source systems do, and does it deterministically."""
 
 import hashlib
+import re
 import shutil
 
 import pytest
 
+from orchestration.contracts import SOURCES
+from orchestration.ingest import ingest
+from orchestration.lib.duck import connect
 from orchestration.sample import generate
+from tests.conftest import SALT, UNITS_CSV
 
 
 def digest(root) -> dict[str, str]:
@@ -41,6 +46,20 @@ def test_exports_mix_encodings_and_formats_like_real_ones(small_raw_template):
     assert any(f.startswith("hotline/") for f in gb18030) and any(f.startswith("hotline/") for f in bom)
     assert {f.split("/")[0] for f in xlsx} == {"inspections", "development"}
     assert files["hotline/2018/12345_2018-03.csv"].decode("gb18030").startswith("工单编号,受理时间,来电号码")
+
+
+def test_each_file_written_is_announced_with_the_rows_the_loader_accepts_from_it(tmp_path):
+    """The deliberately broken rows are written but not counted: the loader rejects them."""
+    said = []
+    generate(tmp_path / "raw", hotline_scale=0.001, years=(2018,), progress=said.append)
+    announced = {path: int(count) for count, path in
+                 (re.fullmatch(r"\w+ 2018(?:-\d\d)?: (\d+) \w+ → (\S+)", line).groups() for line in said)}
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        for source in SOURCES.values():
+            ingest(con, source, 2018, tmp_path / "raw", UNITS_CSV, SALT)
+        loaded = {str(tmp_path / "raw" / path): rows
+                  for path, rows in con.execute("select source_file, rows_loaded from raw.load_files").fetchall()}
+    assert announced == loaded and len(loaded) == 14  # ten months of tickets, one file of each other source
 
 
 def test_hotline_exists_only_from_march_2018(small_raw_template):

@@ -197,7 +197,7 @@ def generate(out: Path, units: list[plan.Unit], years, seed: int, progress=print
         con.register("cases_rows", _table(records, year, first_subject))
         first_subject += len(records)
         path = out / "cases" / str(year) / f"cases_{year}.csv"
-        write_export(con, CASES, "select * from cases_rows", path, "gb18030" if year == 2016 else "utf-8-sig",
-                     _bad_rows(year))
-        progress(f"cases {year}: {len(records)} records → {path}")
+        written = write_export(con, CASES, "select * from cases_rows", path,
+                               "gb18030" if year == 2016 else "utf-8-sig", _bad_rows(year))
+        progress(f"cases {year}: {written} records → {path}")
     con.close()

@@ -153,6 +153,6 @@ def generate(out: Path, units: list[plan.Unit], year: int, scale: float = 1.0, p
     for month in months:
         path = out / "hotline" / str(year) / f"12345_{year}-{month:02d}.csv"
         bad = _bad_rows(year, month) if report and month in (4, 7, 10) else None
-        write_export(con, HOTLINE, _month_query(year, month), path, encoding_of_month(month), bad)
-        progress(f"hotline {year}-{month:02d}: {path}")
+        tickets = write_export(con, HOTLINE, _month_query(year, month), path, encoding_of_month(month), bad)
+        progress(f"hotline {year}-{month:02d}: {tickets} tickets → {path}")
     con.close()

@@ -119,8 +119,8 @@ def generate(out: Path, units: list[plan.Unit], years, seed: int, progress=print
         as_excel = year in (2016, 2018)
         con.register("inspection_rows", pa.Table.from_pylist(rows))
         path = out / "inspections" / str(year) / f"xuncha_{year}.{'xlsx' if as_excel else 'csv'}"
-        write_export(con, INSPECTIONS, "select * from inspection_rows", path,
-                     "xlsx" if as_excel else "utf-8-sig", _bad_rows(year, as_excel))
-        progress(f"inspections {year}: {len(rows)} rows → {path}")
+        written = write_export(con, INSPECTIONS, "select * from inspection_rows", path,
+                               "xlsx" if as_excel else "utf-8-sig", _bad_rows(year, as_excel))
+        progress(f"inspections {year}: {written} rows → {path}")
     con.close()
     return rates

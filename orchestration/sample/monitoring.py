@@ -173,7 +173,7 @@ def generate(out: Path, units: list[plan.Unit], years, signals: str, seed: int, 
     con.register("case_plan", case_plan(units, profile, years, rng))
     for year in years:
         path = out / "cases" / str(year) / f"cases_{year}.csv"
-        write_export(con, CASES, cases_query(year), path)
-        progress(f"cases {year}: {path}")
+        records = write_export(con, CASES, cases_query(year), path)
+        progress(f"cases {year}: {records} records → {path}")
     con.close()
     return shifts

@@ -115,12 +115,12 @@ def generate(out: Path, units: list[plan.Unit], years, rectification: dict, seed
         rows = survey_rows(year, units, rectification.get(year, {}), seed)
         con.register("survey_rows", pa.Table.from_pylist(rows))
         path = out / "surveys" / str(year) / f"cepings_{year}.csv"
-        write_export(con, SURVEYS, "select * from survey_rows", path, "utf-8-sig", _bad_survey_rows(year))
-        progress(f"surveys {year}: {len(rows)} responses → {path}")
+        written = write_export(con, SURVEYS, "select * from survey_rows", path, "utf-8-sig", _bad_survey_rows(year))
+        progress(f"surveys {year}: {written} responses → {path}")
         as_excel = year in (2015, 2017)
         con.register("development_rows", pa.Table.from_pylist(development_rows(year, units, seed)))
         path = out / "development" / str(year) / f"kaoping_{year}.{'xlsx' if as_excel else 'csv'}"
-        write_export(con, DEVELOPMENT, "select * from development_rows", path,
-                     "xlsx" if as_excel else "utf-8-sig", _bad_development_rows(year))
-        progress(f"development {year}: {len(units)} units → {path}")
+        written = write_export(con, DEVELOPMENT, "select * from development_rows", path,
+                               "xlsx" if as_excel else "utf-8-sig", _bad_development_rows(year))
+        progress(f"development {year}: {written} units → {path}")
     con.close()

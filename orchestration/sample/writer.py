@@ -18,21 +18,23 @@ def _as_headers(contract: SourceContract, query: str) -> str:
 
 
 def write_export(con: duckdb.DuckDBPyConnection, contract: SourceContract, query: str, path: Path,
-                 encoding: str = "utf-8-sig", bad_rows: list[dict] | None = None) -> None:
-    """Write the rows of `query` (canonical column names) to `path`.
+                 encoding: str = "utf-8-sig", bad_rows: list[dict] | None = None) -> int:
+    """Write the rows of `query` (canonical column names) to `path`; how many it wrote.
 
     `encoding` is 'utf-8', 'utf-8-sig' (with BOM), 'gb18030' or 'xlsx'. DuckDB streams the rows to
-    disk; `bad_rows` (canonical names, deliberately broken) are appended at the end.
+    disk; `bad_rows` (canonical names, deliberately broken) are appended at the end, not counted.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     query = f"select {', '.join(c.name for c in contract.columns)} from ({query})"
     if encoding == "xlsx":
         if bad_rows:
             query = " union all ".join([f"({query})"] + [_literal_row(contract, r) for r in bad_rows])
-        con.execute(f"copy ({_as_headers(contract, query)}) to '{path}' (format xlsx, header true)")
-        return
+        (written,) = con.execute(f"copy ({_as_headers(contract, query)}) to '{path}' (format xlsx, header true)"
+                                 ).fetchone()
+        return written - len(bad_rows or [])
     staging = path.with_name(path.name + ".utf8.tmp")
-    con.execute(f"copy ({_as_headers(contract, query)}) to '{staging}' (format csv, header true)")
+    (written,) = con.execute(f"copy ({_as_headers(contract, query)}) to '{staging}' (format csv, header true)"
+                             ).fetchone()
     decoder = codecs.getincrementaldecoder("utf-8")()
     encoder = codecs.getincrementalencoder(encoding)()
     with staging.open("rb") as source, path.open("wb") as target:
@@ -43,6 +45,7 @@ def write_export(con: duckdb.DuckDBPyConnection, contract: SourceContract, query
             [[row.get(c.name, "") for c in contract.columns] for row in bad_rows or []])
         target.write(encoder.encode(decoder.decode(b"", final=True) + text.getvalue(), final=True))
     staging.unlink()
+    return written
 
 
 def _literal_row(contract: SourceContract, row: dict) -> str:

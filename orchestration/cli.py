@@ -479,8 +479,9 @@ def fmt(value) -> str:
 
 
 def print_grades(years: list[int]) -> None:
-    """Each year's grade table, from marts.fct_county_evaluation, with each grade's probability
-    (marts.fct_grade_confidence); a near-boundary grade is marked `?`."""
+    """Each year's grade table, from marts.fct_county_evaluation, headed by the methodology version that
+    graded it, with each grade's probability (marts.fct_grade_confidence); a near-boundary grade is
+    marked `?`."""
     with _reading_the_warehouse("grades") as con:
         if con is None:
             return
@@ -488,24 +489,28 @@ def print_grades(years: list[int]) -> None:
         # parameters, which a run with nothing new would wait for.
         rows = con.execute(f"""
             select e.year, e.county_code, c.county_name, e.composite, e.grade, e.consequence, e.rank,
-                   e.is_veto_cap_applied, e.missing_indicators, g.p_published_grade, g.is_near_boundary
+                   e.is_veto_cap_applied, e.missing_indicators, g.p_published_grade, g.is_near_boundary,
+                   e.methodology_version
             from marts.fct_county_evaluation e join marts.dim_county c using (county_code)
             left join marts.fct_grade_confidence g using (year, county_code)
             where e.year in ({", ".join(str(int(year)) for year in years)})
             order by e.year, e.rank nulls last, e.county_code
         """).fetchall()
+    versions: dict[int, set[str]] = {}
+    for year, *_, version in rows:
+        versions.setdefault(year, set()).add(version)
     current = None
-    for year, code, name, composite, grade, consequence, rank, capped, missing, p_grade, near in rows:
+    for year, code, name, composite, grade, consequence, rank, capped, missing, p_grade, near, _ in rows:
         if year != current:
             current = year
             print(f"\n{year}  {pad('unit', 22)} {'composite':>9}  {pad('grade', 6)} {'P(grade)':>8}  "
-                  f"{pad('consequence', 11)}  rank")
+                  f"{pad('consequence', 11)}  rank  methodology {', '.join(sorted(versions[year]))}")
         shown = f"{composite:9.2f}" if composite is not None else f"{'—':>9}"
         confidence = f"{p_grade:7.2f}{'?' if near else ' '}" if p_grade is not None else f"{'—':>7} "
         note = " (一票否决 cap)" if capped else (f" (missing: {missing})" if missing else "")
         print(f"      {code} {pad(name, 15)} {shown}  {pad(grade, 6)} {confidence}  {pad(consequence or '—', 11)}  "
               f"{rank or '—':>4}{note}")
-    if any(near for *_, near in rows):
+    if any(near for *_, near, _ in rows):
         print("\n? near a boundary: the grade has less than an 80 % chance under the data's sampling error"
               " and the weights' uncertainty (marts.fct_grade_confidence)")
 

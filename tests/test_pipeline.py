@@ -136,6 +136,11 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert len(grade_lines) == 22 and "一票否决" in out
     graded = [line for line in grade_lines if "未评定" not in line]
     assert "P(grade)" in out and graded and all(re.search(r" [01]\.\d\d[ ?] ", line) for line in graded)
+    # each year's table headed by the methodology version that graded it
+    headed = {int(year): version for year, version in re.findall(r"^(\d{4})  unit .* rank  methodology (.+)$", out,
+                                                                  re.MULTILINE)}
+    assert headed == dict(query(warehouse, "select year, string_agg(distinct methodology_version, ', ')"
+                                           " from marts.fct_county_evaluation group by year"))
     lines = {tuple(line.split()[:2]): line.split()[3:] for line in out.splitlines() if line.startswith(("cases", "hotline"))}
     loaded_2018, rejected_2018 = query(warehouse, "select count(*), (select count(*) from raw.rejects where "
                                                   "source = 'cases' and partition_year = 2018) from raw.cases "

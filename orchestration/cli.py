@@ -490,21 +490,19 @@ def print_grades(years: list[int]) -> None:
         rows = con.execute(f"""
             select e.year, e.county_code, c.county_name, e.composite, e.grade, e.consequence, e.rank,
                    e.is_veto_cap_applied, e.missing_indicators, g.p_published_grade, g.is_near_boundary,
-                   e.methodology_version
+                   string_agg(distinct e.methodology_version, ', ' order by e.methodology_version)
+                       over (partition by e.year) as versions
             from marts.fct_county_evaluation e join marts.dim_county c using (county_code)
             left join marts.fct_grade_confidence g using (year, county_code)
             where e.year in ({", ".join(str(int(year)) for year in years)})
             order by e.year, e.rank nulls last, e.county_code
         """).fetchall()
-    versions: dict[int, set[str]] = {}
-    for year, *_, version in rows:
-        versions.setdefault(year, set()).add(version)
     current = None
-    for year, code, name, composite, grade, consequence, rank, capped, missing, p_grade, near, _ in rows:
+    for year, code, name, composite, grade, consequence, rank, capped, missing, p_grade, near, versions in rows:
         if year != current:
             current = year
             print(f"\n{year}  {pad('unit', 22)} {'composite':>9}  {pad('grade', 6)} {'P(grade)':>8}  "
-                  f"{pad('consequence', 11)}  rank  methodology {', '.join(sorted(versions[year]))}")
+                  f"{pad('consequence', 11)}  rank  methodology {versions}")
         shown = f"{composite:9.2f}" if composite is not None else f"{'—':>9}"
         confidence = f"{p_grade:7.2f}{'?' if near else ' '}" if p_grade is not None else f"{'—':>7} "
         note = " (一票否决 cap)" if capped else (f" (missing: {missing})" if missing else "")

@@ -81,10 +81,11 @@ def log_lines(log: TextIO) -> Callable:
 
 
 def error_lines(errors: list[str]) -> Callable:
-    """A dbt callback appending each error line dbt logs to `errors` (with its loggers off, what would
-    say why a build failed where no node's result does: an ephemeral model's error, a parse's)."""
+    """A dbt callback appending each error line dbt logs to `errors`, nodes' results aside (with its
+    loggers off, what would say why a build failed where no node's result does: an ephemeral model's
+    error, a parse's)."""
     def keep(message) -> None:  # called from dbt's threads; list.append is atomic
-        if message.info.level == "error":
+        if message.info.level == "error" and message.info.name not in RESULT_EVENTS:
             errors.append(message.info.msg)
     return keep
 
@@ -153,11 +154,9 @@ class Dbt(ConfigurableResource):
         target = from_saved_parse(step_target_folder(context.run.run_id, uuid.uuid4().hex[:7]))
         results, errors = [], []
 
-        def keep(message) -> None:  # called from dbt's threads; list.append is atomic
+        def keep_result(message) -> None:  # called from dbt's threads; list.append is atomic
             if message.info.name in RESULT_EVENTS:
                 results.append(msg_to_dict(message))
-            elif message.info.level == "error":
-                errors.append(message.info.msg)
 
         indirect = {"DBT_INDIRECT_SELECTION": params.indirect_selection} if params.indirect_selection else {}
         # --no-write-json: no manifest.json and run_results.json, which nothing reads, and which dbt writes
@@ -167,7 +166,8 @@ class Dbt(ConfigurableResource):
             outcome = invoke_dbt(["build", "--no-write-json", "--no-use-colors", *LOG_OFF, "--target-path", str(target),
                                   "--log-path", str(target), "--project-dir", str(project_dir), "--profiles-dir",
                                   str(DBT_PROJECT_DIR), *selection],
-                                 {**partition, **indirect}, [keep, log_lines(log)], Path(self.project_dir))
+                                 {**partition, **indirect}, [keep_result, error_lines(errors), log_lines(log)],
+                                 Path(self.project_dir))
         if not outcome.success:
             raise Failure(description="\n".join(["dbt build failed (its log: " + str(target / "dbt.log") + ")",
                                                    *failure_messages(outcome, errors)]))

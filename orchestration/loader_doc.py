@@ -32,7 +32,7 @@ FORMATS = {  # (what the file is, how it is read)
 def render() -> dict[Path, str]:
     """Every file of docs/loader/ and its text."""
     with duckdb.connect() as con:
-        units = configured_units(con, UNITS_SEED)  # whatever JINGTU_UNITS says
+        units = configured_units(con, UNITS_SEED)  # the seed's, not JINGTU_UNITS's: the files do not vary
     texts = {}
     for contract in SOURCES.values():
         loader = PartitionLoader(None, contract, units, salt="")

@@ -215,12 +215,15 @@ def run_dbt(warehouse: Path, *args, project_dir=None, check=True, year=None, mon
     return result.success, messages
 
 
+def load_every_source(warehouse: Path, raw: Path, years) -> list[LoadReport]:
+    """Every source's files of `years` under `raw` loaded into `warehouse`; the loads' reports."""
+    with connect(warehouse) as con:
+        return [ingest(con, source, year, raw, UNITS_CSV, SALT) for source in SOURCES.values() for year in years]
+
+
 def _load_every_year(template: Path, folder: Path) -> None:
     folder.mkdir(parents=True)
-    with connect(folder / "jingtu.duckdb") as con:
-        for source in SOURCES.values():
-            for year in (2015, 2016, 2017, 2018):
-                ingest(con, source, year, template, UNITS_CSV, SALT)
+    load_every_source(folder / "jingtu.duckdb", template, (2015, 2016, 2017, 2018))
 
 
 def _build_every_year(raw_folder: Path, folder: Path) -> None:

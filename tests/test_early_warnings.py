@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from orchestration import cli
-from orchestration.contracts import SOURCES
-from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
-from tests.conftest import SALT, UNITS_CSV, query, run_dbt, write_source
+from tests.conftest import load_every_source, query, run_dbt, write_source
 
 # The threshold rules are those of methodology 2018.1, chosen explicitly (the default is 2019.1).
 THRESHOLD_RULES = ("--vars", json.dumps({"methodology_version": "2018.1"}))
@@ -102,10 +100,7 @@ def monitored(tmp_path_factory):
     write_source(raw / "hotline" / "2018" / "tickets.csv", "hotline", hotline())
     write_source(raw / "inspections" / "2018" / "xuncha.csv", "inspections", INSPECTIONS)
     write_source(raw / "cases" / "2018" / "cases.csv", "cases", cases())
-    with connect(warehouse) as con:
-        for source in SOURCES.values():
-            report = ingest(con, source, 2018, raw, UNITS_CSV, SALT)
-            assert report.rows_rejected == 0
+    assert all(report.rows_rejected == 0 for report in load_every_source(warehouse, raw, [2018]))
     run_dbt(warehouse, "seed")
     run_dbt(warehouse, "build", "--select", "+path:models/monitoring", "--exclude", "resource_type:seed",
             *THRESHOLD_RULES)

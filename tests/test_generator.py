@@ -10,7 +10,7 @@ from orchestration.contracts import SOURCES
 from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
 from orchestration.sample import generate
-from tests.conftest import SALT, UNITS_CSV
+from tests.conftest import load_every_source, query
 
 
 def digest(root) -> dict[str, str]:
@@ -54,11 +54,10 @@ def test_each_file_written_is_announced_with_the_rows_the_loader_accepts_from_it
     generate(tmp_path / "raw", hotline_scale=0.001, years=(2018,), progress=said.append)
     announced = {path: int(count) for count, path in
                  (re.fullmatch(r"\w+ 2018(?:-\d\d)?: (\d+) \w+ → (\S+)", line).groups() for line in said)}
-    with connect(tmp_path / "warehouse.duckdb") as con:
-        for source in SOURCES.values():
-            ingest(con, source, 2018, tmp_path / "raw", UNITS_CSV, SALT)
-        loaded = {str(tmp_path / "raw" / path): rows
-                  for path, rows in con.execute("select source_file, rows_loaded from raw.load_files").fetchall()}
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_every_source(warehouse, tmp_path / "raw", [2018])
+    loaded = {str(tmp_path / "raw" / path): rows
+              for path, rows in query(warehouse, "select source_file, rows_loaded from raw.load_files")}
     assert announced == loaded and len(loaded) == 14  # ten months of tickets, one file of each other source
 
 
@@ -76,9 +75,6 @@ def test_more_units_are_listed_for_the_loader(tmp_path):
 def test_monitoring_scenarios_fill_every_month_and_plant_their_shifts_only_when_asked(tmp_path):
     """signals "off": every unit has tickets and cases in every month, with the Spring Festival dip
     and no overdue rectification; "shifts": conduct complaints about double in a doubling's months."""
-    from orchestration.contracts import SOURCES
-    from orchestration.ingest import ingest
-    from orchestration.lib.duck import connect
     from tests.conftest import SALT, UNITS_CSV
 
     def loaded(signals: str):

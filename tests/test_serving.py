@@ -17,10 +17,9 @@ from dagster import DagsterEventType, DagsterInstance
 
 from orchestration import cli
 from orchestration.contracts import SOURCES
-from orchestration.ingest import ingest
 from orchestration.lib.duck import connect
 from orchestration.serving import publish
-from tests.conftest import SALT, UNITS_CSV, project_dagster_home, run_dbt
+from tests.conftest import SALT, load_every_source, project_dagster_home, run_dbt
 
 JINGTU = str(Path(sys.executable).parent / "jingtu")
 DUCKDB_CLI = str(Path(sys.executable).parent / "duckdb")
@@ -198,9 +197,7 @@ def test_runs_killed_mid_write_or_completing_leave_both_files_consistent_while_b
     env = {**os.environ, "JINGTU_RAW": str(raw), "JINGTU_WAREHOUSE": str(warehouse),
            "DAGSTER_HOME": str(tmp_path / "dagster_home"), "JINGTU_PII_SALT": SALT}
     # 2018 evaluated and published, in this process
-    with connect(warehouse) as con:
-        for source in SOURCES.values():
-            ingest(con, source, 2018, raw, UNITS_CSV, SALT)
+    load_every_source(warehouse, raw, [2018])
     run_dbt(warehouse, "build", year=2018)
     publish(warehouse, serving)
     assert consistent_state(warehouse, serving)["published"] == 11

@@ -10,10 +10,7 @@ from statistics import NormalDist
 import pytest
 
 from orchestration import cli
-from orchestration.contracts import SOURCES
-from orchestration.ingest import ingest
-from orchestration.lib.duck import connect
-from tests.conftest import SALT, UNITS_CSV, query, run_dbt, write_source
+from tests.conftest import UNITS_CSV, load_every_source, query, run_dbt, write_source
 
 RISE, SPIKE, NEAR_SPIKE = "511126", "511129", "511132"  # surge units
 FUNNEL = ["511102", "511111", "511112", "511113", "511123", "511124"]  # satisfaction funnel units
@@ -86,10 +83,7 @@ def monitored(tmp_path_factory):
     for year, rows in hotline().items():
         write_source(raw / "hotline" / str(year) / "tickets.csv", "hotline", rows)
     write_source(raw / "cases" / "2018" / "cases.csv", "cases", cases())
-    with connect(warehouse) as con:
-        for source in SOURCES.values():
-            for year in (2017, 2018):
-                assert ingest(con, source, year, raw, UNITS_CSV, SALT).rows_rejected == 0
+    assert all(report.rows_rejected == 0 for report in load_every_source(warehouse, raw, (2017, 2018)))
     run_dbt(warehouse, "seed")
     run_dbt(warehouse, "build", "--select", "+path:models/monitoring", "--exclude", "resource_type:seed")
     return warehouse

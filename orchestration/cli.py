@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NoReturn, Self
 
 from orchestration import cli_runs, quiet_notices, settings
-from orchestration.lib.processes import exit_now, interrupts_end_the_process
+from orchestration.lib.processes import exit_now, run_until_interrupted
 
 # Progress lines stay readable: failures are summarised by report_failure, details are in `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -172,11 +172,12 @@ def _materialize(args, years: list[int]) -> int:
     run_tag = uuid.uuid4().hex
     tags = {**cli_runs.tags(run_tag), **years_tags(run_years)}
     progress = StepProgress(instance, run_tag, sys.stdout)
-    with interrupts_end_the_process(lambda: interrupted(progress.running),
-                                    functools.partial(cli_runs.end_interrupted, instance, run_tag)), progress, \
-            contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
-        result = defs.resolve_job_def(yearly_job.name).execute_in_process(
-            instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)
+    job = defs.resolve_job_def(yearly_job.name)
+    with progress, contextlib.redirect_stdout(log := io.StringIO()):  # dbt's log lines: shown on failure only
+        result = run_until_interrupted(
+            lambda: job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False,
+                                           asset_selection=selection, tags=tags),
+            lambda: interrupted(progress.running), functools.partial(cli_runs.end_interrupted, instance, run_tag))
     if not report_failure(result, log):
         return 1
     inputs.promote(result.run_id)  # what the run ran, as its last step recorded it
@@ -288,7 +289,7 @@ class StepProgress(threading.Thread):
 
 
 def interrupted(running: dict | None) -> str:
-    """What an interrupted run leaves (see `lib.processes.interrupts_end_the_process`)."""
+    """What an interrupted run leaves (see `lib.processes.run_until_interrupted`)."""
     where = f" while {step_label(running['step'], done=False)}" if running else ""
     return (f"interrupted{where}: the run stops here. The serving file and the portraits are still the last"
             " completed run's; the next `jingtu materialize` does this run's work again (a load cut short is"
@@ -742,7 +743,7 @@ def run() -> NoReturn:
     and raises BrokenPipeError at the next write instead)."""
     try:
         status = main()
-    except KeyboardInterrupt:  # Ctrl-C outside a run (a run's: `interrupts_end_the_process`)
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run's: `run_until_interrupted`)
         print("interrupted", file=sys.stderr)
         status = 128 + signal.SIGINT
     except BrokenPipeError:

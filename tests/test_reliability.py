@@ -391,6 +391,27 @@ def test_a_console_script_ends_with_its_status_its_output_and_its_exit_handlers(
     assert not Path(folder).exists()
 
 
+@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_ends_the_process_without_raising_into_the_work(interrupt, tmp_path):
+    """`run_until_interrupted`: the signal is handled beside the work, never raised into it (where it
+    had left dbt closing connections its threads still used); the process ends as under a kill, the
+    work's own clean-up not run, once it has said why and settled, with the shell's status."""
+    marks = tmp_path / "marks"
+    script = ("import pathlib, signal, sys, time; from orchestration.lib.processes import run_until_interrupted;"
+              " signal.signal(signal.SIGINT, signal.default_int_handler);"  # not ignored, as under CI's `&`
+              f" mark = lambda text: pathlib.Path({str(marks)!r}).open('a').write(text + ' ');"
+              "\ndef work():\n try:\n  print('working', flush=True); time.sleep(30)\n finally:\n  mark('cleaned-up')"
+              "\nrun_until_interrupted(work, lambda: 'stopped', lambda: mark('settled'))")
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline() == "working\n"
+        run.send_signal(interrupt)
+        status = run.wait(timeout=10)
+    finally:
+        run.kill()
+    assert (status, run.stderr.read(), marks.read_text()) == (128 + interrupt, "stopped\n", "settled ")
+
+
 def test_ctrl_c_during_a_run_stops_it_at_once_saying_what_it_leaves(raw, warehouse, tmp_path, monkeypatch):
     """Ctrl-C in dbt's build: the process ends within seconds (it had hung in DuckDB, or run on, or told
     dbt's traceback as the build's failure), with the shell's status for SIGINT and the words of

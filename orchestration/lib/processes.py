@@ -6,8 +6,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+T = TypeVar("T")
 
 
 def is_alive(pid: int) -> bool:
@@ -45,46 +47,48 @@ INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 SETTLE_SECONDS = 5
 
 
-@contextlib.contextmanager
-def interrupts_end_the_process(say: Callable[[], str], settle: Callable[[], None] = lambda: None) -> Iterator[None]:
-    """Within the block, Ctrl-C (SIGINT) or SIGTERM ends the process at once, as a kill would, once
-    `say()` is printed on stderr and `settle()` has run (SETTLE_SECONDS at most), with status 128 + the
-    signal's number, as a shell reports a command a signal ended. For work whose every write survives
-    a kill, like a run (a load cut short is discarded by the next, a publication is renamed into
+def run_until_interrupted(work: Callable[[], T], say: Callable[[], str], settle: Callable[[], None] = lambda: None) -> T:
+    """`work()`, unless Ctrl-C (SIGINT) or SIGTERM comes first: then the process ends at once, as a kill
+    would, once `say()` is printed on stderr and `settle()` has run (SETTLE_SECONDS at most), with status
+    128 + the signal's number, as a shell reports a command a signal ended. For work whose every write
+    survives a kill, like a run (a load cut short is discarded by the next, a publication is renamed into
     place), and which writes no personal data to a temporary file (the loader's copies are in memory).
 
-    Dagster raises the interrupt in the main thread wherever it stands, inside DuckDB or dbt, where it
-    left the process spinning in `duckdb.connect`, or lost with the run going on, or reported as dbt's
-    failure with its traceback. Python also writes each signal it handles to a "wakeup" file
-    descriptor, whatever the handler: a thread waits on it, and ends the process."""
-    read_end, write_end = os.pipe()
-    os.set_blocking(write_end, False)  # as Python requires of a wakeup descriptor
+    The work runs in a thread of its own. In the main thread, Dagster's handlers raise the interrupt
+    wherever the work stands, inside DuckDB or dbt: the process had spun in `duckdb.connect`, run on,
+    reported dbt's traceback as a failed build, or aborted as dbt closed connections its threads were
+    still using. Dagster leaves the signals alone in other threads: the main thread only waits, and
+    the signals are handled there by `end` alone."""
+    outcome: dict = {}
 
-    def wait() -> None:
-        while (received := os.read(read_end, 1)[0]) not in INTERRUPTS:
-            if received == 0:  # the block's end
-                return
+    def run() -> None:
+        try:
+            outcome["result"] = work()
+        except BaseException as error:  # noqa: BLE001 (raised again in the main thread)
+            outcome["error"] = error
+
+    def end(received: int, _frame) -> NoReturn:
         print(say(), file=sys.stderr, flush=True)
-        settling = threading.Thread(target=settle, name="settle", daemon=True)
-        settling.start()
-        settling.join(SETTLE_SECONDS)
         quiet = os.open(os.devnull, os.O_WRONLY)
         for stream in (sys.__stdout__, sys.__stderr__):  # sys.stdout may be redirected meanwhile
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            os.dup2(quiet, stream.fileno())  # what the work still says as it stops goes nowhere
-        os._exit(128 + received)  # no exit handler: one of dbt's waits on the threads it is stopping
+            os.dup2(quiet, stream.fileno())  # what the work still says goes nowhere
+        settling = threading.Thread(target=settle, name="settle", daemon=True)
+        settling.start()
+        settling.join(SETTLE_SECONDS)
+        os._exit(128 + received)  # no exit handler: they would wait for the work
 
-    waiter = threading.Thread(target=wait, name="interrupts", daemon=True)
-    waiter.start()
+    worker = threading.Thread(target=run, name="work", daemon=True)
+    previous = {number: signal.signal(number, end) for number in INTERRUPTS
+                if signal.getsignal(number) is not signal.SIG_IGN}  # as under `nohup` or a script's `&`
     try:
-        previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)  # the main thread's alone
-        try:
-            yield
-        finally:
-            signal.set_wakeup_fd(previous)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)  # and wakes, should another thread have received the signal, to handle it
     finally:
-        os.write(write_end, b"\0")
-        waiter.join()
-        os.close(read_end)
-        os.close(write_end)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

@@ -1,13 +1,21 @@
 """A real headless Chromium (Debian's, which `make test` installs) for the pages the project writes:
 they must open from disk, offline, without a JavaScript error."""
 
+import contextlib
 import json
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 
 import pytest
 
 
-def browser():
+@contextlib.contextmanager
+def browser() -> Iterator:
+    """The browser, quit at the block's end. Its temporary files go to a folder of its own, removed
+    then: Chromium leaves a folder for its singleton socket in TMPDIR at each start, which /tmp kept
+    (the folder's path stays short, as a socket's must)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -21,7 +29,12 @@ def browser():
                      "--window-size=1280,2000", "--allow-file-access-from-files"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
+    with tempfile.TemporaryDirectory(prefix="jingtu-browser-") as scratch:
+        chrome = webdriver.Chrome(service=Service(driver, env={**os.environ, "TMPDIR": scratch}), options=options)
+        try:
+            yield chrome
+        finally:
+            chrome.quit()
 
 
 def console_errors(driver) -> list[dict]:

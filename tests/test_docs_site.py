@@ -37,8 +37,7 @@ def test_the_doc_pages_open_offline_while_a_run_holds_the_warehouse(built_wareho
     dbt_docs = tmp_path / "warehouse" / "docs" / "dbt.html"
     assert result.stdout.startswith("writing the dbt docs") and f"dbt docs (models, columns, lineage): {dbt_docs}" in result.stdout
 
-    driver = browser()
-    try:
+    with browser() as driver:
         driver.get(dbt_docs.as_uri() + "#!/model/model.jingtu.fct_county_evaluation")
         WebDriverWait(driver, 60).until(lambda d: "county_name" in d.find_element("tag name", "body").text)
         model_page = driver.find_element("tag name", "body").text
@@ -47,8 +46,6 @@ def test_the_doc_pages_open_offline_while_a_run_holds_the_warehouse(built_wareho
         quality_rows = driver.execute_script("return document.querySelectorAll('table#results tr.passed').length")
         quality_page = driver.find_element("tag name", "body").text
         quality_errors, quality_urls = console_errors(driver), requested_urls(driver)
-    finally:
-        driver.quit()
     assert "The unit's name (区县名称)" in model_page and "VARCHAR" in model_page  # docs, and the catalog's types
     assert dbt_errors == [] and offline(dbt_urls), (dbt_errors, dbt_urls)
     assert quality_rows == 2 and "raw_development_files" in quality_page and "全部通过" in quality_page

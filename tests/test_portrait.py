@@ -34,8 +34,7 @@ def test_the_report_renders_in_a_real_browser_offline_without_errors(reports):
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = reports["out"] / portrait.page_name(2018)
-    driver = browser()
-    try:
+    with browser() as driver:
         driver.get(page.as_uri())
         charts = driver.find_elements(By.CSS_SELECTOR, "div.chart div.plotly-graph-div")
         # a chart has drawn when Plotly has put its SVG, with marks in it, into the chart's div
@@ -50,8 +49,6 @@ def test_the_report_renders_in_a_real_browser_offline_without_errors(reports):
         driver.save_screenshot(str(ARTIFACTS / "portrait_2018.png"))
         errors = console_errors(driver)
         urls = requested_urls(driver)
-    finally:
-        driver.quit()
     assert sections == {f"unit-{code}" for code in reports["units"]} and len(sections) == 11
     ids = {chart_id for chart_id, _ in drawn}
     for code in reports["units"]:  # each unit's radar, trend, components and scores

@@ -80,8 +80,9 @@ def run_until_interrupted(work: Callable[[], T], say: Callable[[], str], settle:
         os._exit(128 + received)  # no exit handler: they would wait for the work
 
     worker = threading.Thread(target=run, name="work", daemon=True)
-    previous = {number: signal.signal(number, end) for number in INTERRUPTS
-                if signal.getsignal(number) is not signal.SIG_IGN}  # as under `nohup` or a script's `&`
+    # Even if ignored, as Dagster's own handlers did: the processes a run starts inherit an ignored signal,
+    # and Dagster stops those that mirror a step's output with SIGTERM, waiting 30 s for each in vain.
+    previous = {number: signal.signal(number, end) for number in INTERRUPTS}
     try:
         worker.start()
         while worker.is_alive():

@@ -25,13 +25,22 @@ sys.path.insert(0, str(HERE))
 from ingest_bench import heading, python_speed
 
 TARGET_SECONDS = 6 * 60
+SLOWEST = 20
 
 
-def per_file(log: str) -> tuple[dict[str, float], dict[str, str]]:
-    """Seconds per test file (its tests' setup, call and teardown) and the worker that ran it."""
+def per_test(log: str) -> dict[str, float]:
+    """Seconds per test (its setup, call and teardown)."""
     seconds: dict[str, float] = collections.defaultdict(float)
     for duration, test in re.findall(r"^([\d.]+)s (?:call|setup|teardown)\s+(tests/\S+)", log, re.MULTILINE):
-        seconds[test.split("::")[0]] += float(duration)
+        seconds[test] += float(duration)
+    return seconds
+
+
+def per_file(tests: dict[str, float], log: str) -> tuple[dict[str, float], dict[str, str]]:
+    """Seconds per test file and the worker that ran it."""
+    seconds: dict[str, float] = collections.defaultdict(float)
+    for test, spent in tests.items():
+        seconds[test.split("::")[0]] += spent
     workers = {test.split("::")[0]: worker
                for worker, test in re.findall(r"\[(gw\d+)\] \[\s*\d+%\] \w+ (tests/\S+)", log)}
     return seconds, workers
@@ -61,7 +70,8 @@ def main() -> None:
     if run.returncode != 0 or not summary:
         raise SystemExit(f".ci/run failed (exit {run.returncode}):\n{log[-3000:]}")
     outcome, pytest_seconds = summary[-1][0], float(summary[-1][1])
-    seconds, workers = per_file(log)
+    tests = per_test(log)
+    seconds, workers = per_file(tests, log)
     busy = collections.defaultdict(float)
     for name, spent in seconds.items():
         busy[workers.get(name, "?")] += spent
@@ -77,6 +87,8 @@ def main() -> None:
              "| test file | seconds | worker |", "|---|---:|---|"]
     lines += [f"| `{name}` | {spent:.1f} | {workers.get(name, '?')} |"
               for name, spent in sorted(seconds.items(), key=lambda item: -item[1])]
+    lines += ["", f"The {SLOWEST} slowest tests:", "", "| test | seconds |", "|---|---:|"]
+    lines += [f"| `{test}` | {spent:.1f} |" for test, spent in sorted(tests.items(), key=lambda item: -item[1])[:SLOWEST]]
     (HERE / "results" / "test_suite.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

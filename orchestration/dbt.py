@@ -27,6 +27,7 @@ from dbt_common.events.functions import msg_to_dict
 
 from orchestration import settings
 from orchestration.lib.duck import EXTENSIONS, connect
+from orchestration.lib.processes import run_to_its_end
 from orchestration.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -97,14 +98,16 @@ def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequ
     the invocation only; the warehouse closed after.
 
     In this process rather than a child: a child paid Python's start and dbt's imports again for every
-    build, and could outlive a killed parent while holding the warehouse's lock."""
+    build, and could outlive a killed parent while holding the warehouse's lock. An interrupt (a run
+    terminated from the UI) waits for the build's end (`run_to_its_end`), as a dbt process would have
+    been waited for."""
     folder, folder_env = _in_warehouse_folder(project_dir, warehouse)
     previous = os.getcwd()
     folder.mkdir(parents=True, exist_ok=True)
     with mock.patch.dict(os.environ, {**folder_env, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         os.chdir(folder)
         try:
-            return dbtRunner(callbacks=list(callbacks)).invoke(list(args))
+            return run_to_its_end(lambda: dbtRunner(callbacks=list(callbacks)).invoke(list(args)))
         finally:
             os.chdir(previous)
             # dbt-duckdb keeps the database open for the next invocation in the process. Closed, as when

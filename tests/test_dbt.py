@@ -1,12 +1,21 @@
 """The dbt project: yearly partitions, configuration checks, documentation."""
 
 import json
+import os
 import shutil
+import signal
 
 import msgpack
 import pytest
 
-from orchestration.dbt import DBT_PROJECT_DIR, dbt_project, failure_messages, invoke_dbt, partition_env
+from orchestration.dbt import (
+    DBT_PROJECT_DIR,
+    LOG_OFF,
+    dbt_project,
+    failure_messages,
+    invoke_dbt,
+    partition_env,
+)
 from orchestration.lib.duck import EXTENSIONS, connect
 from tests.conftest import query
 from tests.conftest import run_dbt as dbt
@@ -73,6 +82,34 @@ def test_single_year_runs_in_any_order_equal_a_build_of_every_year(raw_warehouse
     expected = marts(built_warehouse, MARTS + MONITORING)
     assert len(expected["fct_county_evaluation"]) == 44 and len(expected["fct_warning_funnels"]) == 2 * 11 * 48
     assert marts(shuffled, MARTS + MONITORING) == expected
+
+
+def test_an_interrupt_during_a_build_is_raised_once_dbt_is_done_with_the_warehouse(built_warehouse, tmp_path):
+    """Ctrl-C, or Dagster stopping the step of a run terminated from the UI, raises an interrupt in the
+    thread that called dbt. Raised inside dbt's wait for its threads, dbt and then `invoke_dbt` closed
+    DuckDB while those threads still ran queries on it (a process aborted so). It comes once dbt is
+    done: every model has run, and the warehouse is free."""
+    warehouse = copy_of(built_warehouse, tmp_path, "interrupted")
+    statuses = []
+
+    def interrupt_once_a_model_has_run(message) -> None:  # in one of dbt's threads, mid-build
+        if message.info.name == "NodeFinished":
+            statuses.append(message.data.node_info.node_status)
+            if len(statuses) == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # however pytest was started
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            invoke_dbt(["run", "--no-write-json", *LOG_OFF, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+                        str(DBT_PROJECT_DIR)], partition_env(year=2018), [interrupt_once_a_model_has_run],
+                       warehouse=warehouse)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    models = [node for node in manifest["nodes"].values() if node["resource_type"] == "model"]
+    assert statuses == ["success"] * len(models)
+    connect(warehouse).close()
 
 
 def test_a_years_changed_data_reaches_the_warnings_of_the_months_after_it(built_warehouse, tmp_path):

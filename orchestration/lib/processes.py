@@ -47,6 +47,37 @@ INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 SETTLE_SECONDS = 5
 
 
+def run_to_its_end(work: Callable[[], T]) -> T:
+    """`work()`, in a thread of its own that the caller waits for to the end: an interrupt raised in the
+    caller meanwhile (Ctrl-C, or Dagster stopping a step when a run is terminated) is raised again once
+    the work is done. For work whose threads must not see what they use closed under them, like dbt's:
+    interrupted in the thread that waits on its threads, dbt, then our clean-up, closed DuckDB while they
+    still ran queries on it, and the process could abort (`malloc(): unaligned tcache chunk detected`)."""
+    outcome: dict = {}
+    done = threading.Event()  # not Thread.join: interrupted, it takes the thread for ended (Python 3.11)
+
+    def run() -> None:
+        try:
+            outcome["result"] = work()
+        except BaseException as error:  # noqa: BLE001 (raised again in the caller's thread)
+            outcome["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="to-its-end", daemon=True).start()
+    interrupt = None
+    while not done.is_set():
+        try:
+            done.wait(0.5)  # and wakes, should another thread have received a signal, to run its handler
+        except BaseException as error:  # noqa: BLE001 (raised once the work is done)
+            interrupt = interrupt or error
+    if interrupt is not None:
+        raise interrupt
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
 def run_until_interrupted(work: Callable[[], T], say: Callable[[], str], settle: Callable[[], None] = lambda: None) -> T:
     """`work()`, unless Ctrl-C (SIGINT) or SIGTERM comes first: then the process ends at once, as a kill
     would, once `say()` is printed on stderr and `settle()` has run (SETTLE_SECONDS at most), with status
@@ -54,18 +85,11 @@ def run_until_interrupted(work: Callable[[], T], say: Callable[[], str], settle:
     survives a kill, like a run (a load cut short is discarded by the next, a publication is renamed into
     place), and which writes no personal data to a temporary file (the loader's copies are in memory).
 
-    The work runs in a thread of its own. In the main thread, Dagster's handlers raise the interrupt
+    The work runs in a thread of its own (`run_to_its_end`). In the main thread, Dagster's handlers raise the interrupt
     wherever the work stands, inside DuckDB or dbt: the process had spun in `duckdb.connect`, run on,
     reported dbt's traceback as a failed build, or aborted as dbt closed connections its threads were
     still using. Dagster leaves the signals alone in other threads: the main thread only waits, and
     the signals are handled there by `end` alone."""
-    outcome: dict = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = work()
-        except BaseException as error:  # noqa: BLE001 (raised again in the main thread)
-            outcome["error"] = error
 
     def end(received: int, _frame) -> NoReturn:
         print(say(), file=sys.stderr, flush=True)
@@ -79,17 +103,11 @@ def run_until_interrupted(work: Callable[[], T], say: Callable[[], str], settle:
         settling.join(SETTLE_SECONDS)
         os._exit(128 + received)  # no exit handler: they would wait for the work
 
-    worker = threading.Thread(target=run, name="work", daemon=True)
     # Even if ignored, as Dagster's own handlers did: the processes a run starts inherit an ignored signal,
     # and Dagster stops those that mirror a step's output with SIGTERM, waiting 30 s for each in vain.
     previous = {number: signal.signal(number, end) for number in INTERRUPTS}
     try:
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.5)  # and wakes, should another thread have received the signal, to handle it
+        return run_to_its_end(work)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]

@@ -85,11 +85,11 @@ def run_until_interrupted(work: Callable[[], T], say: Callable[[], str], settle:
     survives a kill, like a run (a load cut short is discarded by the next, a publication is renamed into
     place), and which writes no personal data to a temporary file (the loader's copies are in memory).
 
-    The work runs in a thread of its own (`run_to_its_end`). In the main thread, Dagster's handlers raise the interrupt
-    wherever the work stands, inside DuckDB or dbt: the process had spun in `duckdb.connect`, run on,
-    reported dbt's traceback as a failed build, or aborted as dbt closed connections its threads were
-    still using. Dagster leaves the signals alone in other threads: the main thread only waits, and
-    the signals are handled there by `end` alone."""
+    The work runs in a thread of its own (`run_to_its_end`). In the main thread, Dagster's handlers
+    raise the interrupt wherever the work stands, inside DuckDB or dbt: the process had spun in
+    `duckdb.connect`, run on, reported dbt's traceback as a failed build, or aborted as DuckDB was
+    closed under dbt's threads. Dagster leaves the signals alone in other threads: the main thread only
+    waits, and the signals are handled there by `end` alone."""
 
     def end(received: int, _frame) -> NoReturn:
         print(say(), file=sys.stderr, flush=True)

@@ -107,7 +107,8 @@ def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequ
     with mock.patch.dict(os.environ, {**folder_env, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         os.chdir(folder)
         try:
-            return run_to_its_end(lambda: dbtRunner(callbacks=list(callbacks)).invoke(list(args)))
+            return run_to_its_end(lambda: dbtRunner(callbacks=list(callbacks)).invoke(list(args)),
+                                  "interrupted: dbt finishes what it has begun first (seconds), then this stops")
         finally:
             os.chdir(previous)
             # dbt-duckdb keeps the database open for the next invocation in the process. Closed, as when

@@ -84,11 +84,13 @@ def test_single_year_runs_in_any_order_equal_a_build_of_every_year(raw_warehouse
     assert marts(shuffled, MARTS + MONITORING) == expected
 
 
-def test_an_interrupt_during_a_build_is_raised_once_dbt_is_done_with_the_warehouse(built_warehouse, tmp_path):
+def test_an_interrupt_during_a_build_is_raised_once_dbt_is_done_with_the_warehouse(built_warehouse, tmp_path,
+                                                                                    capsys):
     """Ctrl-C, or Dagster stopping the step of a run terminated from the UI, raises an interrupt in the
     thread that called dbt. Raised inside dbt's wait for its threads, it was dbt's: DuckDB was closed
     while those threads still ran queries on it (a process aborted so), and the interrupt came back as a
-    failed build. It comes once dbt is done: every model has run, then the interrupt, the warehouse free."""
+    failed build. It comes once dbt is done: every model has run, then the interrupt, the warehouse free;
+    meanwhile the wait is said."""
     warehouse = copy_of(built_warehouse, tmp_path, "interrupted")
     statuses = []
 
@@ -110,6 +112,7 @@ def test_an_interrupt_during_a_build_is_raised_once_dbt_is_done_with_the_warehou
     models = [node for node in manifest["nodes"].values()
               if node["resource_type"] == "model" and node["fqn"][1] == "staging"]
     assert statuses == ["success"] * len(models)
+    assert capsys.readouterr().err.startswith("interrupted: dbt finishes what it has begun first")
     connect(warehouse).close()
 
 

@@ -47,10 +47,10 @@ INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 SETTLE_SECONDS = 5
 
 
-def run_to_its_end(work: Callable[[], T]) -> T:
+def run_to_its_end(work: Callable[[], T], meanwhile: str = "") -> T:
     """`work()`, in a thread of its own that the caller waits for to the end: an interrupt raised in the
     caller meanwhile (Ctrl-C, or Dagster stopping a step when a run is terminated) is raised again once
-    the work is done. For work whose threads must not see what they use closed under them, like dbt's:
+    the work is done, `meanwhile` printed on stderr at once (that the wait is no hang). For work whose threads must not see what they use closed under them, like dbt's:
     interrupted in the thread that waits on its threads, dbt, then our clean-up, closed DuckDB while they
     still ran queries on it, and the process could abort (`malloc(): unaligned tcache chunk detected`)."""
     outcome: dict = {}
@@ -70,6 +70,8 @@ def run_to_its_end(work: Callable[[], T]) -> T:
         try:
             done.wait(0.5)  # and wakes, should another thread have received a signal, to run its handler
         except BaseException as error:  # noqa: BLE001 (raised once the work is done)
+            if interrupt is None and meanwhile:
+                print(meanwhile, file=sys.stderr, flush=True)
             interrupt = interrupt or error
     if interrupt is not None:
         raise interrupt

@@ -397,10 +397,23 @@ def test_an_interrupt_ends_the_process_without_raising_into_the_work(interrupt, 
     had left dbt closing connections its threads still used); the process ends as under a kill, the
     work's own clean-up not run, once it has said why and settled, with the shell's status."""
     marks = tmp_path / "marks"
-    script = ("import pathlib, signal, sys, time; from orchestration.lib.processes import run_until_interrupted;"
-              f" mark = lambda text: pathlib.Path({str(marks)!r}).open('a').write(text + ' ');"
-              "\ndef work():\n try:\n  print('working', flush=True); time.sleep(30)\n finally:\n  mark('cleaned-up')"
-              "\nrun_until_interrupted(work, lambda: 'stopped', lambda: mark('settled'))")
+    script = textwrap.dedent(f"""
+        import pathlib, time
+        from orchestration.lib.processes import run_until_interrupted
+
+        def mark(text):
+            with pathlib.Path({str(marks)!r}).open("a") as file:
+                file.write(text + " ")
+
+        def work():
+            try:
+                print("working", flush=True)
+                time.sleep(30)
+            finally:
+                mark("cleaned-up")
+
+        run_until_interrupted(work, lambda: "stopped", lambda: mark("settled"))
+    """)
     run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert run.stdout.readline() == "working\n"
@@ -415,10 +428,19 @@ def test_the_processes_a_run_starts_can_be_terminated_even_if_it_was_started_ign
     """A process started with SIGTERM ignored (by a parent that ignores it) passes that on to the
     processes it starts: Dagster's `tail`s, mirroring each step's output, then ignored its SIGTERM at
     the step's end, held the step 30 s each and lived on. Within `run_until_interrupted` they stop."""
-    script = ("import signal, subprocess; from orchestration.lib.processes import run_until_interrupted;"
-              " signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-              "\ndef work():\n child = subprocess.Popen(['sleep', '30']); child.terminate(); return child.wait(timeout=5)"
-              "\nprint(run_until_interrupted(work, lambda: 'stopped'))")
+    script = textwrap.dedent("""
+        import signal, subprocess
+        from orchestration.lib.processes import run_until_interrupted
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+        def work():
+            child = subprocess.Popen(["sleep", "30"])
+            child.terminate()
+            return child.wait(timeout=5)
+
+        print(run_until_interrupted(work, lambda: "stopped"))
+    """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20, check=False)
     assert (done.returncode, done.stdout) == (0, f"{-signal.SIGTERM}\n"), done.stderr
 

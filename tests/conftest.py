@@ -158,7 +158,10 @@ def raw_callers(raw: Path) -> tuple[set[str], set[str]]:
 
 def personal_data_in(data: bytes, phones: set[str], texts: tuple[str, ...]) -> set[str]:
     """Which of `phones` (11 digits, found in any longer run of digits too) and `texts` (in UTF-8 or
-    GB18030) `data` holds."""
+    GB18030) `data` holds. A text must be 8 bytes or more in both: encrypted or compressed bytes hold
+    a given 4-byte string about once in 4 GiB, so a two-character name (4 bytes in GB18030) was
+    "found" in DuckDB's encrypted spill files by chance."""
+    assert all(min(len(text.encode()), len(text.encode("gb18030"))) >= 8 for text in texts), texts
     held = {run[i:i + 11].decode() for run in re.findall(rb"\d{11,}", data) for i in range(len(run) - 10)} & phones
     return held | {text for text in texts if text.encode() in data or text.encode("gb18030") in data}
 

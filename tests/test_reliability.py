@@ -35,7 +35,7 @@ from tests.conftest import (
 )
 from tests.test_ingest import TICKETS, in_2014, write_hotline
 
-PHONE, NAME, ID = "13912345678", "王伟", "51112419800101123X"
+PHONE, NAME, ID = "13912345678", "欧阳明远", "51112419800101123X"
 # Ways people write numbers in a ticket's text, and what each must become.
 MASKING_CORPUS = {
     "请回电13912345678": "请回电[手机号]",

@@ -1,4 +1,5 @@
-"""Processes: whether one the project started is still there, and how a console script ends."""
+"""Processes: whether one the project started is still there, how a console script ends, and how
+work runs so that an interrupt neither reaches inside it nor goes unanswered."""
 
 import atexit
 import contextlib
@@ -50,9 +51,10 @@ SETTLE_SECONDS = 5
 def run_to_its_end(work: Callable[[], T], meanwhile: str = "") -> T:
     """`work()`, in a thread of its own that the caller waits for to the end: an interrupt raised in the
     caller meanwhile (Ctrl-C, or Dagster stopping a step when a run is terminated) is raised again once
-    the work is done, `meanwhile` printed on stderr at once (that the wait is no hang). For work whose threads must not see what they use closed under them, like dbt's:
-    interrupted in the thread that waits on its threads, dbt, then our clean-up, closed DuckDB while they
-    still ran queries on it, and the process could abort (`malloc(): unaligned tcache chunk detected`)."""
+    the work is done, with `meanwhile` printed on stderr at once, so that the wait is not taken for a
+    hang. For work whose threads must not have what they use closed under them, like dbt's: interrupted
+    in the thread that waits on its threads, dbt, then our clean-up, closed DuckDB while they still ran
+    queries on it, and the process could abort (`malloc(): unaligned tcache chunk detected`)."""
     outcome: dict = {}
     done = threading.Event()  # not Thread.join: interrupted, it takes the thread for ended (Python 3.11)
 
@@ -80,7 +82,8 @@ def run_to_its_end(work: Callable[[], T], meanwhile: str = "") -> T:
     return outcome["result"]
 
 
-def run_until_interrupted(work: Callable[[], T], say: Callable[[], str], settle: Callable[[], None] = lambda: None) -> T:
+def run_until_interrupted(work: Callable[[], T], say: Callable[[], str],
+                          settle: Callable[[], None] = lambda: None) -> T:
     """`work()`, unless Ctrl-C (SIGINT) or SIGTERM comes first: then the process ends at once, as a kill
     would, once `say()` is printed on stderr and `settle()` has run (SETTLE_SECONDS at most), with status
     128 + the signal's number, as a shell reports a command a signal ended. For work whose every write

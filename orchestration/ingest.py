@@ -615,7 +615,6 @@ from ruled{f" {order}" if order else ""}
         typed = ", ".join(f"{c.warehouse_name} {c.sql_type}" for c in self.contract.stored_columns)
         # The staged rows keep the file's order, so a row's line is its rowid past the slice's first row.
         # `row_number() over ()` would say the same but confines the whole statement to one thread.
-        self.con.execute("set preserve_insertion_order = true")  # `_copy_staged` turns it off
         self.con.execute(f"create or replace temp table {self.staged}"
                          f" (line_offset bigint, {typed}, row_year bigint, reason varchar, record json)")
         file_format = report.file_format
@@ -683,9 +682,6 @@ from ruled{f" {order}" if order else ""}
         contract = self.contract
         names = ", ".join(c.warehouse_name for c in contract.stored_columns)
         name = sql_literal(report.path)
-        # Each row carries its line, so the copy's order does not matter, and an insert free to reorder
-        # its rows costs less (bench/results/ab_loader.md).
-        self.con.execute("set preserve_insertion_order = false")
         try:
             (loaded_rows,) = self.con.execute(f"""
                 insert into {contract.table}

@@ -124,10 +124,8 @@ def reference_child(raw: Path, units: Path, out: Path, kept: bool = False) -> No
             hotline_table="table" if kept else "temp table", personal_data=personal_data,
             drop_hotline="" if kept else "drop table hotline_typed;")
         out.unlink(missing_ok=True)
-        with duckdb.connect(str(out)) as con:  # DuckDB's defaults, as a hand-written script would run
+        with duckdb.connect(str(out)) as con, pii.caller_keys(con, SALT):  # DuckDB's defaults, as a script would run
             load_excel_extension(con)
-            for variable, value in pii.hmac_variables(SALT).items():
-                con.execute(f"set variable {variable} = $value", {"value": value})
             for statement in script.split(";\n"):
                 if statement.strip():
                     con.execute(statement)

@@ -390,7 +390,7 @@ class PartitionLoader:
         self.units = list(units) + ([MUNICIPAL_CODE] if contract.allow_municipal else [])
         self.salt = salt
         # What the stored rows depend on besides the files: a change reloads every partition.
-        rules = repr((contract, sorted(self.units), pii.MASKS, pii.HMAC_SQL, salt))
+        rules = repr((contract, sorted(self.units), pii.MASKS, pii.hash_sql("v"), salt))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
         self.staged = f"temp.main.{contract.name}_checked"  # the slice being read, with each row's verdict
 
@@ -796,21 +796,19 @@ from ruled{f" {order}" if order else ""}
         kept = len(files) - len(to_read) if mode != "full" else 0
         if mode == "unchanged":
             return LoadReport(self.contract.name, year, None, [], mode, kept)
-        for variable, value in pii.hmac_variables(self.salt).items():
-            self.con.execute(f"set variable {variable} = $value", {"value": value})
         load_id = uuid.uuid4().hex
         (loaded_at,) = self.con.execute("select now()::timestamp::varchar").fetchone()
         loaded = f"{sql_literal(load_id)}, timestamp {sql_literal(loaded_at)}"
         try:
-            # in path order, which decides the first of two duplicates
-            reports = self._load_files([(name, files[name]) for name in to_read], year, loaded)
+            with pii.caller_keys(self.con, self.salt):
+                # in path order, which decides the first of two duplicates
+                reports = self._load_files([(name, files[name]) for name in to_read], year, loaded)
             self._settle(year, mode, reports, load_id, loaded)
         except BaseException:
             self._discard_pending(f"partition_year = {-year}")
             raise
         finally:
-            self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicates;"
-                             f" reset variable {pii.HMAC_INNER}; reset variable {pii.HMAC_OUTER}")
+            self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicates")
         return LoadReport(self.contract.name, year, load_id, reports, mode, kept)
 
 

@@ -10,7 +10,7 @@ with incoming as (
     select
         nullif(trim("工单编号"), '') as ticket_id__text,
         nullif(trim("受理时间"), '') as received_at__text,
-        sha256(getvariable('jingtu_hmac_outer') || unhex(sha256(getvariable('jingtu_hmac_inner') || encode(nullif(regexp_replace("来电号码", '[^0-9]', '', 'g'), ''))))) as caller_key__text,
+        jingtu_caller_key(nullif(regexp_replace("来电号码", '[^0-9]', '', 'g'), '')) as caller_key__text,
         nullif(trim("区县代码"), '') as county_code__text,
         nullif(trim("诉求类别"), '') as category__text,
         case when regexp_matches("诉求内容", '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){10,}') then regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace("诉求内容", '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){16}[ 	　\-－—–‐.．·]{0,3}[0-9０-９XxＸｘ]', '[身份证号]', 'g'), '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){15,}', '[号码]', 'g'), '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){14}', '[身份证号]', 'g'), '(?:[+＋]?[8８][6６][ 	　\-－—–‐.．·]{0,3})?[1１][ 	　\-－—–‐.．·]{0,3}[3-9３-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){9}', '[手机号]', 'g'), '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){10,}', '[号码]', 'g') else "诉求内容" end as content__text,

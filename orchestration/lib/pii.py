@@ -4,8 +4,11 @@
 The patterns are written in the common subset of RE2 (DuckDB) and Python's `re`.
 """
 
-import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
 
 _DIGIT = "[0-9０-９]"
 # What people put inside a number: spaces (ideographic too), dashes, dots, at most three in a row.
@@ -47,26 +50,36 @@ def mask_sql(expression: str) -> str:
     return f"case when regexp_matches({expression}, '{LEFT_IN_CLEAR}') then {masked} else {expression} end"
 
 
-# HMAC-SHA256 (RFC 2104) in DuckDB, which has sha256 but no hmac: the key's inner and outer pads
-# are set as session variables (`hmac_variables`), so the secret never appears in the SQL text.
-HMAC_INNER, HMAC_OUTER = "jingtu_hmac_inner", "jingtu_hmac_outer"
-HMAC_SQL = (f"sha256(getvariable('{HMAC_OUTER}') || unhex(sha256(getvariable('{HMAC_INNER}')"
-            " || encode({v}))))")
+# HMAC-SHA256 (RFC 2104) as a vectorised function registered on the connection (`caller_keys`):
+# DuckDB has sha256 but no hmac, and its sha256 does not use the processor's SHA instructions, which
+# polars-hash's does. The key stays in the function's closure, so it never appears in the SQL text.
+CALLER_KEY_FUNCTION = "jingtu_caller_key"
 
 
 def hash_sql(expression: str) -> str:
-    """SQL: the HMAC (`HMAC_SQL`) of the digits in the text `expression`, null when it has none, so
-    that the separators people type inside a number do not change its key."""
-    return HMAC_SQL.format(v=f"nullif(regexp_replace({expression}, '[^0-9]', '', 'g'), '')")
+    """SQL: the HMAC of the digits in the text `expression`, null when it has none, so that the
+    separators people type inside a number do not change its key. Needs `caller_keys`."""
+    return f"{CALLER_KEY_FUNCTION}(nullif(regexp_replace({expression}, '[^0-9]', '', 'g'), ''))"
 
 
-_BLOCK = 64
+@contextmanager
+def caller_keys(con: duckdb.DuckDBPyConnection, key: str) -> Iterator[None]:
+    """`hash_sql`'s function on `con`, hashing with `key`, while the block runs."""
+    import polars as pl
+    import polars_hash  # noqa: F401 (registers the `chash` namespace)
 
+    hmac_of = pl.col("v").chash.hmac_sha256(key=key)
 
-def hmac_variables(key: str) -> dict[str, bytes]:
-    """The session variables `HMAC_SQL` reads for `key`."""
-    raw = key.encode()
-    if len(raw) > _BLOCK:
-        raw = hashlib.sha256(raw).digest()
-    raw = raw.ljust(_BLOCK, b"\0")
-    return {HMAC_INNER: bytes(b ^ 0x36 for b in raw), HMAC_OUTER: bytes(b ^ 0x5C for b in raw)}
+    def hmac_batch(values):  # DuckDB calls it with an Arrow array of a vector's rows
+        return pl.DataFrame({"v": values}).select(hmac_of).to_series().to_arrow()
+
+    con.create_function(CALLER_KEY_FUNCTION, hmac_batch, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+                        type="arrow", side_effects=False)
+    try:
+        yield
+    finally:
+        # In a transaction of its own: DuckDB 1.4 undoes a removal made in autocommit at the next
+        # `begin`, and the function, back without its Python side, then crashes the process if called.
+        con.execute("begin transaction")
+        con.remove_function(CALLER_KEY_FUNCTION)
+        con.execute("commit")

@@ -45,7 +45,9 @@ from orchestration.lib.duck import load_excel_extension, memory_limit_bytes, sql
 from orchestration.lib.read_ahead import ReadAhead
 
 SNIFF_BYTES = 1 << 20
-READ_CHUNK = 1 << 24
+# Small enough that the read-ahead thread, whose decoding holds Python's lock, lets the loader's
+# DuckDB threads into the caller-key function (`pii.caller_keys`) often.
+READ_CHUNK = 1 << 20
 # A staged row's line in its file (the header is line 1): see _stage.
 LINE = "rowid + line_offset"
 

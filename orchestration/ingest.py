@@ -392,7 +392,7 @@ class PartitionLoader:
         self.units = list(units) + ([MUNICIPAL_CODE] if contract.allow_municipal else [])
         self.salt = salt
         # What the stored rows depend on besides the files: a change reloads every partition.
-        rules = repr((contract, sorted(self.units), pii.MASKS, pii.hash_sql("v"), salt))
+        rules = repr((contract, sorted(self.units), pii.MASKS, pii.hash_sql("v"), pii.CALLER_KEY_METHOD, salt))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
         self.staged = f"temp.main.{contract.name}_checked"  # the slice being read, with each row's verdict
 

@@ -54,6 +54,7 @@ def mask_sql(expression: str) -> str:
 # DuckDB has sha256 but no hmac, and its sha256 does not use the processor's SHA instructions, which
 # polars-hash's does. The key stays in the function's closure, so it never appears in the SQL text.
 CALLER_KEY_FUNCTION = "jingtu_caller_key"
+CALLER_KEY_METHOD = "HMAC-SHA256 of the digits"  # part of the loader's rules digest: a new method reloads
 
 
 def hash_sql(expression: str) -> str:

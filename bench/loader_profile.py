@@ -107,7 +107,7 @@ def floor_child(raw: Path, database: Path, cheap_hash: bool = False) -> None:
     from orchestration.lib.read_ahead import ReadAhead
 
     if cheap_hash:  # the digits as `pii.hash_sql` takes them, hashed by hash() instead
-        pii.hash_sql = lambda v: f"hash(nullif(regexp_replace({v}, '[^0-9]', '', 'g'), ''))::varchar"
+        pii.hash_sql = lambda v: f"hash({pii.digits_sql(v)})::varchar"
 
     contract = SOURCES["hotline"]
     columns = ", ".join(ingest._text_expression(c, "csv") for c in contract.stored_columns)

@@ -57,10 +57,15 @@ CALLER_KEY_FUNCTION = "jingtu_caller_key"
 CALLER_KEY_METHOD = "HMAC-SHA256 of the digits"  # part of the loader's rules digest: a new method reloads
 
 
+def digits_sql(expression: str) -> str:
+    """SQL: the digits in the text `expression`, null when it has none: what a caller key is made of,
+    so that the separators people type inside a number do not change it."""
+    return f"nullif(regexp_replace({expression}, '[^0-9]', '', 'g'), '')"
+
+
 def hash_sql(expression: str) -> str:
-    """SQL: the HMAC of the digits in the text `expression`, null when it has none, so that the
-    separators people type inside a number do not change its key. Needs `caller_keys`."""
-    return f"{CALLER_KEY_FUNCTION}(nullif(regexp_replace({expression}, '[^0-9]', '', 'g'), ''))"
+    """SQL: the HMAC of the digits in the text `expression` (`digits_sql`). Needs `caller_keys`."""
+    return f"{CALLER_KEY_FUNCTION}({digits_sql(expression)})"
 
 
 @contextmanager

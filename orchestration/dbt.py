@@ -26,7 +26,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from dbt_common.events.functions import msg_to_dict
 
 from orchestration import settings
-from orchestration.lib.duck import EXTENSIONS, connect
+from orchestration.lib.duck import EXTENSIONS, connect, spill_folder
 from orchestration.lib.processes import run_to_its_end
 from orchestration.settings import PROJECT_ROOT
 
@@ -104,6 +104,9 @@ def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequ
     folder, folder_env = _in_warehouse_folder(project_dir, warehouse)
     previous = os.getcwd()
     folder.mkdir(parents=True, exist_ok=True)
+    warehouse_file = folder / folder_env["JINGTU_DBT_WAREHOUSE"]
+    if any(spill_folder(warehouse_file).glob("*")):  # a killed process's spills, which dbt's settings would refuse
+        connect(warehouse_file).close()
     with mock.patch.dict(os.environ, {**folder_env, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         os.chdir(folder)
         try:

@@ -5,6 +5,7 @@ Every test here failed before its fix."""
 import hashlib
 import hmac
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -318,6 +319,47 @@ def test_the_rows_of_a_load_killed_halfway_stay_pending_until_the_next_load_dele
     assert query(warehouse, "select ticket_id from raw.hotline where partition_year = 2014 order by 1") == [
         ("T1",), ("T2",), ("T9",)]
 
+
+def test_the_spills_of_a_process_killed_while_spilling_stop_no_later_connection(tmp_path, monkeypatch):
+    """DuckDB refuses to turn spill encryption on while the folder it spills into holds another process's
+    files: the warehouse could be opened neither by the project nor by dbt until someone removed them,
+    nor could an in-memory database where another program's DuckDB had spilled (the working directory's .tmp/)."""
+    from orchestration.dbt import DBT_PROJECT_DIR, failure_messages, invoke_dbt
+    from orchestration.lib.duck import spill_folder
+
+    warehouse = tmp_path / "w.duckdb"
+    held = "create temp table held as select repeat('x', 20) || i as line from range(3000000) as r(i)"
+    # Killed with SIGKILL while both spill: nothing gets to clean up.
+    script = textwrap.dedent(f"""
+        import os, signal
+        import duckdb
+        from orchestration.lib.duck import connect
+        con = connect({str(warehouse)!r})
+        con.execute({held!r})
+        other = duckdb.connect()
+        other.execute("set memory_limit = '30MB'")
+        other.execute({held!r})
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    monkeypatch.setenv("JINGTU_DUCKDB_MEMORY_LIMIT", "30MB")
+    killed = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    left = spill_folder(warehouse)
+    assert list(left.iterdir()) and list((tmp_path / ".tmp").iterdir())
+    monkeypatch.chdir(tmp_path)
+    with connect() as con:
+        assert con.execute(held).fetchone() == (3000000,)
+    with connect(warehouse, read_only=True) as con:  # a reader leaves them: it does not hold the file alone
+        assert con.execute(held).fetchone() == (3000000,)
+        own = Path(con.execute("select current_setting('temp_directory')").fetchone()[0])
+        assert own.parent == tmp_path and list(own.iterdir())  # beside the warehouse, a folder of its own
+        dead_reader = own.with_name(f"{left.name}-killed")
+        shutil.copytree(own, dead_reader)
+    assert list(left.iterdir()) and not own.exists()
+    shown = invoke_dbt(["show", "--quiet", "--no-write-json", "--inline", "select 1 as one", "--project-dir",
+                        str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)], warehouse=warehouse)
+    assert shown.success, failure_messages(shown)
+    assert (not left.exists() or list(left.iterdir()) == []) and not dead_reader.exists()
 
 # -- 4. errors that name their cause ---------------------------------------------------------------
 

@@ -1,5 +1,8 @@
 """Opening DuckDB the one way the project does it."""
 
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -99,6 +102,40 @@ def encrypt_spills(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("set temp_file_encryption = true")
 
 
+def spill_folder(database: Path | str) -> Path:
+    """Where DuckDB spills for a connection writing `database` (its default). Readers spill beside it,
+    each into a folder of its own (`_spill_where_no_one_else_does`)."""
+    return Path(f"{database}.tmp")
+
+
+def _spill_where_no_one_else_does(con: duckdb.DuckDBPyConnection, database: Path | str, read_only: bool) -> None:
+    """DuckDB refuses to turn spill encryption on while the folder it spills into holds a file, another
+    process's included ("Existing temporary files found"): the spills of a process killed while spilling
+    failed every later connection until removed by hand. Readers, which other processes may read beside,
+    and in-memory databases, which would share the working directory's .tmp/, spill into a folder of their
+    own, which DuckDB makes at the first spill and removes on closing: a reader's beside the database (the
+    disk sized for it), an in-memory database's in the system's temporary folder. A writer removes the
+    spills it finds beside the database, its own folder's and readers': no other process can own them
+    while it holds the file, and they are worthless, encrypted with a key that died with their process."""
+    if con.execute("select current_setting('temp_file_encryption')").fetchone()[0]:
+        return  # a database this process has open already, set up by its first connection
+    if database == ":memory:":
+        own = Path(tempfile.gettempdir()) / f"jingtu-spill-{uuid.uuid4().hex}"
+    elif read_only:
+        own = Path(f"{spill_folder(database)}-{uuid.uuid4().hex}")
+    else:
+        live = {Path(path) for (path,) in con.execute("select path from duckdb_temporary_files()").fetchall()}
+        folder = spill_folder(database)
+        for path in folder.iterdir() if folder.is_dir() else ():
+            if path.is_file() and path not in live:
+                path.unlink()
+        for path in folder.parent.iterdir():
+            if path.name.startswith(f"{folder.name}-") and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+        return
+    con.execute(f"set temp_directory = {sql_literal(own)}")
+
+
 def connect(database: Path | str = ":memory:", read_only: bool = False, excel: bool = False
             ) -> duckdb.DuckDBPyConnection:
     """A connection, with the excel extension loaded when it reads or writes .xlsx (`excel`): loading
@@ -116,6 +153,7 @@ def connect(database: Path | str = ":memory:", read_only: bool = False, excel: b
         raise settings.SettingInvalid(f"JINGTU_DUCKDB_MEMORY_LIMIT={limit!r} is not a size DuckDB understands,"
                                       f" such as 1.5GB or 800MB; DuckDB: {error}") from None
     con.execute(f"set checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+    _spill_where_no_one_else_does(con, database, read_only)
     encrypt_spills(con)
     if excel:
         load_excel_extension(con)

@@ -152,19 +152,21 @@ def child(args: list[str]) -> None:
     if status:
         raise SystemExit(f"jingtu materialize {' '.join(args)} failed ({status})")
     stages: dict[str, float] = {}
+    steps: dict[str, float] = {}
     instance = DagsterInstance.get()
     for run in instance.get_runs():
         for step in instance.get_run_step_stats(run.run_id):
             if step.start_time and step.end_time:
                 stage = stage_of(step.step_key)
                 stages[stage] = stages.get(stage, 0.0) + step.end_time - step.start_time
+                steps[step.step_key] = steps.get(step.step_key, 0.0) + step.end_time - step.start_time
     with connect(warehouse_path(), read_only=True) as con:
         rows_in, rows_now = con.execute("select sum(rows_read), sum(rows_read) filter (where loaded_at >= $started)"
                                         " from raw.load_files", {"started": started_at}).fetchone()
         (tickets,) = con.execute("select count(*) from raw.hotline").fetchone()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "stages": stages, "rows": rows_in, "rows_read_by_run": rows_now or 0,
+    print(json.dumps({"seconds": seconds, "stages": stages, "steps": steps, "rows": rows_in, "rows_read_by_run": rows_now or 0,
                       "tickets": tickets,
                       "peak_rss_mib": max(own, children), "own_mib": own, "dbt_mib": children}))
     exit_now(0)  # as the `jingtu` console script ends
@@ -422,6 +424,21 @@ def report(results: list[dict]) -> str:
         s, rows = r["full"].get("stages", {}), r["full"].get("rows", 0)
         lines.append(f"| {scale_label(r['scale'])} | " + " | ".join(f"{rows / s[k]:,.0f}" if s.get(k) else "—"
                                                      for k in ("ingest", "checks", "dbt", "publish")) + " |")
+    spent = []
+    for r in results:
+        for name in ("full", "incremental"):
+            run = r.get(name)
+            if not run or "failed" in run or "steps" not in run:  # reports from before steps were kept
+                continue
+            in_steps = sum(run["steps"].values())
+            longest = sorted(run["steps"].items(), key=lambda item: -item[1])[:5]
+            spent.append(f"| {scale_label(r['scale'])} | {labels[name]} | {in_steps:.1f} | {run['seconds'] - in_steps:.1f} | "
+                         + ", ".join(f"`{key}` {seconds:.1f}" for key, seconds in longest) + " |")
+    if spent:
+        lines += ["", "Where the wall time of (a)'s runs goes: in Dagster's steps, and outside them (Python's start,",
+                  "the code location's import, Dagster's set-up and end of the run):", "",
+                  "| scale | run | in steps (s) | outside steps (s) | the longest steps (s) |", "|---|---|---:|---:|---|",
+                  *spent]
     lines += ["", ("| scale | raw data (GiB) | tickets | a / b (time) | c / a (time) | d / a (time) | a / e (time) "
                    "| a / f (time) | c / a (peak memory) | incremental / full | results agree |"),
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]

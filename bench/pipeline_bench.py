@@ -151,15 +151,15 @@ def child(args: list[str]) -> None:
     seconds = time.perf_counter() - started
     if status:
         raise SystemExit(f"jingtu materialize {' '.join(args)} failed ({status})")
-    stages: dict[str, float] = {}
     steps: dict[str, float] = {}
     instance = DagsterInstance.get()
     for run in instance.get_runs():
         for step in instance.get_run_step_stats(run.run_id):
             if step.start_time and step.end_time:
-                stage = stage_of(step.step_key)
-                stages[stage] = stages.get(stage, 0.0) + step.end_time - step.start_time
                 steps[step.step_key] = steps.get(step.step_key, 0.0) + step.end_time - step.start_time
+    stages: dict[str, float] = {}
+    for key, step_seconds in steps.items():
+        stages[stage_of(key)] = stages.get(stage_of(key), 0.0) + step_seconds
     with connect(warehouse_path(), read_only=True) as con:
         rows_in, rows_now = con.execute("select sum(rows_read), sum(rows_read) filter (where loaded_at >= $started)"
                                         " from raw.load_files", {"started": started_at}).fetchone()

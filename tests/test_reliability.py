@@ -361,6 +361,7 @@ def test_the_spills_of_a_process_killed_while_spilling_stop_no_later_connection(
     assert shown.success, failure_messages(shown)
     assert (not left.exists() or list(left.iterdir()) == []) and not dead_reader.exists()
 
+
 # -- 4. errors that name their cause ---------------------------------------------------------------
 
 class _FullDisk:

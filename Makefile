@@ -9,12 +9,16 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 # The virtual environment, from the pinned dependencies in requirements.lock, installed by uv (pinned
 # there too), faster than pip. Compiled to bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, as on
-# CI, every dbt and Dagster process would otherwise compile its imports again. pip, which only
-# installs uv, says errors alone: its warnings are about the machine's own pip configuration.
+# CI, every dbt and Dagster process would otherwise compile its imports again. The machine's pip puts
+# uv in it (a pip of the venv's own costs seconds to install and compile, and uv does the rest; where
+# the machine's Python has no pip recent enough to install elsewhere, the venv gets one); it says errors alone: its warnings are about the
+# machine's own pip configuration.
 $(INSTALLED): pyproject.toml requirements.lock
 	@echo "creating $(VENV) from requirements.lock …"
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --quiet --disable-pip-version-check -c requirements.lock uv
+	$(PYTHON) -m venv --without-pip $(VENV)
+	PIP="$(PYTHON) -m pip --python $(BIN)/python"; $$PIP --version >/dev/null 2>&1 \
+		|| { $(BIN)/python -m ensurepip --default-pip >/dev/null && PIP=$(BIN)/pip; }; \
+		$$PIP install --quiet --quiet --disable-pip-version-check -c requirements.lock uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev]'
 	touch $@
 

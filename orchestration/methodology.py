@@ -3,6 +3,8 @@ methodology version) and the dbt vars. dbt is the one place it is applied; the d
 generator read it here."""
 
 import csv
+import functools
+from pathlib import Path
 
 import yaml
 
@@ -12,7 +14,15 @@ SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
 
 
 def variables() -> dict:
-    return yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+    """The dbt vars of dbt_project.yml, parsed again only when the file changes: the sample generator
+    asks for them for every unit and year."""
+    project = PROJECT_ROOT / "dbt_project" / "dbt_project.yml"
+    return dict(_variables_of(project, project.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=1)
+def _variables_of(project: Path, _modified: int) -> dict:
+    return yaml.load(project.read_text(), Loader=yaml.CSafeLoader)["vars"]
 
 
 def default_version() -> str:

@@ -3,6 +3,7 @@ docs/loader/ from the contracts, and the README names every environment variable
 every `make` target and every `jingtu` command and option."""
 
 import argparse
+import os
 import re
 import shutil
 
@@ -34,6 +35,22 @@ def test_a_changed_weight_shows_in_the_generated_tables(tmp_path, monkeypatch):
     monkeypatch.setattr(methodology, "SEEDS", seeds)
     rendered = methodology_doc.render(methodology_doc.DOC.read_text(encoding="utf-8"))
     assert "| development | 经济社会发展 | 0.30 |" in rendered
+
+
+def test_a_changed_dbt_var_is_read_again_in_the_same_process(tmp_path, monkeypatch):
+    """The dbt vars are parsed once per change of dbt_project.yml, not once per question (the sample
+    generator asks for every unit and year): an edit is seen at the next question."""
+    project = tmp_path / "dbt_project" / "dbt_project.yml"
+    project.parent.mkdir()
+    text = (PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8")
+    project.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(methodology, "PROJECT_ROOT", tmp_path)
+    version = methodology.default_version()
+    assert version and methodology.variables() == methodology.variables()
+    project.write_text(text.replace(f"methodology_version: \"{version}\"", "methodology_version: v-edited"),
+                       encoding="utf-8")
+    os.utime(project, ns=(0, project.stat().st_mtime_ns + 1))  # an edit within the clock's resolution too
+    assert methodology.default_version() == "v-edited"
 
 
 def test_docs_loader_holds_the_statement_the_contracts_make_for_each_source_and_format():

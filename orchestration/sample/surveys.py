@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration import methodology
 from orchestration.contracts import DEVELOPMENT, SURVEYS
@@ -65,25 +66,35 @@ def target_scores(code: str, year: int, rectification: float | None, rng: np.ran
     return {k: min(max(v, 56.0), 99.0) for k, v in targets.items()}
 
 
-def survey_rows(year: int, units: list[plan.Unit], rectification: dict[str, float], seed: int) -> list[dict]:
+def survey_rows(year: int, units: list[plan.Unit], rectification: dict[str, float], seed: int) -> pa.Table:
+    """The year's responses, drawn per unit and survey type as whole arrays (a national sample has
+    millions), shuffled, then numbered in their order. Each text column is drawn as positions in its
+    list of values and made text once, at the end (an Arrow dictionary decoded)."""
     rng = np.random.default_rng([seed, year, 4])
-    rows = []
-    for unit in units:
+    values = {"survey_type": list(SURVEY_DESIGN), "county_code": [unit.code for unit in units],
+              "respondent_type": sorted({design[0] for design in SURVEY_DESIGN.values()}),
+              "answer": sorted({answer for design in SURVEY_DESIGN.values() for answer in design[1]} | {"不了解"})}
+    drawn: dict[str, list[np.ndarray]] = {name: [] for name in [*values, "weight"]}
+    for u, unit in enumerate(units):
         for kind, score in target_scores(unit.code, year, rectification.get(unit.code), rng).items():
             respondents, answers, n, weighted = SURVEY_DESIGN[kind]
             unknown = round(0.04 * n) if weighted else 0  # 不了解: excluded from the score
             counts = plan.largest_remainder(answer_shares(score), n - unknown)
-            drawn = [a for a, c in zip(answers, counts) for _ in range(c)] + ["不了解"] * unknown
-            weights = rng.choice(WEIGHTS, n) if weighted else [None] * n
-            for answer, weight in zip(rng.permutation(drawn), weights):
-                rows.append({"survey_year": year, "survey_type": kind, "county_code": unit.code,
-                             "respondent_type": respondents, "answer": str(answer),
-                             "weight": None if weight is None else float(weight)})
-    order = rng.permutation(len(rows))
-    rows = [rows[k] for k in order]
-    for k, r in enumerate(rows):
-        r["response_id"] = f"SV{year}-{k + 1:06d}"
-    return rows
+            given = np.repeat([values["answer"].index(a) for a in (*answers, "不了解")], [*counts, unknown])
+            drawn["weight"].append(rng.choice(WEIGHTS, n) if weighted else np.full(n, np.nan))
+            drawn["answer"].append(rng.permutation(given))
+            drawn["survey_type"].append(np.full(n, values["survey_type"].index(kind)))
+            drawn["county_code"].append(np.full(n, u))
+            drawn["respondent_type"].append(np.full(n, values["respondent_type"].index(respondents)))
+    order = rng.permutation(sum(len(part) for part in drawn["answer"]))
+    columns = {"survey_year": pa.array(np.full(len(order), year))}
+    for name, texts in values.items():
+        positions = pa.array(np.concatenate(drawn[name])[order])
+        columns[name] = pa.DictionaryArray.from_arrays(positions, pa.array(texts)).dictionary_decode()
+    columns["weight"] = pa.array(np.concatenate(drawn["weight"])[order], from_pandas=True)  # NaN: none
+    numbers = pc.utf8_lpad(pc.cast(pa.array(np.arange(1, len(order) + 1)), pa.string()), 6, "0")
+    columns["response_id"] = pc.binary_join_element_wise(f"SV{year}-", numbers, "")
+    return pa.table(columns)
 
 
 def _bad_survey_rows(year: int) -> list[dict]:
@@ -112,8 +123,7 @@ def generate(out: Path, units: list[plan.Unit], years, rectification: dict, seed
     """Write raw/surveys/<year>/ and raw/development/<year>/ (.xlsx in 2015 and 2017)."""
     con = connect(excel=True)
     for year in years:
-        rows = survey_rows(year, units, rectification.get(year, {}), seed)
-        con.register("survey_rows", pa.Table.from_pylist(rows))
+        con.register("survey_rows", survey_rows(year, units, rectification.get(year, {}), seed))
         path = out / "surveys" / str(year) / f"cepings_{year}.csv"
         written = write_export(con, SURVEYS, "select * from survey_rows", path, "utf-8-sig", _bad_survey_rows(year))
         progress(f"surveys {year}: {written} responses → {path}")

@@ -81,6 +81,7 @@ def survey_rows(year: int, units: list[plan.Unit], rectification: dict[str, floa
             unknown = round(0.04 * n) if weighted else 0  # 不了解: excluded from the score
             counts = plan.largest_remainder(answer_shares(score), n - unknown)
             given = np.repeat([values["answer"].index(a) for a in (*answers, "不了解")], [*counts, unknown])
+            # the weights drawn before the answers' order: the same seed writes the same bytes
             drawn["weight"].append(rng.choice(WEIGHTS, n) if weighted else np.full(n, np.nan))
             drawn["answer"].append(rng.permutation(given))
             drawn["survey_type"].append(np.full(n, values["survey_type"].index(kind)))

@@ -11,8 +11,8 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # there too), faster than pip. Compiled to bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, as on
 # CI, every dbt and Dagster process would otherwise compile its imports again. The machine's pip puts
 # uv in it (a pip of the venv's own costs seconds to install and compile, and uv does the rest; where
-# the machine's Python has no pip recent enough to install elsewhere, the venv gets one); it says errors alone: its warnings are about the
-# machine's own pip configuration.
+# the machine's Python has no pip recent enough to install elsewhere, the venv gets one). pip says
+# errors alone: its warnings are about the machine's own pip configuration.
 $(INSTALLED): pyproject.toml requirements.lock
 	@echo "creating $(VENV) from requirements.lock …"
 	$(PYTHON) -m venv --without-pip $(VENV)

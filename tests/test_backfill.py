@@ -45,7 +45,7 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
     module = ["-m", "orchestration.definitions"]
     params = {"selector": {"partitionSetName": "yearly_evaluation_partition_set",
                            "repositorySelector": {"repositoryName": "__repository__",
-                                                  "repositoryLocationName": "orchestration.definitions"}},
+                                                  "repositoryLocationName": module[1]}},
               "partitionNames": ["2017", "2018"]}
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     # The UI's mutation, against the code location loaded in this process under the daemon's name for it

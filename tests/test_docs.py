@@ -46,7 +46,9 @@ def test_a_changed_dbt_var_is_read_again_in_the_same_process(tmp_path, monkeypat
     project.write_text(text, encoding="utf-8")
     monkeypatch.setattr(methodology, "PROJECT_ROOT", tmp_path)
     version = methodology.default_version()
-    assert version and methodology.variables() == methodology.variables()
+    parsed = methodology._variables_of.cache_info().misses
+    assert version and methodology.variables()["methodology_version"] == version
+    assert methodology._variables_of.cache_info().misses == parsed  # asked again, not parsed again
     project.write_text(text.replace(f"methodology_version: \"{version}\"", "methodology_version: v-edited"),
                        encoding="utf-8")
     os.utime(project, ns=(0, project.stat().st_mtime_ns + 1))  # an edit within the clock's resolution too

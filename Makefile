@@ -85,8 +85,8 @@ bench-tests: $(INSTALLED)  ## make test on a clean clone of the committed tree, 
 bench-national: $(INSTALLED)  ## 100 million tickets, 2,800 units; not part of the tests; about 35 GiB of disk: 16 GiB of CSV, a 7.2 GiB warehouse peak, the DuckDB scripts' spill files and (f)'s 4.3 GiB of kept tickets (bench/results/national.md)
 	$(BIN)/python bench/pipeline_bench.py --scales national --skip incremental,polars
 
-clean:  ## delete warehouse/ (serving file, quality report, portraits, docs), .dagster_home/ and bench/work/; raw/ and .venv/ stay
-	rm -rf warehouse .dagster_home bench/work
+clean:  ## delete warehouse/ (serving file, quality report, portraits, docs), .dagster_home/, dbt's target/ and bench/work/; raw/ and .venv/ stay
+	rm -rf warehouse .dagster_home dbt_project/target bench/work
 
 docs: $(INSTALLED)  ## the documentation pages, which open offline and while a run goes on (jingtu site)
 	$(BIN)/jingtu site

@@ -38,6 +38,8 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
                          target_path=Path(os.environ.get("DBT_TARGET_PATH", "target")))
 # dbt's saved parse, which each Dagster step's dbt starts from (`Dbt.build` copies it in).
 PARTIAL_PARSE = DBT_PROJECT_DIR / dbt_project.target_path / "partial_parse.msgpack"
+# A failed dbt step's target folder stays for its dbt.log, which its message names: this many of them.
+FAILED_STEP_FOLDERS_KEPT = 10
 
 
 def _newest_source_change() -> float:
@@ -154,7 +156,7 @@ class Dbt(ConfigurableResource):
 
         The step's dbt has a target folder of its own, which starts from the saved parse. Once dbt
         succeeds, its parse is kept for the next step and the folder removed; a failed step's
-        stays, with its dbt.log."""
+        stays, with its dbt.log (the newest `FAILED_STEP_FOLDERS_KEPT` of them)."""
         params = get_updated_cli_invocation_params_for_context(context, {}, DagsterDbtTranslator())
         selection = with_tests_named(context, params)
         project_dir = params.dbt_project.project_dir if params.dbt_project else self.project_dir
@@ -176,6 +178,7 @@ class Dbt(ConfigurableResource):
                                  {**partition, **indirect}, [keep_result, error_lines(errors), log_lines(log)],
                                  Path(self.project_dir))
         if not outcome.success:
+            prune_failed_step_folders(target.parent)
             raise Failure(description="\n".join(["dbt build failed (its log: " + str(target / "dbt.log") + ")",
                                                    *failure_messages(outcome, errors)]))
         events = [event for raw in results for event in DbtCoreCliEventMessage(raw, {}).to_default_asset_events(
@@ -195,6 +198,15 @@ def from_saved_parse(target: Path) -> Path:
     if PARTIAL_PARSE.exists():
         shutil.copyfile(PARTIAL_PARSE, target / PARTIAL_PARSE.name)
     return target
+
+
+def prune_failed_step_folders(folder: Path) -> None:
+    """The target folders of failed steps in `folder` but the newest `FAILED_STEP_FOLDERS_KEPT` removed:
+    each holds a copy of the saved parse, and they would pile up for ever."""
+    pattern = step_target_folder("*", "*").name
+    failed = sorted((path for path in folder.glob(pattern) if path.is_dir()), key=lambda path: path.stat().st_mtime)
+    for path in failed[:-FAILED_STEP_FOLDERS_KEPT]:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def step_target_folder(run_id: str, step_id: str) -> Path:

@@ -194,6 +194,7 @@ def run_dbt(warehouse: Path, *args, project_dir=None, check=True, year=None, mon
     from orchestration.dbt import (
         DBT_PROJECT_DIR,
         LOG_OFF,
+        PARTIAL_PARSE,
         error_lines,
         failure_messages,
         invoke_dbt,
@@ -208,6 +209,13 @@ def run_dbt(warehouse: Path, *args, project_dir=None, check=True, year=None, mon
     errors = []
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JINGTU_WAREHOUSE", str(warehouse))
+        if Path(project_dir) != DBT_PROJECT_DIR:
+            # A copy's dbt keeps its parse in the copy's target/, starting from the project's: in the
+            # worker's target, it would point the project's next dbt at the copy's files, since removed.
+            env.setenv("DBT_TARGET_PATH", "target")
+            if PARTIAL_PARSE.exists() and not (Path(project_dir) / "target").exists():
+                (Path(project_dir) / "target").mkdir()
+                shutil.copyfile(PARTIAL_PARSE, Path(project_dir) / "target" / PARTIAL_PARSE.name)
         result = invoke_dbt([*args, *artefacts, *LOG_OFF, "--project-dir", str(project_dir),
                              "--profiles-dir", str(project_dir)], partition_env(year=year, months=months),
                             [error_lines(errors)],

@@ -22,6 +22,7 @@ from dagster import (
 from orchestration import cli, settings
 from orchestration.dbt import (
     DBT_PROJECT_DIR,
+    FAILED_STEP_FOLDERS_KEPT,
     PARTIAL_PARSE,
     Dbt,
     failure_messages,
@@ -619,10 +620,20 @@ def test_the_cli_shows_a_failing_dbt_build_with_dbts_own_lines(raw, warehouse, m
     monkeypatch.setenv("JINGTU_UNITS", str(units))
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    earlier = []  # failed steps' folders left by earlier runs: all but the newest are removed
+    for day in range(1, FAILED_STEP_FOLDERS_KEPT + 2):
+        folder = step_target_folder(f"{day:08d}", "earlier")
+        folder.mkdir(parents=True)
+        os.utime(folder, (946_684_800 + day * 86_400,) * 2)  # January 2000
+        earlier.append(folder)
     assert cli.main(["materialize", "2018"]) == 1
     err = capsys.readouterr().err
     assert "Failure in test not_null_units_county_name" in err and "Done. PASS=" in err  # dbt's own lines
     assert "\x1b[" not in err
     failed = re.search(r"FAILED jingtu_dbt_models: dbt build failed \(its log: (.+)\)", err)
     assert failed, err
-    shutil.rmtree(Path(failed.group(1)).parent)
+    assert Path(failed.group(1)).exists()
+    kept = list(PARTIAL_PARSE.parent.glob(step_target_folder("*", "*").name))
+    assert len(kept) == FAILED_STEP_FOLDERS_KEPT and not earlier[0].exists() and not earlier[1].exists()
+    for folder in kept:
+        shutil.rmtree(folder)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from orchestration.dbt import DBT_PROJECT_DIR
+from orchestration.dbt import DBT_PROJECT_DIR, PARTIAL_PARSE
 from orchestration.lib.duck import connect
 from tests.conftest import run_dbt
 
@@ -149,7 +149,10 @@ def test_a_new_indicator_is_a_change_to_the_seeds_and_one_component_model(raw_wa
     model.write_text(text, encoding="utf-8")
 
     warehouse = copy_of(raw_warehouse, tmp_path, "seventh")
+    saved_parse = PARTIAL_PARSE.read_bytes() if PARTIAL_PARSE.exists() else None
     build(warehouse, monkeypatch, None, project)
+    # the copy's dbt kept its parse in the copy's target/: the project's next dbt reads the project's files
+    assert (PARTIAL_PARSE.read_bytes() if PARTIAL_PARSE.exists() else None) == saved_parse
     with connect(warehouse) as con:
         columns = [c for (c,) in con.execute("select column_name from information_schema.columns where table_name"
                                              " = 'fct_county_evaluation' order by ordinal_position").fetchall()]

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench bench-ab bench-ab-loader bench-tests bench-warnings bench-national docs clean
+.PHONY: run test ui lint bench bench-ab bench-ab-loader bench-ab-checks bench-tests bench-warnings bench-national docs clean
 
 # The virtual environment, from the pinned dependencies in requirements.lock, installed by uv (pinned
 # there too), faster than pip. Compiled to bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, as on
@@ -73,6 +73,9 @@ bench-ab: $(INSTALLED)  ## jingtu materialize with revision A, then B, in turn, 
 
 bench-ab-loader: $(INSTALLED)  ## the hotline year 2018 at 17× loaded by revision A's loader, then B's, in turn, three rounds (bench/results/ab_loader.md)
 	$(BIN)/python bench/ab_bench.py $(A) $(B) --loader
+
+bench-ab-checks: $(INSTALLED)  ## every raw suite of the pipeline benchmark's warehouse validated by revision A, then B, in turn, three rounds of two (bench/results/ab_checks.md)
+	$(BIN)/python bench/ab_bench.py $(A) $(B) --checks --scale $(SCALE)
 
 bench-warnings: $(INSTALLED)  ## the early warnings' false-alarm rate and detection power, 183 units × 48 months (bench/results/warnings.md)
 	$(BIN)/python bench/warnings_bench.py

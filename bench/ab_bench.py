@@ -2,6 +2,7 @@
 
     python bench/ab_bench.py BEFORE AFTER [--scale 1] [--rounds 4]      (make bench-ab A=… B=…)
     python bench/ab_bench.py BEFORE AFTER --loader [--scale 17]        (make bench-ab-loader A=… B=…)
+    python bench/ab_bench.py BEFORE AFTER --checks [--scale 17]        (make bench-ab-checks A=… B=…)
 
 The machine's speed drifts by 20 % from one hour to the next, so a change worth a few per cent shows
 only beside its baseline run minutes apart. Each revision gets a git worktree with its own virtual
@@ -13,6 +14,10 @@ find the files loaded and repeat checks, dbt and publication. Writes bench/resul
 With --loader, each round loads the hotline year 2018 into a fresh warehouse with each revision's
 loader alone (its bench/loader_profile.py child, which times the loader's steps), the revisions
 alternating: bench/results/ab_loader.md.
+
+With --checks, each round validates every raw suite of every year in the pipeline benchmark's
+warehouse (bench/work/scale_<S>/warehouse, copied for each revision) with each revision's
+`orchestration.quality.validate` alone, once to warm up and then timed: bench/results/ab_checks.md.
 """
 
 import argparse
@@ -141,16 +146,67 @@ def loader_report(scale: str, commits: list[str], rounds: dict[str, list[dict]],
     return "\n".join(lines) + "\n"
 
 
+# Run by a revision's own Python in its worktree: every raw suite of every loaded year validated once
+# to warm up, then timed `sys.argv[2]` times.
+CHECKS_CHILD = """
+import json, sys, time
+from pathlib import Path
+from orchestration.contracts import SOURCES
+from orchestration.ingest import configured_units
+from orchestration.lib.duck import connect
+from orchestration.quality.validate import validate
+from orchestration.settings import units_file
+database, runs = Path(sys.argv[1]), int(sys.argv[2])
+with connect(database, read_only=True) as con:
+    years = [y for (y,) in con.execute("select distinct partition_year from raw.load_files order by 1").fetchall()]
+    units = configured_units(con, units_file())
+suites = [suite for source in sorted(SOURCES) for suite in (f"raw_{source}", f"raw_{source}_files")]
+seconds = []
+for run in range(runs + 1):
+    started = time.perf_counter()
+    results = validate(database, suites, years, units, "ab")
+    seconds.append(time.perf_counter() - started)
+    assert all(result.success for result in results), [r.failures for r in results if not r.success]
+print(json.dumps(seconds[1:]))
+"""
+
+
+def checks_once(tree: Path, env: dict, runs: int) -> list[float]:
+    """The seconds of `runs` validations of every raw suite by the revision's own code."""
+    done = subprocess.run([tree / ".venv" / "bin" / "python", "-c", CHECKS_CHILD, env["JINGTU_WAREHOUSE"], str(runs)],
+                          env=env, cwd=tree, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{tree.name}: the checks failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def checks_report(scale: str, commits: list[str], rounds: dict[str, list[list[float]]],
+                  speeds: tuple[float, float]) -> str:
+    lines = [*heading("A/B of two revisions' raw checks", f": every raw suite of every year of the pipeline"
+                      f" benchmark's warehouse at scale {scale}× (bench/work/scale_{scale}/warehouse), validated by"
+                      " each revision's `orchestration.quality.validate` in turn.", speeds),
+             "", "Seconds of one validation of every suite (each round warms up first, then times its runs).", "",
+             "| revision | runs | median | fastest | slowest |", "|---|---:|---:|---:|---:|"]
+    for commit in commits:
+        runs = [seconds for round_ in rounds[commit] for seconds in round_]
+        lines.append(f"| {commit} | {len(runs)} | {statistics.median(runs):.2f} | {min(runs):.2f} | {max(runs):.2f} |")
+    lines += ["", "Every run, round by round:", ""]
+    lines += [f"- {commit}: " + "; ".join(", ".join(f"{s:.2f}" for s in round_) for round_ in rounds[commit])
+              for commit in commits]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("before")
     parser.add_argument("after")
     parser.add_argument("--scale", choices=["1", "17"], help="1 (17 with --loader)")
-    parser.add_argument("--rounds", type=int, help="4 (3 with --loader)")
+    parser.add_argument("--rounds", type=int, help="4 (3 with --loader or --checks)")
     parser.add_argument("--loader", action="store_true", help="the loaders alone, on the hotline year 2018")
+    parser.add_argument("--checks", action="store_true", help="the raw checks alone, on the benchmark's warehouse")
     args = parser.parse_args()
     scale = args.scale or ("17" if args.loader else "1")
-    rounds_wanted = args.rounds or (3 if args.loader else 4)
+    rounds_wanted = args.rounds or (3 if args.loader or args.checks else 4)
     raw = WORK / f"scale_{scale}" / "raw"
     if not any(raw.glob("*/*")):
         raise SystemExit(f"no data in {raw}: run bench/pipeline_bench.py --scales {scale} first")
@@ -161,6 +217,23 @@ def main() -> None:
                                    lambda commit, tree: load_once(tree, raw, WORK / "ab" / f"loader_{commit}.duckdb"),
                                    lambda result: f"loader {result['loader']:.1f} s")
         write("ab_loader.md", loader_report(scale, commits, rounds, speeds))
+        return
+    if args.checks:
+        warehouse = WORK / f"scale_{scale}" / "warehouse" / "jingtu.duckdb"
+        if not warehouse.exists():
+            raise SystemExit(f"no warehouse at {warehouse}: run bench/pipeline_bench.py --scales {scale} first")
+        env = {name: value for name, value in os.environ.items() if name != "DBT_TARGET_PATH"}
+        envs = {}
+        for commit in trees:
+            copy = WORK / "ab" / f"checks_{scale}_{commit}" / "jingtu.duckdb"  # its quality report beside it
+            shutil.rmtree(copy.parent, ignore_errors=True)
+            copy.parent.mkdir(parents=True)
+            shutil.copyfile(warehouse, copy)
+            envs[commit] = {**env, "JINGTU_WAREHOUSE": str(copy),
+                            **({"JINGTU_UNITS": str(raw / "units.csv")} if (raw / "units.csv").exists() else {})}
+        rounds, speeds = alternate(trees, rounds_wanted, lambda commit, tree: checks_once(tree, envs[commit], 2),
+                                   lambda result: ", ".join(f"{s:.2f} s" for s in result))
+        write("ab_checks.md", checks_report(scale, commits, rounds, speeds))
         return
     envs = {}
     for commit, tree in trees.items():

@@ -74,7 +74,7 @@ bench-ab: $(INSTALLED)  ## jingtu materialize with revision A, then B, in turn, 
 bench-ab-loader: $(INSTALLED)  ## the hotline year 2018 at 17× loaded by revision A's loader, then B's, in turn, three rounds (bench/results/ab_loader.md)
 	$(BIN)/python bench/ab_bench.py $(A) $(B) --loader
 
-bench-ab-checks: $(INSTALLED)  ## every raw suite of the pipeline benchmark's warehouse validated by revision A, then B, in turn, three rounds of two (bench/results/ab_checks.md)
+bench-ab-checks: $(INSTALLED)  ## every raw suite of the pipeline benchmark's warehouse validated by revision A, then B, in turn, three rounds of two (bench/results/ab_checks_<SCALE>x.md)
 	$(BIN)/python bench/ab_bench.py $(A) $(B) --checks --scale $(SCALE)
 
 bench-warnings: $(INSTALLED)  ## the early warnings' false-alarm rate and detection power, 183 units × 48 months (bench/results/warnings.md)

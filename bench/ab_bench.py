@@ -17,7 +17,7 @@ alternating: bench/results/ab_loader.md.
 
 With --checks, each round validates every raw suite of every year in the pipeline benchmark's
 warehouse (bench/work/scale_<S>/warehouse, copied for each revision) with each revision's
-`orchestration.quality.validate` alone, once to warm up and then timed: bench/results/ab_checks.md.
+`orchestration.quality.validate` alone, once to warm up and then timed: bench/results/ab_checks_<S>x.md.
 """
 
 import argparse
@@ -233,7 +233,7 @@ def main() -> None:
                             **({"JINGTU_UNITS": str(raw / "units.csv")} if (raw / "units.csv").exists() else {})}
         rounds, speeds = alternate(trees, rounds_wanted, lambda commit, tree: checks_once(tree, envs[commit], 2),
                                    lambda result: ", ".join(f"{s:.2f} s" for s in result))
-        write("ab_checks.md", checks_report(scale, commits, rounds, speeds))
+        write(f"ab_checks_{scale}x.md", checks_report(scale, commits, rounds, speeds))
         return
     envs = {}
     for commit, tree in trees.items():

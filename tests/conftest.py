@@ -194,9 +194,9 @@ def run_dbt(warehouse: Path, *args, project_dir=None, check=True, year=None, mon
     from orchestration.dbt import (
         DBT_PROJECT_DIR,
         LOG_OFF,
-        PARTIAL_PARSE,
         error_lines,
         failure_messages,
+        from_saved_parse,
         invoke_dbt,
         partition_env,
     )
@@ -213,9 +213,8 @@ def run_dbt(warehouse: Path, *args, project_dir=None, check=True, year=None, mon
             # A copy's dbt keeps its parse in the copy's target/, starting from the project's: in the
             # worker's target, it would point the project's next dbt at the copy's files, since removed.
             env.setenv("DBT_TARGET_PATH", "target")
-            if PARTIAL_PARSE.exists() and not (Path(project_dir) / "target").exists():
-                (Path(project_dir) / "target").mkdir()
-                shutil.copyfile(PARTIAL_PARSE, Path(project_dir) / "target" / PARTIAL_PARSE.name)
+            if not (Path(project_dir) / "target").exists():
+                from_saved_parse(Path(project_dir) / "target")
         result = invoke_dbt([*args, *artefacts, *LOG_OFF, "--project-dir", str(project_dir),
                              "--profiles-dir", str(project_dir)], partition_env(year=year, months=months),
                             [error_lines(errors)],

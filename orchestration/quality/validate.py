@@ -224,6 +224,7 @@ def _run_suites(database: Path, suites: list[Suite], years: list[int], units: li
     context = _context()
     datasource = context.data_sources.add_sql(DATASOURCE, connection_string=gx_duckdb.connection_string(database))
     counts = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+    parameters = suite_parameters(units)
     validations = {}
     started = time.perf_counter()
     try:
@@ -231,11 +232,11 @@ def _run_suites(database: Path, suites: list[Suite], years: list[int], units: li
             batch = datasource.add_query_asset(suite.name, query=batch_query(suite, years, loads.get(suite.name))) \
                 .add_batch_definition_whole_table("partition").get_batch()
             gx_suite = gx.ExpectationSuite(name=suite.name, expectations=[_for_gx(e) for e in suite.expectations])
-            validation = batch.validate(gx_suite, result_format=counts, expectation_parameters=suite_parameters(units))
+            validation = batch.validate(gx_suite, result_format=counts, expectation_parameters=parameters)
             if not validation.success:  # again, for a few of the values that broke each rule: GX looks for them
                 # with a query per rule over the whole batch, which a suite that passes does without
                 validation = batch.validate(gx_suite, result_format={**counts, "partial_unexpected_count": EXAMPLES},
-                                            expectation_parameters=suite_parameters(units))
+                                            expectation_parameters=parameters)
             validations[suite.name] = validation
     finally:
         gx_duckdb.close_connections()

@@ -147,7 +147,8 @@ def test_columns_outside_the_contract_are_recorded_with_the_file_and_printed(raw
 def test_a_correction_delivered_beside_the_file_it_corrects_is_named_by_the_gate(raw, load, warehouse):
     rows = [{**TICKETS[1], "ticket_id": f"C{i}"} for i in range(10)]
     write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(rows))
-    write_hotline(raw / "hotline" / "2014" / "a_v2.csv", in_2014(rows))
+    repeated = {**TICKETS[1], "ticket_id": "C10"}  # and a ticket the correction repeats within itself
+    write_hotline(raw / "hotline" / "2014" / "a_v2.csv", in_2014([*rows, repeated, repeated]))
     load("hotline", 2014)
     expectation = next(e for e in read_suite("raw_hotline_files").expectations
                        if e["meta"]["rule"].startswith("no file has more than"))
@@ -155,7 +156,7 @@ def test_a_correction_delivered_beside_the_file_it_corrects_is_named_by_the_gate
     sql = expectation["kwargs"]["unexpected_rows_query"].format(
         batch="(select *, rows_rejected / rows_read as reject_rate from raw.load_files)")
     assert query(warehouse, f"select source_file, rows_rejected, duplicates_of from ({sql})") == [
-        ("hotline/2014/a_v2.csv", 10, "hotline/2014/a.csv")]
+        ("hotline/2014/a_v2.csv", 11, "(itself), hotline/2014/a.csv")]
 
 
 # -- 2. personal data never in clear -----------------------------------------------------------------

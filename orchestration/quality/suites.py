@@ -128,9 +128,11 @@ def files_suite(contract: SourceContract) -> Suite:
             f"no file has more than {limit:.0%} of its rows rejected (a corrected file replaces the one it"
             " corrects; delivered beside it, its rows are duplicates: README, 'Delivering a correction')",
             "select source_file, rows_read, rows_rejected, round(reject_rate, 4) as reject_rate,"
-            " (select string_agg(distinct regexp_extract(r.reason, ' of (.*)\\)$', 1), ', ')"
-            "  from raw.rejects as r where r.source = batch.source and r.partition_year = batch.partition_year"
-            "  and r.source_file = batch.source_file and r.reason like 'duplicate %') as duplicates_of"
+            " (select string_agg(distinct first_file, ', ' order by first_file) from ("
+            "  select case when first_file = batch.source_file then '(itself)' else first_file end as first_file"
+            "  from (select regexp_extract(r.reason, ' of (.*)\\)$', 1) as first_file from raw.rejects as r"
+            "  where r.source = batch.source and r.partition_year = batch.partition_year"
+            "  and r.source_file = batch.source_file and r.reason like 'duplicate %'))) as duplicates_of"
             f" from batch where reject_rate > {limit}"),
         unexpected_rows("every row read is loaded or rejected, and the tables hold exactly those rows",
                         rows_where("rows_loaded + rows_rejected <> rows_read"

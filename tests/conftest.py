@@ -260,8 +260,8 @@ def built_warehouse(raw_warehouse, tmp_path_factory) -> Path:
 # then end close together, not one finishing alone while the other idles. `make test` gives whole files
 # to its workers in this order (`--no-loadscope-reorder`: pytest-xdist would otherwise send the files
 # with the most tests first, whatever they cost).
-SLOW_FIRST = ("test_pipeline.py", "test_dbt.py", "test_serving.py", "test_quality.py", "test_automation.py",
-              "test_backfill.py", "test_versions.py", "test_reliability.py", "test_ingest.py", "test_reproduction.py",
+SLOW_FIRST = ("test_pipeline.py", "test_dbt.py", "test_serving.py", "test_backfill.py", "test_quality.py",
+              "test_automation.py", "test_versions.py", "test_reliability.py", "test_ingest.py", "test_reproduction.py",
               "test_definitions.py", "test_restatements.py", "test_generator.py", "test_grade_confidence.py",
               "test_early_warnings.py", "test_docs_site.py", "test_portrait.py", "test_statistical_warnings.py",
               "test_dagster_storage.py", "test_docs.py")

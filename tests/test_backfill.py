@@ -1,8 +1,10 @@
 """A two-year backfill launched as the UI launches one (its GraphQL mutation), through the Dagster run
 machinery: the backfill daemon submits one run for the range (the assets' single-run backfill policy),
 the queued run coordinator launches it, the warehouse pool serialises its steps, and it ends with the
-county portraits of its years and the serving file; the daemon's sensor records what it ran, and
-`jingtu materialize` then finds nothing new."""
+county portraits of its years and the serving file; the daemon's sensor records what it ran. A run
+then terminated from the UI ends cancelled, leaving the warehouse and its pool slot free and the
+published file as it was; `jingtu materialize` found nothing new before it, and runs the years whole
+after it."""
 
 import os
 import subprocess
@@ -16,10 +18,12 @@ from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster_graphql.client.client_queries import TERMINATE_RUN_JOB_MUTATION
 from dagster_graphql.test.utils import execute_dagster_graphql
 
-from orchestration import cli
+from orchestration import cli, inputs
 from orchestration.lib.duck import connect
+from orchestration.resources import WAREHOUSE_POOL
 from tests.conftest import personal_data_written, project_dagster_home, raw_callers, stop_session
 
 BIN = Path(sys.executable).parent
@@ -30,6 +34,15 @@ mutation ($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
     __typename
     ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+# What the UI sends to materialise the job's assets for a partition (the Materialize button).
+LAUNCH_RUN = """
+mutation ($executionParams: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
     ... on PythonError { message }
   }
 }"""
@@ -47,14 +60,18 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
                            "repositorySelector": {"repositoryName": "__repository__",
                                                   "repositoryLocationName": module[1]}},
               "partitionNames": ["2017", "2018"]}
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for name in ("DAGSTER_HOME", "JINGTU_RAW", "JINGTU_WAREHOUSE", "JINGTU_PII_SALT"):  # for `jingtu` in this process
+        monkeypatch.setenv(name, env[name])
     # The UI's mutation, against the code location loaded in this process under the daemon's name for it
     # (a code server of its own would cost another Python start): the daemon then runs what it stored.
     location = InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name=module[1]), location_name=module[1])
-    with DagsterInstance.get() as instance, WorkspaceProcessContext(
-            instance, InProcessWorkspaceLoadTarget(location)) as workspace:
-        response = execute_dagster_graphql(workspace.create_request_context(), LAUNCH_BACKFILL, {"params": params})
-    answer = response.data["launchPartitionBackfill"]
+
+    def ui(mutation: str, variables: dict) -> dict:
+        with DagsterInstance.get() as instance, WorkspaceProcessContext(
+                instance, InProcessWorkspaceLoadTarget(location)) as workspace:
+            return execute_dagster_graphql(workspace.create_request_context(), mutation, variables).data
+
+    answer = ui(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert answer["__typename"] == "LaunchBackfillSuccess", answer
     log = tmp_path / "daemon.log"
     # A session of its own, so that the daemon's code server is stopped with it.
@@ -85,6 +102,33 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
             given_up = time.monotonic() + 60  # the sensor looks every 5 s
             while not record.exists() and time.monotonic() < given_up:
                 time.sleep(1)
+        assert cli.main(["materialize", "2017", "2018"]) == 0
+        assert "nothing new since the run that finished at" in capsys.readouterr().out, log.read_text()[-3000:]
+        serving = warehouse.parent / "serving.duckdb"
+        published = serving.stat().st_mtime_ns
+        # 2018 materialised from the UI, and terminated from the UI once its dbt build has begun
+        launched = ui(LAUNCH_RUN, {"executionParams": {
+            "selector": {"repositoryLocationName": module[1], "repositoryName": "__repository__",
+                         "jobName": "yearly_evaluation"},
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2018"}]}}})["launchPipelineExecution"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        terminated = launched["run"]["runId"]
+        with DagsterInstance.get() as instance:
+            deadline = time.monotonic() + 300
+            while "jingtu_dbt_models" not in started_steps(instance, terminated) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            answer = ui(TERMINATE_RUN_JOB_MUTATION, {"runId": terminated})["terminateRun"]
+            assert answer["__typename"] == "TerminateRunSuccess", answer
+            deadline = time.monotonic() + 120
+            while instance.get_run_by_id(terminated).status not in TERMINAL and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert instance.get_run_by_id(terminated).status == DagsterRunStatus.CANCELED, log.read_text()[-3000:]
+            (failure,) = instance.get_records_for_run(terminated, of_type=DagsterEventType.STEP_FAILURE).records
+            assert failure.event_log_entry.step_key == "jingtu_dbt_models"
+            assert "serving__bi_database" not in started_steps(instance, terminated)
+            assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
+        connect(warehouse).close()  # free to write at once: no process of the run holds it
+        assert serving.stat().st_mtime_ns == published
     finally:
         stop_session(daemon, grace=60)
     with connect(warehouse) as con:
@@ -94,12 +138,16 @@ def test_a_two_year_backfill_runs_through_the_daemon_and_completes(raw, tmp_path
                                                                          "portrait_2018.html", "plotly.min.js"}
     with connect(warehouse.parent / "serving.duckdb", read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_county_evaluation").fetchone()[0] >= 11
-    for name in ("JINGTU_RAW", "JINGTU_WAREHOUSE", "JINGTU_PII_SALT"):
-        monkeypatch.setenv(name, env[name])
-    assert cli.main(["materialize", "2017", "2018"]) == 0
-    assert "nothing new since the run that finished at" in capsys.readouterr().out, log.read_text()[-3000:]
+    # the terminated run wrote the warehouse: the next `jingtu materialize` of its years runs them whole
+    current = inputs.fingerprint([2017, 2018], None, env["JINGTU_PII_SALT"])
+    assert inputs.why_whole(current) == inputs.WHY_WHOLE["warehouse"]
     # no caller's phone in what the daemon, its code server and the run's process wrote or printed
     phones, _ = raw_callers(raw)
     written = personal_data_written(tmp_path, phones, (), besides=raw)
     assert {"dagster_home", "w", "daemon.log"} <= {path.parts[0] for path in written} and len(phones) > 1000
     assert {str(path): held for path, held in written.items() if held} == {}
+
+
+def started_steps(instance: DagsterInstance, run_id: str) -> set[str]:
+    return {record.event_log_entry.step_key for record in instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.STEP_START, limit=1000).records}

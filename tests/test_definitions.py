@@ -118,6 +118,7 @@ def test_make_ui_serves_the_whole_asset_graph_without_warnings(tmp_path):
     user can do nothing about in the log."""
     import json
     import socket
+    import tempfile
     import time
     import urllib.request
 
@@ -125,7 +126,10 @@ def test_make_ui_serves_the_whole_asset_graph_without_warnings(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = tmp_path / "ui.log"
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    # dagster dev's workspace file and sockets, which it leaves behind when it is killed after the grace
+    # below (now and then it does not stop in time): removed with this folder, not left in /tmp
+    temp = tempfile.TemporaryDirectory(prefix="jingtu-ui-")  # short: a socket's path has at most 107 bytes
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "TMPDIR": temp.name}
     with log.open("w") as out:
         ui = subprocess.Popen(["make", "-s", "ui", f"UI_PORT={port}"], cwd=PROJECT_ROOT, env=env, stdout=out,
                               stderr=subprocess.STDOUT, start_new_session=True)
@@ -146,6 +150,7 @@ def test_make_ui_serves_the_whole_asset_graph_without_warnings(tmp_path):
             time.sleep(1)
     finally:
         stop_session(ui, grace=5)
+        temp.cleanup()
     text = log.read_text()
     assert answer, text[-3000:]
     (location,) = answer["workspaceOrError"]["locationEntries"]

@@ -178,7 +178,7 @@ class Dbt(ConfigurableResource):
                                  {**partition, **indirect}, [keep_result, error_lines(errors), log_lines(log)],
                                  Path(self.project_dir))
         if not outcome.success:
-            prune_failed_step_folders(target.parent)
+            prune_failed_step_folders()
             raise Failure(description="\n".join(["dbt build failed (its log: " + str(target / "dbt.log") + ")",
                                                    *failure_messages(outcome, errors)]))
         events = [event for raw in results for event in DbtCoreCliEventMessage(raw, {}).to_default_asset_events(
@@ -200,11 +200,12 @@ def from_saved_parse(target: Path) -> Path:
     return target
 
 
-def prune_failed_step_folders(folder: Path) -> None:
-    """The target folders of failed steps in `folder` but the newest `FAILED_STEP_FOLDERS_KEPT` removed:
-    each holds a copy of the saved parse, and they would pile up for ever."""
-    pattern = step_target_folder("*", "*").name
-    failed = sorted((path for path in folder.glob(pattern) if path.is_dir()), key=lambda path: path.stat().st_mtime)
+def prune_failed_step_folders() -> None:
+    """The target folders of failed steps but the newest `FAILED_STEP_FOLDERS_KEPT` removed: each holds
+    a copy of the saved parse, and they would pile up for ever."""
+    pattern = step_target_folder("*", "*")
+    failed = sorted((path for path in pattern.parent.glob(pattern.name) if path.is_dir()),
+                    key=lambda path: path.stat().st_mtime)
     for path in failed[:-FAILED_STEP_FOLDERS_KEPT]:
         shutil.rmtree(path, ignore_errors=True)
 

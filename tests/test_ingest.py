@@ -346,10 +346,13 @@ def test_a_load_that_fails_leaves_no_copy_in_memory_and_no_thread_reading(raw, l
 def test_a_reload_interrupted_midway_leaves_the_year_as_it_was(raw, load, warehouse, monkeypatch):
     """As a run terminated from the UI interrupts its step: an interrupt, not an error, once a file's
     rows are pending. The year keeps its rows, from the load that wrote them, and none stays pending."""
+    def year() -> list:  # its rows, the loads they came from, its rejects and its files' records
+        loads = "select partition_year, load_id, count(*) from {} group by all order by all"
+        return [hotline_rows(warehouse), query(warehouse, loads.format("raw.hotline")),
+                query(warehouse, loads.format("raw.rejects")), query(warehouse, "from raw.load_files order by all")]
+
     load("hotline", 2018)
-    loaded = "select partition_year, load_id, count(*) from {} group by all order by all"
-    before = [hotline_rows(warehouse), query(warehouse, loaded.format("raw.hotline")),
-              query(warehouse, loaded.format("raw.rejects")), query(warehouse, "from raw.load_files order by all")]
+    before = year()
     changed = raw / "hotline" / "2018" / "12345_2018-03.csv"
     changed.write_bytes(changed.read_bytes() + b"\n")  # the year is reloaded whole
     copy = PartitionLoader._copy_staged
@@ -361,8 +364,7 @@ def test_a_reload_interrupted_midway_leaves_the_year_as_it_was(raw, load, wareho
     monkeypatch.setattr(PartitionLoader, "_copy_staged", copy_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         load("hotline", 2018)
-    assert [hotline_rows(warehouse), query(warehouse, loaded.format("raw.hotline")),
-            query(warehouse, loaded.format("raw.rejects")), query(warehouse, "from raw.load_files order by all")] == before
+    assert year() == before
 
 
 def test_of_two_unreadable_files_the_first_is_named_though_the_second_was_read_ahead(raw, load):

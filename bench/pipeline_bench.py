@@ -451,7 +451,41 @@ def report(results: list[dict]) -> str:
                      f"| {_ratio(c, a, 'seconds', '.2f')} | {_ratio(d, a, 'seconds', '.2f')} | {_ratio(a, e, 'seconds', '.1f')} "
                      f"| {_ratio(a, f, 'seconds', '.1f')} "
                      f"| {_ratio(c, a, 'peak_rss_mib', '.2f')} | {_ratio(inc, a, 'seconds', '.0%')} | {agree} |")
-    return "\n".join(lines + targets(results)) + "\n"
+    return "\n".join(lines + targets(results) + month_without_data(results)) + "\n"
+
+
+def month_without_data(results: list[dict]) -> list[str]:
+    """What a one-month run would cost with no new rows at all: the incremental runs of two scales
+    (the same month, n tickets each) fitted to seconds = fixed + per_row × n, stage by stage, beside
+    the largest scale's full run. The share it gives is the least a one-month run can be on this
+    pipeline, whatever the loader's speed."""
+    runs = [(r, r["incremental"]) for r in results
+            if r.get("incremental") and "failed" not in r["incremental"] and r["incremental"].get("rows_read_by_run")]
+    if len(runs) < 2:
+        return []
+    (small, low), (large, high) = runs[0], runs[-1]
+    n_low, n_high = low["rows_read_by_run"], high["rows_read_by_run"]
+
+    def fixed(seconds_low: float, seconds_high: float) -> float:
+        return seconds_low - (seconds_high - seconds_low) / (n_high - n_low) * n_low
+
+    def outside(run: dict) -> float:
+        return run["seconds"] - sum(run.get("steps", {}).values())
+
+    parts = [(stage, fixed(low["stages"].get(stage, 0.0), high["stages"].get(stage, 0.0)))
+             for stage in ("ingest", "checks", "dbt", "publish")]
+    parts.append(("outside the steps", fixed(outside(low), outside(high))))
+    total = fixed(low["seconds"], high["seconds"])
+    full = large["full"]["seconds"]
+    return ["", f"A one-month run with no new row, from the incremental runs at {scale_label(small['scale'])}"
+                f" ({n_low:,} new rows) and {scale_label(large['scale'])} ({n_high:,}) fitted to seconds = fixed +"
+                " per row × rows, stage by stage:", "",
+            "| | fixed (s) |", "|---|---:|",
+            *(f"| {name} | {seconds:.1f} |" for name, seconds in parts),
+            f"| **the run** | **{total:.1f}** |", "",
+            f"That is {total / full:.0%} of the {scale_label(large['scale'])} full run ({full:.1f} s): where a run's"
+            " time grows in proportion to its rows, the least a one-month run takes on this pipeline however fast"
+            " its steps read the month."]
 
 
 def targets(results: list[dict]) -> list[str]:

@@ -477,15 +477,15 @@ def month_without_data(results: list[dict]) -> list[str]:
     parts.append(("outside the steps", fixed(outside(low), outside(high))))
     total = fixed(low["seconds"], high["seconds"])
     full = large["full"]["seconds"]
-    return ["", f"A one-month run with no new row, from the incremental runs at {scale_label(small['scale'])}"
-                f" ({n_low:,} new rows) and {scale_label(large['scale'])} ({n_high:,}) fitted to seconds = fixed +"
-                " per row × rows, stage by stage:", "",
-            "| | fixed (s) |", "|---|---:|",
+    heading = (f"A one-month run with no new row, from the incremental runs at {scale_label(small['scale'])}"
+               f" ({n_low:,} new rows) and {scale_label(large['scale'])} ({n_high:,}) fitted to seconds = fixed +"
+               " per row × rows, stage by stage:")
+    verdict = (f"That is {total / full:.0%} of the {scale_label(large['scale'])} full run ({full:.1f} s): where a"
+               " run's time grows in proportion to its rows, the least a one-month run takes on this pipeline"
+               " however fast its steps read the month.")
+    return ["", heading, "", "| | fixed (s) |", "|---|---:|",
             *(f"| {name} | {seconds:.1f} |" for name, seconds in parts),
-            f"| **the run** | **{total:.1f}** |", "",
-            f"That is {total / full:.0%} of the {scale_label(large['scale'])} full run ({full:.1f} s): where a run's"
-            " time grows in proportion to its rows, the least a one-month run takes on this pipeline however fast"
-            " its steps read the month."]
+            f"| **the run** | **{total:.1f}** |", "", verdict]
 
 
 def targets(results: list[dict]) -> list[str]:

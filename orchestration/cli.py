@@ -475,6 +475,50 @@ def cmd_restatements(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    """What a published grade came from (`orchestration.audit`): its methodology version and each raw
+    file of its year as published, with the rows rejected from it. Read from the warehouse, which holds
+    the raw layer."""
+    from orchestration.audit import AUDIT_SQL
+    from orchestration.lib.duck import DatabaseUnavailable, has_mart, open_checked
+
+    try:
+        con = open_checked(settings.warehouse_path(), read_only=True)
+    except DatabaseUnavailable as error:
+        print(f"cannot audit: {error}", file=sys.stderr)
+        return ERROR
+    with con:
+        if not has_mart(con, "fct_county_evaluation_published"):
+            print("no published grade yet: materialise first (jingtu materialize)", file=sys.stderr)
+            return 2
+        result = con.execute(AUDIT_SQL, {"year": args.year, "county": args.county})
+        names = [d[0] for d in result.description]
+        files = [dict(zip(names, row)) for row in result.fetchall()]
+        current_loads = {load for (load,) in con.execute(
+            "select distinct load_id from raw.load_files where partition_year = $year", {"year": args.year}).fetchall()}
+        name = con.execute("select any_value(county_name) from marts.dim_county where county_code = $county",
+                           {"county": args.county}).fetchone()[0]
+    if not files:
+        print(f"{args.county} has no published grade for {args.year}", file=sys.stderr)
+        return 2
+    first = files[0]
+    print(f"{first['year']} {first['county_code']} {name or ''}: {first['grade'] or '—'}, composite {fmt(first['composite'])},"
+          f" methodology {first['methodology_version']}, published {first['published_at']:%Y-%m-%d %H:%M}")
+    for file in files:
+        print(f"  {file['path']}: {file['bytes']:,} bytes, sha256 {file['sha256']}, load {file['load_id']},"
+              f" {file['rows_loaded']:,} rows loaded, {file['rows_rejected']:,} rejected")
+        if file["load_id"] not in current_loads:
+            print("    re-delivered since publication and reloaded: the rows rejected from the published version"
+                  " went with its load (jingtu restatements)")
+            continue
+        rejected = file["rejected_rows"] or []
+        for row in rejected[:args.rejects]:
+            print(f"    line {row['line']}: {row['reason']}")
+        if len(rejected) > args.rejects:
+            print(f"    … {len(rejected) - args.rejects:,} more (--rejects {len(rejected)} shows them all)")
+    return 0
+
+
 def fmt(value) -> str:
     return "—" if value is None else f"{value:.2f}"
 
@@ -709,6 +753,14 @@ def argument_parser() -> argparse.ArgumentParser:
                                                             " beside what was published")
     restatements.add_argument("--year", type=int, help="that year's only (default: every year)")
     restatements.set_defaults(handler=cmd_restatements)
+
+    audit = commands.add_parser("audit", help="what a published grade came from: its methodology version and each"
+                                              " raw file as published, with the rows rejected from it")
+    audit.add_argument("--year", type=int, required=True, help="e.g. 2017")
+    audit.add_argument("--county", required=True, help="a county code, e.g. 511111")
+    audit.add_argument("--rejects", type=positive(int), default=20, metavar="N",
+                       help="rejected rows shown per file (default 20)")
+    audit.set_defaults(handler=cmd_audit)
 
     alerts = commands.add_parser("alerts", help="a month's early warnings from the serving file; exit status 1"
                                                 " if any is red, 2 if the month is not monitored, 3 on error")

@@ -1,6 +1,7 @@
 """Restatements, end to end: a year's raw files re-delivered keep the published grades, store the
 restated ones beside them with the change attributed to the indicators and the changed file named,
-add nothing on a re-run with nothing new; and the audit of a published grade in one query."""
+add nothing on a re-run with nothing new; and the audit of a published grade in one query, which
+`jingtu audit` prints."""
 
 import csv
 import hashlib
@@ -131,3 +132,24 @@ def test_one_query_audits_a_published_grade(restated):
     # the re-delivered cases were reloaded: their published load's rejects went with it
     cases = next(f for f in files if f["path"] == CASES)
     assert cases["rejected_rows"] is None
+
+
+def test_jingtu_audit_prints_a_published_grade_with_its_files_and_rejects(restated, monkeypatch, capsys):
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(restated["warehouse"]))
+    raw = restated["raw"]
+    assert cli.main(["audit", "--year", str(YEAR), "--county", "511111", "--rejects", "1"]) == 0
+    out = capsys.readouterr().out
+    (grade,) = query(restated["warehouse"], "select grade from marts.fct_county_evaluation_published"
+                                            f" where year = {YEAR} and county_code = '511111'")[0]
+    assert out.startswith(f"{YEAR} 511111 沙湾区: {grade}, composite ") and "methodology 2019.1" in out
+    development = next(p for p in raw.glob(f"development/{YEAR}/*") if p.is_file())
+    digest = hashlib.sha256(development.read_bytes()).hexdigest()
+    assert f"  {development.relative_to(raw).as_posix()}: {development.stat().st_size:,} bytes, sha256 {digest}" in out
+    (rejected,) = query(restated["warehouse"], "select count(*) from raw.rejects where source = 'development'"
+                                               f" and partition_year = {YEAR}")[0]
+    assert rejected > 1 and f"… {rejected - 1:,} more (--rejects {rejected} shows them all)" in out
+    lines = out.splitlines()
+    after_cases = lines[next(i for i, line in enumerate(lines) if line.startswith(f"  {CASES}:")) + 1]
+    assert after_cases.startswith("    re-delivered since publication and reloaded")
+    assert cli.main(["audit", "--year", "2016", "--county", "511111"]) == 2
+    assert "511111 has no published grade for 2016" in capsys.readouterr().err

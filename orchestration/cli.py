@@ -346,7 +346,7 @@ def cmd_alerts(args) -> int:
     """Print a month's early warnings from the published serving file; exit 1 when any is red, so that
     it can drive a notification, and ERROR (never 1) when the alerts cannot be read."""
     from orchestration.alert_evidence import EVIDENCE_COLUMNS, describe
-    from orchestration.lib.duck import DatabaseUnavailable, has_mart, open_checked
+    from orchestration.lib.duck import has_mart
 
     try:
         month = time.strptime(args.month, "%Y-%m")
@@ -354,11 +354,8 @@ def cmd_alerts(args) -> int:
         print(f"--month {args.month!r} is not YYYY-MM", file=sys.stderr)
         return 2
     first_day = f"{month.tm_year}-{month.tm_mon:02d}-01"
-    try:
-        con = open_checked(settings.serving_path())
-    except DatabaseUnavailable as error:
-        print(f"cannot read the alerts: {error} (`jingtu publish` publishes the warehouse's marts)",
-              file=sys.stderr)
+    if (con := _open_to_read(settings.serving_path(), "cannot read the alerts",
+                             " (`jingtu publish` publishes the warehouse's marts)")) is None:
         return ERROR
     with con:
         monitored = has_mart(con, "fct_early_warnings")
@@ -408,12 +405,9 @@ def cmd_alerts(args) -> int:
 def cmd_report(args) -> int:
     """Write the county portraits of the given years (default: every evaluated year) and the index."""
     from orchestration import portrait
-    from orchestration.lib.duck import DatabaseUnavailable, has_mart, open_checked
+    from orchestration.lib.duck import has_mart
 
-    try:
-        con = open_checked(settings.warehouse_path(), read_only=True)
-    except DatabaseUnavailable as error:
-        print(f"cannot read the warehouse: {error}", file=sys.stderr)
+    if (con := _open_to_read(settings.warehouse_path(), "cannot read the warehouse")) is None:
         return ERROR
     out = settings.reports_dir()
     with con:
@@ -436,12 +430,9 @@ def cmd_report(args) -> int:
 def cmd_restatements(args) -> int:
     """Print the restated grades (published beside restated, the change by indicator, the files that
     changed), read from the serving file."""
-    from orchestration.lib.duck import DatabaseUnavailable, has_mart, open_checked
+    from orchestration.lib.duck import has_mart
 
-    try:
-        con = open_checked(settings.serving_path())
-    except DatabaseUnavailable as error:
-        print(f"cannot read the restatements: {error}", file=sys.stderr)
+    if (con := _open_to_read(settings.serving_path(), "cannot read the restatements")) is None:
         return ERROR
     with con:
         if not has_mart(con, "fct_restatements"):
@@ -480,12 +471,9 @@ def cmd_audit(args) -> int:
     file of its year as published, with the rows rejected from it. Read from the warehouse, which holds
     the raw layer."""
     from orchestration.audit import AUDIT_SQL
-    from orchestration.lib.duck import DatabaseUnavailable, has_mart, open_checked
+    from orchestration.lib.duck import has_mart
 
-    try:
-        con = open_checked(settings.warehouse_path(), read_only=True)
-    except DatabaseUnavailable as error:
-        print(f"cannot audit: {error}", file=sys.stderr)
+    if (con := _open_to_read(settings.warehouse_path(), "cannot audit")) is None:
         return ERROR
     with con:
         if not has_mart(con, "fct_county_evaluation_published"):
@@ -562,6 +550,18 @@ def pad(text: str, width: int) -> str:
     """Left-align `text` in `width` terminal columns; Chinese characters take two."""
     used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
     return text + " " * max(width - used, 0)
+
+
+def _open_to_read(database: Path, cannot: str, hint: str = ""):
+    """`database` open for reading, or None after saying on stderr why not (`cannot`: what could not be
+    done, e.g. "cannot audit"; `hint`: what to do about it)."""
+    from orchestration.lib.duck import DatabaseUnavailable, open_checked
+
+    try:
+        return open_checked(database, read_only=True)
+    except DatabaseUnavailable as error:
+        print(f"{cannot}: {error}{hint}", file=sys.stderr)
+        return None
 
 
 @contextlib.contextmanager

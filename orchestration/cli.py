@@ -486,12 +486,19 @@ def cmd_audit(args) -> int:
             "select distinct load_id from raw.load_files where partition_year = $year", {"year": args.year}).fetchall()}
         name = con.execute("select any_value(county_name) from marts.dim_county where county_code = $county",
                            {"county": args.county}).fetchone()[0]
+        restated = con.execute(
+            "select restated_grade, restated_composite, restated_at from marts.fct_restatements"
+            " where year = $year and county_code = $county order by restated_at desc limit 1",
+            {"year": args.year, "county": args.county}).fetchone() if has_mart(con, "fct_restatements") else None
     if not files:
         print(f"{args.county} has no published grade for {args.year}", file=sys.stderr)
         return 2
     first = files[0]
     print(f"{first['year']} {first['county_code']} {name or ''}: {first['grade'] or '—'}, composite {fmt(first['composite'])},"
           f" methodology {first['methodology_version']}, published {first['published_at']:%Y-%m-%d %H:%M}")
+    if restated:
+        grade, composite, restated_at = restated
+        print(f"  restated {restated_at:%Y-%m-%d %H:%M}: {grade or '—'}, composite {fmt(composite)} (jingtu restatements)")
     for file in files:
         print(f"  {file['path']}: {file['bytes']:,} bytes, sha256 {file['sha256']}, load {file['load_id']},"
               f" {file['rows_loaded']:,} rows loaded, {file['rows_rejected']:,} rejected")

@@ -139,6 +139,7 @@ def test_jingtu_audit_prints_a_published_grade_with_its_files_and_rejects(restat
     raw = restated["raw"]
     assert cli.main(["audit", "--year", str(YEAR), "--county", "511111", "--rejects", "1"]) == 0
     out = capsys.readouterr().out
+    assert "restated" not in out.splitlines()[1]  # its grade stands
     (grade,) = query(restated["warehouse"], "select grade from marts.fct_county_evaluation_published"
                                             f" where year = {YEAR} and county_code = '511111'")[0]
     assert out.startswith(f"{YEAR} 511111 沙湾区: {grade}, composite ") and "methodology 2019.1" in out
@@ -153,3 +154,8 @@ def test_jingtu_audit_prints_a_published_grade_with_its_files_and_rejects(restat
     assert after_cases.startswith("    re-delivered since publication and reloaded")
     assert cli.main(["audit", "--year", "2016", "--county", "511111"]) == 2
     assert "511111 has no published grade for 2016" in capsys.readouterr().err
+    assert cli.main(["audit", "--year", str(YEAR), "--county", UNIT]) == 0  # the unit the re-delivery restated
+    (grade, composite) = query(restated["warehouse"], "select restated_grade, restated_composite"
+                                                      " from marts.fct_restatements")[0]
+    second = capsys.readouterr().out.splitlines()[1]
+    assert second.startswith("  restated ") and second.endswith(f": {grade}, composite {composite:.2f} (jingtu restatements)")

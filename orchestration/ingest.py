@@ -381,6 +381,18 @@ def _column_checks(column: Column, units: list[str]) -> list[str]:
     return checks
 
 
+def _record_sql(contract: SourceContract, value: Callable[[Column], str]) -> str:
+    """SQL: a rejected row's values (`value` gives each column's text) as JSON, for raw.rejects. Eleven or
+    more digits in any of them are masked (`pii.mask_sql`), as personal data typed into the wrong column
+    must not be kept in clear, except in the caller key (a hash) and the free text (masked already),
+    and in a key the source system assigns (one column, distinct on every row: a ticket number), which
+    is no one's personal data and which people look up."""
+    def shown(column: Column) -> str:
+        text = value(column)
+        return text if column.pii or contract.key == (column.name,) else pii.mask_sql(text)
+    return "to_json({" + ", ".join(f"'{c.warehouse_name}': {shown(c)}" for c in contract.stored_columns) + "})"
+
+
 class PartitionLoader:
     """Reads the files of one source-year folder and replaces that partition in the warehouse."""
 
@@ -392,7 +404,8 @@ class PartitionLoader:
         self.units = list(units) + ([MUNICIPAL_CODE] if contract.allow_municipal else [])
         self.salt = salt
         # What the stored rows depend on besides the files: a change reloads every partition.
-        rules = repr((contract, sorted(self.units), pii.MASKS, pii.hash_sql("v"), pii.CALLER_KEY_METHOD, salt))
+        rules = repr((contract, sorted(self.units), pii.MASKS, pii.hash_sql("v"), pii.CALLER_KEY_METHOD, salt,
+                      _record_sql(contract, lambda c: c.warehouse_name), pii.mask_sql("reason")))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
         self.staged = f"temp.main.{contract.name}_checked"  # the slice being read, with each row's verdict
 
@@ -577,15 +590,15 @@ class PartitionLoader:
     def staging_sql(self, readable: str, file_format: str, headers: list[str], line_shift: int, year: int) -> str:
         """The statement reading a CSV slice (or a workbook) into the staging table, in the file's order:
         each row's values as read (phones hashed and numbers in free text masked as they are read;
-        dropped columns left out), typed, and the reason the row is rejected (duplicates aside).
-        docs/loader/ holds it for every source and format."""
+        dropped columns left out), typed, and the reason the row is rejected (duplicates aside) with its
+        values as read, long numbers masked in both (`_record_sql`). docs/loader/ holds it for every source
+        and format."""
         contract = self.contract
         stored = contract.stored_columns
         checks = [check for c in stored for check in _column_checks(c, self.units)]
         checks += [f"case when {r.violated} then '{r.description}' end" for r in contract.row_rules]
         checks.append(f"case when ({contract.year_expression}) <> {year} then 'row year ' ||"
                       f" ({contract.year_expression}) || ' is not the folder year {year}' end")
-        texts = ", ".join(f"'{c.warehouse_name}': {c.warehouse_name}__text" for c in stored)
         source, line_offset, order = self._source(readable, file_format, headers, line_shift)
         extra = ["sheet_row"] if file_format == "xlsx" else []
         each = ",\n        ".join
@@ -608,7 +621,8 @@ ruled as (
     from parsed
 )
 select {line_offset}, {", ".join(c.warehouse_name for c in stored)},
-    {contract.year_expression}, reason, case when reason is not null then to_json({{{texts}}}) end
+    {contract.year_expression}, {pii.mask_sql("reason")},
+    case when reason is not null then {_record_sql(contract, lambda c: f"{c.warehouse_name}__text")} end
 from ruled{f" {order}" if order else ""}
 """
 
@@ -739,12 +753,11 @@ from ruled{f" {order}" if order else ""}
         """)
         moved = dict(self.con.execute("select source_file, count(*) from _duplicates group by all").fetchall())
         if moved:
-            typed = ", ".join(f"'{c.warehouse_name}': {c.warehouse_name}::varchar" for c in contract.stored_columns)
             self.con.execute(f"""
                 insert into raw.rejects
                 select {sql_literal(contract.name)}, {-year}, source_file, line_number,
                     'duplicate {contract.key_label} (first at line ' || first_line || ' of ' || first_file || ')',
-                    to_json({{{typed}}}), {loaded}
+                    {_record_sql(contract, lambda c: f"{c.warehouse_name}::varchar")}, {loaded}
                 from _duplicates;
                 delete from {contract.table} as t using _duplicates as d
                 where t.partition_year = {-year} and t.source_file = d.source_file and t.line_number = d.line_number

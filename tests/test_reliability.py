@@ -186,6 +186,29 @@ def test_the_gate_fails_on_every_number_of_the_corpus_left_in_clear(raw, load, w
     assert missed == []
 
 
+def test_personal_data_typed_into_the_wrong_column_is_not_kept_in_clear_with_the_rejected_row(raw, load, warehouse):
+    """A phone or ID number where a code, a date or a status belongs: the row is rejected, and its reason
+    and values in raw.rejects show the number masked; a rejected duplicate's values likewise. The ticket
+    number (the source system's key) and the caller key stay as they are."""
+    rows = [{**TICKETS[0], "ticket_id": "W1", "county_code": PHONE},
+            {**TICKETS[1], "ticket_id": "W2", "status": f"电话{PHONE}", "intake_line": ID},
+            {**TICKETS[1], "ticket_id": "W3", "received_at": f"{ID[:10]} 08:00:00"},
+            {**TICKETS[1], "ticket_id": "W4", "intake_line": PHONE},
+            {**TICKETS[1], "ticket_id": "W4", "intake_line": PHONE}]  # a duplicate of a loaded row
+    write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(rows))
+    load("hotline", 2014)
+    rejects = query(warehouse, "select line_number, reason, record from raw.rejects order by line_number")
+    assert [line for line, *_ in rejects] == [2, 3, 4, 6]
+    assert personal_data_in(repr(rejects).encode(), {PHONE}, (ID, ID[:17], ID[:10])) == set()
+    (first_reason, first_record), (second_reason, second_record) = [r[1:] for r in rejects[:2]]
+    assert first_reason == '区县代码 (county_code) "[手机号]" is not a configured unit'
+    assert second_reason == '办理状态 (status) "电话[手机号]" is not one of 办结/办理中/退回'
+    assert '"status":"电话[手机号]"' in second_record and '"intake_line":"[身份证号]"' in second_record
+    expected_key = hmac.new(SALT.encode(), PHONE.encode(), hashlib.sha256).hexdigest()
+    assert f'"caller_key":"{expected_key}"' in first_record and '"ticket_id":"W1"' in first_record
+    assert '"intake_line":"[手机号]"' in rejects[3][2] and rejects[3][1].startswith("duplicate")
+
+
 def test_caller_key_is_an_hmac_of_the_digits_with_the_secret_key(raw, load, warehouse):
     write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(TICKETS[:1]))
     load("hotline", 2014)

@@ -106,6 +106,14 @@ class SourceContract:
             return " using compression dictionary"
         return ""
 
+    def typed_by_hand(self, column: Column) -> bool:
+        """Text typed by hand that is no one's personal data (a legacy hotline's number, a pseudonymous
+        person id, a unit's name): an ID card, bank card or mobile number in it is a rejected row. Not a
+        one-column key, which the source system assigns, nor a value from a list, nor the personal data
+        the loader hashes or masks."""
+        return (column.type == "text" and not (column.allowed or column.county or column.pii)
+                and self.key != (column.name,))
+
     def definition(self, column: Column) -> str:
         """The column's SQL definition in the source's table."""
         return f"{column.warehouse_name} {column.sql_type}{self.compression(column)}"

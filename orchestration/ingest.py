@@ -352,7 +352,7 @@ def _is_unit_sql(value: str, units: list[str]) -> str:
     return f"try_cast({value} as enum({', '.join(sql_literal(u) for u in sorted(set(units)))})) is not null"
 
 
-def _column_checks(column: Column, units: list[str]) -> list[str]:
+def _column_checks(contract: SourceContract, column: Column, units: list[str]) -> list[str]:
     """One SQL CASE per rule of the column, yielding the reason when the row breaks it.
     `<name>__text` is the value as read, `<name>` the typed value."""
     name, label = column.warehouse_name, column.label()
@@ -378,6 +378,9 @@ def _column_checks(column: Column, units: list[str]) -> list[str]:
                       f" then '{label} {shown} is not a configured unit' end")
     if column.past:
         checks.append(f"case when {name} > now()::timestamp + interval 1 day then '{label} {shown} is in the future' end")
+    if contract.typed_by_hand(column):  # the value is not shown: it is what must not be kept
+        checks.append(f"case when regexp_matches({text}, '{pii.PERSONAL_NUMBER}')"
+                      f" then '{label} holds an ID card, bank card or mobile number' end")
     return checks
 
 
@@ -595,7 +598,7 @@ class PartitionLoader:
         and format."""
         contract = self.contract
         stored = contract.stored_columns
-        checks = [check for c in stored for check in _column_checks(c, self.units)]
+        checks = [check for c in stored for check in _column_checks(contract, c, self.units)]
         checks += [f"case when {r.violated} then '{r.description}' end" for r in contract.row_rules]
         checks.append(f"case when ({contract.year_expression}) <> {year} then 'row year ' ||"
                       f" ({contract.year_expression}) || ' is not the folder year {year}' end")

@@ -74,6 +74,9 @@ def plant(con, suite, expectation: dict) -> None:
         value = kwargs["max_value"] + 1 if "max_value" in kwargs else kwargs["min_value"] - (
             0 if kwargs.get("strict_min") else 1)
         con.execute(f"update {table} set {column} = {value} where {row}")
+    elif rule.endswith("holds no ID card, bank card or mobile number"):  # a mobile typed into the code
+        column = re.search(r"\((\w+)\) holds no", rule).group(1)
+        con.execute(f"update {table} set {column} = '13912345678' where {row}")
     elif rule.endswith("is not after the time it was loaded"):  # as if loaded long before the event
         con.execute(f"update {table} set loaded_at = timestamp '2000-01-01' where {row}")
     elif kind == "expect_table_columns_to_match_set":

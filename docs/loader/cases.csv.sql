@@ -45,6 +45,7 @@ ruled as (
         case when county_code__text is null then '区县代码 (county_code) is empty' end,
         case when county_code__text is not null and not try_cast(county_code__text as enum('511100', '511102', '511111', '511112', '511113', '511123', '511124', '511126', '511129', '511132', '511133', '511181')) is not null then '区县代码 (county_code) ' || '"' || county_code__text || '"' || ' is not a configured unit' end,
         case when subject_id__text is null then '被审查人编号 (subject_id) is empty' end,
+        case when regexp_matches(subject_id__text, '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){14,}|(?:[+＋]?[8８][6６][ 	　\-－—–‐.．·]{0,3})?[1１][ 	　\-－—–‐.．·]{0,3}[3-9３-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){9}') then '被审查人编号 (subject_id) holds an ID card, bank card or mobile number' end,
         case when subject_rank__text is null then '职级 (subject_rank) is empty' end,
         case when not list_contains(['县处级', '乡科级', '一般干部', '其他'], subject_rank__text) then '职级 (subject_rank) ' || '"' || subject_rank__text || '"' || ' is not one of 县处级/乡科级/一般干部/其他' end,
         case when is_top_leader__text is null then '是否一把手 (is_top_leader) is empty' end,

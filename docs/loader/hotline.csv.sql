@@ -48,6 +48,7 @@ ruled as (
         case when category__text is null then '诉求类别 (category) is empty' end,
         case when not list_contains(['城乡建设', '环境保护', '劳动社保', '教育医疗', '交通运输', '市场监管', '农业农村', '公共安全', '干部作风', '腐败问题', '其他'], category__text) then '诉求类别 (category) ' || '"' || category__text || '"' || ' is not one of 城乡建设/环境保护/劳动社保/教育医疗/交通运输/市场监管/农业农村/公共安全/干部作风/腐败问题/其他' end,
         case when intake_line__text is null then '原热线 (intake_line) is empty' end,
+        case when regexp_matches(intake_line__text, '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){14,}|(?:[+＋]?[8８][6６][ 	　\-－—–‐.．·]{0,3})?[1１][ 	　\-－—–‐.．·]{0,3}[3-9３-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){9}') then '原热线 (intake_line) holds an ID card, bank card or mobile number' end,
         case when due_at__text is null then '办结时限 (due_at) is empty' end,
         case when due_at__text is not null and due_at is null then '办结时限 (due_at) ' || '"' || due_at__text || '"' || ' is not a YYYY-MM-DD HH:MM:SS timestamp' end,
         case when closed_at__text is not null and closed_at is null then '办结时间 (closed_at) ' || '"' || closed_at__text || '"' || ' is not a YYYY-MM-DD HH:MM:SS timestamp' end,

@@ -20,16 +20,22 @@ def _digits(count: str) -> str:
     return f"{_DIGIT}(?:{_SEP}{_DIGIT}){{{count}}}"
 
 
+_MOBILE = f"(?:[+＋]?[8８][6６]{_SEP})?[1１]{_SEP}[3-9３-９](?:{_SEP}{_DIGIT}){{9}}"
+
 # Applied in this order: the longer numbers first, since an ID number contains eleven digits.
 MASKS = (
     (f"{_digits('16')}{_SEP}[0-9０-９XxＸｘ]", "[身份证号]"),  # 18-character resident ID
     (_digits("15,"), "[号码]"),  # other runs of sixteen or more digits (a bank card) ...
     (_digits("14"), "[身份证号]"),  # ... so that what is left of fifteen is the older ID
-    (f"(?:[+＋]?[8８][6６]{_SEP})?[1１]{_SEP}[3-9３-９](?:{_SEP}{_DIGIT}){{9}}", "[手机号]"),
+    (_MOBILE, "[手机号]"),
     (_digits("10,"), "[号码]"),  # any other run of eleven or more digits: a landline, a card
 )
 # What must never remain in free text after masking: eleven or more digits in a row, however written.
 LEFT_IN_CLEAR = _digits("10,")
+# What identifies a person wherever it stands: an ID card's number (15 or 18 characters), a bank
+# card's (16 or more digits), a mobile's. Not a landline with its area code (11 digits): the legacy
+# hotlines' own numbers are landlines.
+PERSONAL_NUMBER = f"{_digits('14,')}|{_MOBILE}"
 
 _PYTHON_MASKS = tuple((re.compile(pattern), label) for pattern, label in MASKS)
 

@@ -85,6 +85,9 @@ def _column_expectations(column: Column, contract: SourceContract) -> list[dict]
     elif column.pii == "mask":
         out.append(unexpected_rows(f"{label} holds no mobile, ID or other number of 11+ digits in clear",
                                    rows_where(f"regexp_matches({name}, '{pii.LEFT_IN_CLEAR}')")))
+    if contract.typed_by_hand(column):
+        out.append(unexpected_rows(f"{label} holds no ID card, bank card or mobile number",
+                                   rows_where(f"regexp_matches({name}, '{pii.PERSONAL_NUMBER}')")))
     if column.past:
         out.append(unexpected_rows(f"{label} is not after the time it was loaded",
                                    rows_where(f"{name} > loaded_at + interval 1 day")))

@@ -100,19 +100,23 @@ class SourceContract:
         does not try every method on each segment it writes); empty where DuckDB is left to choose."""
         if column.sql_type != "varchar":
             return ""
-        if self.key == (column.name,) or column.pii == "hash":  # distinct on every row; a hex digest per caller
+        if self.is_row_id(column) or column.pii == "hash":  # distinct on every row; a hex digest per caller
             return " using compression fsst"
         if column.allowed or column.county:  # a few distinct values
             return " using compression dictionary"
         return ""
 
+    def is_row_id(self, column: Column) -> bool:
+        """The source system's id of a row (a one-column key, such as the ticket number): distinct on
+        every row, assigned rather than typed, and no one's personal data."""
+        return self.key == (column.name,)
+
     def typed_by_hand(self, column: Column) -> bool:
         """Text typed by hand that is no one's personal data (a legacy hotline's number, a pseudonymous
         person id, a unit's name): an ID card, bank card or mobile number in it is a rejected row. Not a
-        one-column key, which the source system assigns, nor a value from a list, nor the personal data
-        the loader hashes or masks."""
+        row id, nor a value from a list, nor the personal data the loader hashes or masks."""
         return (column.type == "text" and not (column.allowed or column.county or column.pii)
-                and self.key != (column.name,))
+                and not self.is_row_id(column))
 
     def definition(self, column: Column) -> str:
         """The column's SQL definition in the source's table."""

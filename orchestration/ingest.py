@@ -387,12 +387,11 @@ def _column_checks(contract: SourceContract, column: Column, units: list[str]) -
 def _record_sql(contract: SourceContract, value: Callable[[Column], str]) -> str:
     """SQL: a rejected row's values (`value` gives each column's text) as JSON, for raw.rejects. Eleven or
     more digits in any of them are masked (`pii.mask_sql`), as personal data typed into the wrong column
-    must not be kept in clear, except in the caller key (a hash) and the free text (masked already),
-    and in a key the source system assigns (one column, distinct on every row: a ticket number), which
-    is no one's personal data and which people look up."""
+    must not be kept in clear, except in the caller key (a hash), the free text (masked already) and
+    the row id (`SourceContract.is_row_id`), which people look up."""
     def shown(column: Column) -> str:
         text = value(column)
-        return text if column.pii or contract.key == (column.name,) else pii.mask_sql(text)
+        return text if column.pii or contract.is_row_id(column) else pii.mask_sql(text)
     return "to_json({" + ", ".join(f"'{c.warehouse_name}': {shown(c)}" for c in contract.stored_columns) + "})"
 
 

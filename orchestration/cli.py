@@ -471,6 +471,7 @@ def cmd_audit(args) -> int:
     file of its year as published, with the rows rejected from it. Read from the warehouse, which holds
     the raw layer."""
     from orchestration.audit import AUDIT_SQL
+    from orchestration.lib import pii
     from orchestration.lib.duck import has_mart
 
     if (con := _open_to_read(settings.warehouse_path(), "cannot audit")) is None:
@@ -507,8 +508,8 @@ def cmd_audit(args) -> int:
                   " went with its load (jingtu restatements)")
             continue
         rejected = file["rejected_rows"] or []
-        for row in rejected[:args.rejects]:
-            print(f"    line {row['line']}: {row['reason']}")
+        for row in rejected[:args.rejects]:  # masked again: a warehouse loaded before reasons were masked
+            print(f"    line {row['line']}: {pii.mask(row['reason'])}")
         if len(rejected) > args.rejects:
             print(f"    … {len(rejected) - args.rejects:,} more (--rejects {len(rejected)} shows them all)")
     return 0

@@ -159,3 +159,15 @@ def test_jingtu_audit_prints_a_published_grade_with_its_files_and_rejects(restat
                                                       " from marts.fct_restatements")[0]
     second = capsys.readouterr().out.splitlines()[1]
     assert second.startswith("  restated ") and second.endswith(f": {grade}, composite {composite:.2f} (jingtu restatements)")
+
+
+def test_jingtu_audit_masks_a_reason_stored_in_clear_by_an_older_loader(restated, tmp_path, monkeypatch, capsys):
+    copy = tmp_path / restated["warehouse"].name
+    shutil.copyfile(restated["warehouse"], copy)
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(copy))
+    with connect(copy) as con:  # as a loader before reasons were masked kept one
+        con.execute("update raw.rejects set reason = '区县代码 (county_code) \"13912345678\" is not a configured unit'"
+                    f" where source = 'development' and partition_year = {YEAR}")
+    assert cli.main(["audit", "--year", str(YEAR), "--county", "511111"]) == 0
+    out = capsys.readouterr().out
+    assert '区县代码 (county_code) "[手机号]" is not a configured unit' in out and "13912345678" not in out

@@ -405,9 +405,12 @@ class PartitionLoader:
         self.contract = contract
         self.units = list(units) + ([MUNICIPAL_CODE] if contract.allow_municipal else [])
         self.salt = salt
-        # What the stored rows depend on besides the files: a change reloads every partition.
-        rules = repr((contract, sorted(self.units), pii.MASKS, pii.hash_sql("v"), pii.CALLER_KEY_METHOD, salt,
-                      _record_sql(contract, lambda c: c.warehouse_name), pii.mask_sql("reason")))
+        # What the stored rows depend on besides the files: a change reloads every partition. The column
+        # checks as SQL, since some follow from code (`SourceContract.typed_by_hand`, `pii.PERSONAL_NUMBER`)
+        # rather than from the contract's fields.
+        checks = [check for c in contract.stored_columns for check in _column_checks(contract, c, self.units)]
+        rules = repr((contract, sorted(self.units), checks, pii.MASKS, pii.hash_sql("v"), pii.CALLER_KEY_METHOD,
+                      salt, _record_sql(contract, lambda c: c.warehouse_name), pii.mask_sql("reason")))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
         self.staged = f"temp.main.{contract.name}_checked"  # the slice being read, with each row's verdict
 

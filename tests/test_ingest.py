@@ -270,6 +270,17 @@ def test_another_salt_or_unit_list_reloads_the_partition(raw, warehouse, tmp_pat
     assert modes == ["full", "unchanged", "full", "full"]
 
 
+def test_a_rule_that_follows_from_code_alone_reloads_the_partition_when_it_changes(raw, warehouse, monkeypatch):
+    # The personal-number rule of hand-typed codes is not a field of the contract: its SQL is in the digest.
+    from orchestration.lib import pii
+
+    with connect(warehouse) as con:
+        modes = [ingest(con, SOURCES["cases"], 2017, raw, UNITS_CSV, SALT).mode]
+        monkeypatch.setattr(pii, "PERSONAL_NUMBER", pii.PERSONAL_NUMBER + "|[0-9]{20}")
+        modes.append(ingest(con, SOURCES["cases"], 2017, raw, UNITS_CSV, SALT).mode)
+    assert modes == ["full", "full"]
+
+
 def test_a_unit_list_that_names_the_municipal_code_too_loads_the_same_rows(raw, warehouse, tmp_path):
     # The cases allow the municipal code besides the units: listed in the units file as well, it is
     # one unit, not an error, and every row is judged as before.

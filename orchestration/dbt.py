@@ -94,16 +94,17 @@ def error_lines(errors: list[str]) -> Callable:
 
 
 def invoke_dbt(args: Sequence[str], env: Mapping[str, str] = {}, callbacks: Sequence = (),
-               project_dir: Path = DBT_PROJECT_DIR, warehouse: Path | None = None) -> dbtRunnerResult:
+               project_dir: Path = DBT_PROJECT_DIR, warehouse: Path | None = None,
+               units: Path | None = None) -> dbtRunnerResult:
     """dbt in this process, as Dagster's steps and the tests run it: started in the folder of the
     warehouse (by default settings'; made if missing) (`_in_warehouse_folder`) with `env` set, both for
-    the invocation only; the warehouse closed after.
+    the invocation only; the warehouse closed after. `units` is the list of units (by default settings').
 
     In this process rather than a child: a child paid Python's start and dbt's imports again for every
     build, and could outlive a killed parent while holding the warehouse's lock. An interrupt (a run
     terminated from the UI) waits for the build's end (`run_to_its_end`), as a dbt process would have
     been waited for."""
-    folder, folder_env = _in_warehouse_folder(project_dir, warehouse)
+    folder, folder_env = _in_warehouse_folder(project_dir, warehouse, units)
     previous = os.getcwd()
     folder.mkdir(parents=True, exist_ok=True)
     warehouse_file = folder / folder_env["JINGTU_DBT_WAREHOUSE"]
@@ -150,9 +151,11 @@ class Dbt(ConfigurableResource):
 
     project_dir: str = str(DBT_PROJECT_DIR)
 
-    def build(self, context: AssetExecutionContext, partition: Mapping[str, str]) -> Iterator:
-        """`dbt build` of the step's selection, the partition given in environment variables
-        (`partition_env`, macros/partitions.sql) so that dbt can reuse its parse.
+    def build(self, context: AssetExecutionContext, partition: Mapping[str, str], warehouse: Path,
+              units: Path) -> Iterator:
+        """`dbt build` of the step's selection in `warehouse` with the list of `units` (the run's, as its
+        loads had them), the partition given in environment variables (`partition_env`, macros/partitions.sql)
+        so that dbt can reuse its parse.
 
         The step's dbt has a target folder of its own, which starts from the saved parse. Once dbt
         succeeds, its parse is kept for the next step and the folder removed; a failed step's
@@ -176,7 +179,7 @@ class Dbt(ConfigurableResource):
                                   "--log-path", str(target), "--project-dir", str(project_dir), "--profiles-dir",
                                   str(DBT_PROJECT_DIR), *selection],
                                  {**partition, **indirect}, [keep_result, error_lines(errors), log_lines(log)],
-                                 Path(self.project_dir))
+                                 Path(self.project_dir), warehouse, units)
         if not outcome.success:
             prune_failed_step_folders()
             raise Failure(description="\n".join(["dbt build failed (its log: " + str(target / "dbt.log") + ")",
@@ -233,13 +236,17 @@ def with_tests_named(context: AssetExecutionContext, params) -> list[str]:
     return selection
 
 
-def _in_warehouse_folder(project_dir: Path, warehouse: Path | None = None) -> tuple[Path, dict[str, str]]:
+def _in_warehouse_folder(project_dir: Path, warehouse: Path | None = None,
+                         units: Path | None = None) -> tuple[Path, dict[str, str]]:
     """Where dbt starts, the folder of the warehouse (by default settings'), and the environment giving
     it the warehouse by its file name there, so that its profile, and with it the saved parse, is the
     same for every warehouse of that name: dbt parses the whole project again when the profile's path
-    changes. The units file, which a model reads relative to the dbt project, is then given in full."""
+    changes. The units file (by default settings', else the project's seed) is then given in full: named
+    relative to the folder `jingtu` started in, as the loader reads it, not to where dbt starts."""
     warehouse = (warehouse or settings.warehouse_path()).absolute()
-    units = project_dir / os.environ.get("JINGTU_UNITS", "seeds/units.csv")
+    if units is None:
+        units = settings.units_file() if os.environ.get("JINGTU_UNITS") else project_dir / "seeds" / "units.csv"
+    units = units.absolute()
     # dbt reads its target folder (and its log folder, by default) from where it starts
     target = project_dir / os.environ.get("DBT_TARGET_PATH", "target")
     return warehouse.parent, {"JINGTU_DBT_WAREHOUSE": warehouse.name, "JINGTU_UNITS": str(units),

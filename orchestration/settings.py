@@ -82,8 +82,9 @@ def raw_root() -> Path:
 
 
 def units_file() -> Path:
-    """The configured units (`JINGTU_UNITS`); by default the dbt seed, so there is one list."""
-    return Path(os.environ.get("JINGTU_UNITS", UNITS_SEED))
+    """The configured units (`JINGTU_UNITS`, relative to the current folder); by default the dbt seed, so
+    there is one list."""
+    return Path(os.environ.get("JINGTU_UNITS", UNITS_SEED)).absolute()
 
 
 UNIT_COLUMNS = ("county_code", "county_name", "unit_type")  # what the loader and dbt's config.units read

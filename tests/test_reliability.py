@@ -496,6 +496,38 @@ def test_dbt_runs_in_the_warehouse_folder_and_finds_the_warehouse_by_name(tmp_pa
     assert "env_var('JINGTU_DBT_WAREHOUSE', env_var('JINGTU_WAREHOUSE'" in profile
 
 
+def test_dbt_reads_the_units_and_the_warehouse_the_loads_of_its_run_used(tmp_path, monkeypatch):
+    """A units list named relative to the folder `jingtu` started in was read from there by the loader,
+    but from dbt_project/ by dbt, whose build failed on "No files found". And a run whose warehouse
+    resource names a database and a units list (the launchpad's config) loaded into them, then built
+    the environment's with dbt."""
+    from dagster import materialize
+    from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+    from orchestration.dbt import Dbt, invoke_dbt
+    from orchestration.defs.dbt_models import jingtu_dbt_models
+    from orchestration.resources import Warehouse
+
+    seen = {}
+
+    def invoke(runner, args):
+        seen.update(cwd=os.getcwd(), units=os.environ["JINGTU_UNITS"], warehouse=os.environ["JINGTU_DBT_WAREHOUSE"])
+        return dbtRunnerResult(success=True)
+
+    monkeypatch.setattr(dbtRunner, "invoke", invoke)
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(tmp_path / "env" / "jingtu.duckdb"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JINGTU_UNITS", "units.csv")
+    invoke_dbt(["build"])
+    assert seen["units"] == str(tmp_path / "units.csv") == str(settings.units_file())
+
+    configured = Warehouse(database=str(tmp_path / "other" / "w.duckdb"), units_file=str(tmp_path / "mine.csv"))
+    result = materialize([jingtu_dbt_models], partition_key="2018", resources={"warehouse": configured, "dbt": Dbt()})
+    assert result.success
+    assert (seen["cwd"], seen["warehouse"], seen["units"]) == (str(tmp_path / "other"), "w.duckdb",
+                                                             str(tmp_path / "mine.csv"))
+
+
 def test_a_console_script_ends_with_its_status_its_output_and_its_exit_handlers():
     """`exit_now` skips only the interpreter's teardown: the exit handlers still run (a temporary
     folder is removed), buffered output is written, and the status is the script's."""

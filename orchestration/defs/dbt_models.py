@@ -9,7 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from orchestration.dbt import Dbt, dbt_project, partition_env
 from orchestration.partitions import run_years, yearly
-from orchestration.resources import WAREHOUSE_POOL
+from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
 # A run tag narrowing the monitoring marts to a range of months of the run's year ('2018-12..2018-12'):
 # they are then built from its first month on; without it, from January of the run's first year on.
@@ -32,9 +32,10 @@ class JingtuTranslator(DagsterDbtTranslator):
     pool=WAREHOUSE_POOL,
     dagster_dbt_translator=JingtuTranslator(),
 )
-def jingtu_dbt_models(context: AssetExecutionContext, dbt: Dbt):
+def jingtu_dbt_models(context: AssetExecutionContext, dbt: Dbt, warehouse: Warehouse):
     """The evaluation (staging, components, indicators, grades, the report's marts) and the monthly
     early warnings, for the run's years in a single dbt build."""
     months = context.run.tags.get(MONTHS_TAG)
     yield from dbt.build(context, partition_env(years=run_years(context),
-                                                months=tuple(months.split("..")) if months else None))
+                                                months=tuple(months.split("..")) if months else None),
+                         warehouse.database_path, warehouse.units_path)

@@ -71,9 +71,10 @@ def span(years) -> str:
     return str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
 
 
-def serving_path() -> Path:
-    """The read-only copy of the marts for BI tools (`JINGTU_SERVING`), swapped in atomically."""
-    return Path(os.environ.get("JINGTU_SERVING", warehouse_path().parent / "serving.duckdb"))
+def serving_path(warehouse: Path | None = None) -> Path:
+    """The read-only copy of the marts for BI tools (`JINGTU_SERVING`), swapped in atomically; by default
+    beside the warehouse (`warehouse`, else settings')."""
+    return Path(os.environ.get("JINGTU_SERVING", (warehouse or warehouse_path()).parent / "serving.duckdb"))
 
 
 def raw_root() -> Path:
@@ -112,15 +113,16 @@ def expectations_dir() -> Path:
     return Path(os.environ.get("JINGTU_EXPECTATIONS", PROJECT_ROOT / "expectations"))
 
 
-def quality_dir() -> Path:
-    """The quality report's folder (`JINGTU_QUALITY`, by default next to the warehouse)."""
-    return Path(os.environ.get("JINGTU_QUALITY", warehouse_path().parent / "quality"))
+def quality_dir(warehouse: Path | None = None) -> Path:
+    """The quality report's folder (`JINGTU_QUALITY`, by default next to the warehouse: `warehouse`, else
+    settings')."""
+    return Path(os.environ.get("JINGTU_QUALITY", (warehouse or warehouse_path()).parent / "quality"))
 
 
-def reports_dir() -> Path:
+def reports_dir(warehouse: Path | None = None) -> Path:
     """The county portraits, one HTML page per year and an index (`JINGTU_REPORTS`, by default next
-    to the warehouse)."""
-    return Path(os.environ.get("JINGTU_REPORTS", warehouse_path().parent / "reports"))
+    to the warehouse: `warehouse`, else settings')."""
+    return Path(os.environ.get("JINGTU_REPORTS", (warehouse or warehouse_path()).parent / "reports"))
 
 
 def dagster_home() -> Path:

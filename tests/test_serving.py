@@ -25,6 +25,37 @@ JINGTU = str(Path(sys.executable).parent / "jingtu")
 DUCKDB_CLI = str(Path(sys.executable).parent / "duckdb")
 
 
+
+def test_a_run_on_a_warehouse_its_resource_names_writes_what_it_publishes_beside_it(built_warehouse, tmp_path,
+                                                                                  monkeypatch):
+    """A run whose warehouse resource names another database (the launchpad's config) published its
+    marts over the serving file of the environment's warehouse, and wrote its portraits and quality
+    report beside that one."""
+    from dagster import materialize
+
+    from orchestration.defs.reports import county_portraits
+    from orchestration.defs.serving import bi_database
+    from orchestration.quality.validate import validate
+    from orchestration.resources import Warehouse
+    from tests.conftest import UNITS_CSV
+
+    other = tmp_path / "other" / "w.duckdb"
+    other.parent.mkdir()
+    shutil.copyfile(built_warehouse, other)
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(tmp_path / "env" / "jingtu.duckdb"))
+    for name in ("JINGTU_SERVING", "JINGTU_REPORTS", "JINGTU_QUALITY"):
+        monkeypatch.delenv(name, raising=False)
+    result = materialize([bi_database, county_portraits], partition_key="2018",
+                         resources={"warehouse": Warehouse(database=str(other))})
+    assert result.success
+    units = [line.split(",")[0] for line in UNITS_CSV.read_text(encoding="utf-8").splitlines()[1:]]
+    validate(other, ["raw_development"], [2018], units, "beside")
+    with connect(tmp_path / "other" / "serving.duckdb", read_only=True) as served:
+        assert served.execute("select count(*) from marts.fct_county_evaluation").fetchone()[0] > 0
+    assert (tmp_path / "other" / "reports" / "index.html").exists()
+    assert (tmp_path / "other" / "quality" / "index.html").exists()
+    assert not (tmp_path / "env").exists()
+
 def test_publication_copies_every_mart_and_swaps_atomically(built_warehouse, tmp_path):
     warehouse, serving = tmp_path / built_warehouse.name, tmp_path / "serving.duckdb"
     shutil.copyfile(built_warehouse, warehouse)

@@ -40,7 +40,7 @@ def county_portraits(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     """The page of every evaluated year, whatever the run's years: each page draws every year's
     composite (the trend) and links every year, and a year's warnings reach back into the months
     before it, so a run for one year changes the others' pages too."""
-    out = settings.reports_dir()
+    out = settings.reports_dir(warehouse.database_path)
     pages = []
     with connect(warehouse.database_path, read_only=True) as con:
         for year in sorted(set(portrait.evaluated_years(con)) | set(run_years(context))):

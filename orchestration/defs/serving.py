@@ -27,7 +27,7 @@ MART_KEYS = sorted(k for k in jingtu_dbt_models.keys if k.path[0] == "marts")
 @asset(key=SERVING_FILE, deps=MART_KEYS, group_name="serving", pool=WAREHOUSE_POOL,
        kinds={"duckdb"}, description="Every mart copied to the serving file (JINGTU_SERVING) by an atomic swap.")
 def bi_database(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    target = settings.serving_path()
+    target = settings.serving_path(warehouse.database_path)
     counts = publish(warehouse.database_path, target)
     context.log.info(f"published {len(counts)} tables to {target}")
     return MaterializeResult(metadata={"path": str(target), "tables": len(counts), **counts})

@@ -13,18 +13,19 @@ from orchestration import settings
 from orchestration.lib.html import templates
 
 
-def results_path() -> Path:
-    return settings.quality_dir() / "results.json"
+def results_path(folder: Path | None = None) -> Path:
+    return (folder or settings.quality_dir()) / "results.json"
 
 
-def page_path() -> Path:
-    return settings.quality_dir() / "index.html"
+def page_path(folder: Path | None = None) -> Path:
+    return (folder or settings.quality_dir()) / "index.html"
 
 
-def record(results: list, years: list[int], run_name: str) -> Path:
-    """Keep `results` (SuiteResults) as the latest of their suite and years; rewrite the page."""
+def record(results: list, years: list[int], run_name: str, folder: Path | None = None) -> Path:
+    """Keep `results` (SuiteResults) as the latest of their suite and years in the report in `folder`
+    (by default settings'); rewrite the page."""
     year = settings.span(years) if years else None
-    path = results_path()
+    path = results_path(folder)
     latest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     checked_at = datetime.datetime.now().isoformat(timespec="seconds")
     for result in results:
@@ -35,9 +36,9 @@ def record(results: list, years: list[int], run_name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     _write(path, json.dumps(latest, ensure_ascii=False, indent=1, default=str))
     entries = sorted(latest.values(), key=lambda e: (e["suite"], str(e["year"] or "")))
-    _write(page_path(), templates.get_template("quality.html.j2").render(
+    _write(page_path(folder), templates.get_template("quality.html.j2").render(
         entries=entries, failed=sum(not e["success"] for e in entries), written_at=checked_at))
-    return page_path()
+    return page_path(folder)
 
 
 def _write(path: Path, text: str) -> None:

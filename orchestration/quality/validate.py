@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestration import settings
 from orchestration.contracts import MUNICIPAL_CODE
 from orchestration.lib import pii
 from orchestration.lib.duck import connect, sql_literal
@@ -190,7 +191,7 @@ def validate(database: Path, suite_names: list[str], years: list[int], units: li
              run_name: str, loads: Mapping[str, list[str]] | None = None) -> list[SuiteResult]:
     """Validate each suite's batch (the rows of `years`; for a raw suite given its loads in `loads`,
     keyed by suite name, only their rows), every suite and year in one GX run, in `database`; their
-    summaries, also recorded in the quality report. A suite whose loads all passed a check already
+    summaries, also recorded in the quality report beside `database` (`settings.quality_dir`). A suite whose loads all passed a check already
     is not run."""
     loads = loads or {}
     suites = [read_suite(name) for name in suite_names]
@@ -200,7 +201,7 @@ def validate(database: Path, suite_names: list[str], years: list[int], units: li
         validated = _run_suites(database, pending, years, units, loads)
         _add_example_rows(database, pending, years, loads, [validated[s.name] for s in pending])
     outcomes = [validated.get(s.name) or SuiteResult(suite=s.name, success=True, rows=0, evaluated=0) for s in suites]
-    report.record(outcomes, years, run_name)
+    report.record(outcomes, years, run_name, settings.quality_dir(database))
     return outcomes
 
 

@@ -35,7 +35,8 @@ def _dagster_instance():
     """The project-local Dagster instance (runs show in `make ui`)."""
     from dagster import DagsterInstance
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home())))
+    home = settings.dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)  # in full: Dagster refuses a relative one with a traceback
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():

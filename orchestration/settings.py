@@ -126,8 +126,8 @@ def reports_dir(warehouse: Path | None = None) -> Path:
 
 
 def dagster_home() -> Path:
-    """The project-local Dagster instance (`DAGSTER_HOME`)."""
-    return Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home"))
+    """The project-local Dagster instance (`DAGSTER_HOME`, relative to the current folder)."""
+    return Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home")).absolute()
 
 
 def duckdb_memory_limit() -> str:

@@ -101,7 +101,8 @@ def test_what_lies_under_raw_where_no_load_looks_is_named_and_its_year_not_taken
 def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse, monkeypatch, tmp_path, capsys,
                                                                   caplog):
     monkeypatch.setenv("JINGTU_RAW", str(raw))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.chdir(tmp_path)  # a relative DAGSTER_HOME, which Dagster refused with a traceback
+    monkeypatch.setenv("DAGSTER_HOME", "dagster_home")
     monkeypatch.setattr(cli, "HEARTBEAT", 0)  # a line every second while a step runs
     # beside the sample's callers, one whose tickets are loaded and one whose ticket is rejected (one in
     # a hundred: a file with more rejects fails its check), with an ID number in the text: looked for in

@@ -38,15 +38,15 @@ class Warehouse(ConfigurableResource):
 
     @property
     def database_path(self) -> Path:
-        return Path(self.database) if self.database else settings.warehouse_path()
+        return Path(self.database).absolute() if self.database else settings.warehouse_path()
 
     @property
     def raw_path(self) -> Path:
-        return Path(self.raw_root) if self.raw_root else settings.raw_root()
+        return Path(self.raw_root).absolute() if self.raw_root else settings.raw_root()
 
     @property
     def units_path(self) -> Path:
-        return Path(self.units_file) if self.units_file else settings.units_file()
+        return Path(self.units_file).absolute() if self.units_file else settings.units_file()
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -17,9 +17,15 @@ SAMPLE_SEED = 20180827  # the day of the report's symposium
 UNITS_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "units.csv"
 
 
+def _location(variable: str, default: Path) -> Path:
+    """The path the environment variable `variable` names (else `default`), in full: one given relative
+    is taken from the current folder, here as in dbt, which starts in another (orchestration/dbt.py)."""
+    return Path(os.environ.get(variable, default)).absolute()
+
+
 def warehouse_path() -> Path:
     """The DuckDB warehouse file (`JINGTU_WAREHOUSE`; dbt's profiles.yml reads the same variable)."""
-    return Path(os.environ.get("JINGTU_WAREHOUSE", PROJECT_ROOT / "warehouse" / "jingtu.duckdb"))
+    return _location("JINGTU_WAREHOUSE", PROJECT_ROOT / "warehouse" / "jingtu.duckdb")
 
 
 YEAR_FOLDER = "[0-9][0-9][0-9][0-9]"  # raw/<source>/<YYYY>/: the only folders a load reads
@@ -74,18 +80,17 @@ def span(years) -> str:
 def serving_path(warehouse: Path | None = None) -> Path:
     """The read-only copy of the marts for BI tools (`JINGTU_SERVING`), swapped in atomically; by default
     beside the warehouse (`warehouse`, else settings')."""
-    return Path(os.environ.get("JINGTU_SERVING", (warehouse or warehouse_path()).parent / "serving.duckdb"))
+    return _location("JINGTU_SERVING", (warehouse or warehouse_path()).parent / "serving.duckdb")
 
 
 def raw_root() -> Path:
     """The landing zone `raw/<source>/<YYYY>/` (`JINGTU_RAW`)."""
-    return Path(os.environ.get("JINGTU_RAW", PROJECT_ROOT / "raw"))
+    return _location("JINGTU_RAW", PROJECT_ROOT / "raw")
 
 
 def units_file() -> Path:
-    """The configured units (`JINGTU_UNITS`, relative to the current folder); by default the dbt seed, so
-    there is one list."""
-    return Path(os.environ.get("JINGTU_UNITS", UNITS_SEED)).absolute()
+    """The configured units (`JINGTU_UNITS`); by default the dbt seed, so there is one list."""
+    return _location("JINGTU_UNITS", UNITS_SEED)
 
 
 UNIT_COLUMNS = ("county_code", "county_name", "unit_type")  # what the loader and dbt's config.units read
@@ -110,24 +115,24 @@ def units_problem(path: Path) -> str | None:
 
 def expectations_dir() -> Path:
     """The Great Expectations suites, written by `jingtu suites` (`JINGTU_EXPECTATIONS`)."""
-    return Path(os.environ.get("JINGTU_EXPECTATIONS", PROJECT_ROOT / "expectations"))
+    return _location("JINGTU_EXPECTATIONS", PROJECT_ROOT / "expectations")
 
 
 def quality_dir(warehouse: Path | None = None) -> Path:
     """The quality report's folder (`JINGTU_QUALITY`, by default next to the warehouse: `warehouse`, else
     settings')."""
-    return Path(os.environ.get("JINGTU_QUALITY", (warehouse or warehouse_path()).parent / "quality"))
+    return _location("JINGTU_QUALITY", (warehouse or warehouse_path()).parent / "quality")
 
 
 def reports_dir(warehouse: Path | None = None) -> Path:
     """The county portraits, one HTML page per year and an index (`JINGTU_REPORTS`, by default next
     to the warehouse: `warehouse`, else settings')."""
-    return Path(os.environ.get("JINGTU_REPORTS", (warehouse or warehouse_path()).parent / "reports"))
+    return _location("JINGTU_REPORTS", (warehouse or warehouse_path()).parent / "reports")
 
 
 def dagster_home() -> Path:
-    """The project-local Dagster instance (`DAGSTER_HOME`, relative to the current folder)."""
-    return Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home")).absolute()
+    """The project-local Dagster instance (`DAGSTER_HOME`)."""
+    return _location("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home")
 
 
 def duckdb_memory_limit() -> str:

@@ -496,6 +496,18 @@ def test_dbt_runs_in_the_warehouse_folder_and_finds_the_warehouse_by_name(tmp_pa
     assert "env_var('JINGTU_DBT_WAREHOUSE', env_var('JINGTU_WAREHOUSE'" in profile
 
 
+def test_every_location_given_relative_is_taken_from_the_current_folder(tmp_path, monkeypatch):
+    """Where dbt starts in another folder, or a path becomes a link: a relative JINGTU_QUALITY failed the
+    checks on "relative path can't be expressed as a file URI", a relative DAGSTER_HOME was refused."""
+    monkeypatch.chdir(tmp_path)
+    for variable, location in (("JINGTU_WAREHOUSE", settings.warehouse_path), ("JINGTU_RAW", settings.raw_root),
+                               ("JINGTU_UNITS", settings.units_file), ("JINGTU_SERVING", settings.serving_path),
+                               ("JINGTU_EXPECTATIONS", settings.expectations_dir),
+                               ("JINGTU_QUALITY", settings.quality_dir), ("JINGTU_REPORTS", settings.reports_dir),
+                               ("DAGSTER_HOME", settings.dagster_home)):
+        monkeypatch.setenv(variable, "here")
+        assert location() == tmp_path / "here", variable
+
 def test_dbt_reads_the_units_and_the_warehouse_the_loads_of_its_run_used(tmp_path, monkeypatch):
     """A units list named relative to the folder `jingtu` started in was read from there by the loader,
     but from dbt_project/ by dbt, whose build failed on "No files found". And a run whose warehouse

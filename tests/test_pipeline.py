@@ -582,7 +582,8 @@ def test_a_failing_dbt_build_fails_its_step_with_the_failures_and_keeps_its_log(
     """dbt runs in the step's process: its failures become the step's, named, and its folder stays."""
     with connect(warehouse):  # a warehouse with no raw layer: the staging models cannot read it
         pass
-    result = materialize([jingtu_dbt_models], partition_key="2018", resources={"dbt": Dbt()}, raise_on_error=False)
+    result = materialize([jingtu_dbt_models], partition_key="2018", resources={"warehouse": Warehouse(), "dbt": Dbt()},
+                         raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.user_failure_data.description

@@ -55,7 +55,7 @@ def publish(warehouse: Path, serving: Path) -> dict[str, int]:
             order by all""").fetchall()
         if not tables:
             raise NothingToPublish(f"{warehouse} holds no marts")
-        con.execute(f"attach '{staging}' as published")
+        con.execute(f"attach {sql_literal(staging)} as published")
         try:
             for schema in {s for s, _ in tables}:
                 con.execute(f"create schema published.{schema}")

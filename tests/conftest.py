@@ -85,7 +85,7 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
 @pytest.fixture(scope="session")
 def small_raw_template(tmp_path_factory) -> Path:
     """The sample with 1 % of the hotline tickets: every source, year, encoding and format."""
-    return built_once(tmp_path_factory, "small_raw",
+    return built_once(tmp_path_factory, "small raw's 样本",
                       lambda out: generate(out, hotline_scale=0.01, progress=lambda _: None))
 
 
@@ -99,7 +99,9 @@ def raw(small_raw_template, tmp_path) -> Path:
 
 @pytest.fixture
 def warehouse(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "warehouse" / "jingtu.duckdb"
+    # a folder named as people name them, spaces, quotes and Chinese included: every path the product
+    # puts into SQL (the warehouse's, the serving file's, the spills') is quoted
+    path = tmp_path / "仓库 Leshan's" / "jingtu.duckdb"
     monkeypatch.setenv("JINGTU_WAREHOUSE", str(path))
     monkeypatch.setenv("JINGTU_PII_SALT", SALT)
     return path

@@ -244,7 +244,7 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert {"13912345678", "13698765432"} < phones and len(phones) > 1000
     texts = ("欧阳明远", "司马青衫", "51112419800101123X")
     written = personal_data_written(tmp_path, phones, texts, besides=raw)
-    assert {"dagster_home", "warehouse", "parse"} <= {path.parts[0] for path in written}
+    assert {"dagster_home", warehouse.parent.name, "parse"} <= {path.parts[0] for path in written}
     assert {str(path): held for path, held in written.items() if held} == {}
     output()
     assert personal_data_in("".join([*printed, caplog.text]).encode(), phones, texts) == set()
@@ -414,6 +414,21 @@ def test_materialising_with_a_units_list_that_cannot_serve_says_why_plainly(cont
     assert f"the list of units {units} {problem}" in failure.step_failure_data.user_failure_data.description
     assert not warehouse.exists()
 
+
+def test_a_warehouse_named_with_a_quote_is_refused_before_anything_is_loaded(raw, tmp_path, monkeypatch, capsys):
+    """dbt-duckdb names the database after the file and leaves a quote in that name unescaped in its SQL:
+    the build failed on a parser error, every source loaded before it."""
+    warehouse = tmp_path / "o'clock.duckdb"
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(warehouse))
+    problem = "the warehouse's file name o'clock.duckdb holds a quote ('), which dbt-duckdb cannot build in"
+    assert cli.main(["materialize", "2018"]) == cli.ERROR
+    assert f"cannot materialise: {problem}" in capsys.readouterr().err
+    resources = {"warehouse": Warehouse(database=str(warehouse), raw_root=str(raw))}  # a run from the UI
+    result = materialize(ingestion_assets[:1], partition_key="2018", resources=resources, raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert problem in failure.step_failure_data.user_failure_data.description
+    assert not warehouse.exists()
 
 def test_a_methodology_version_that_does_not_exist_is_refused_before_any_run(raw, warehouse, monkeypatch, tmp_path,
                                                                             capsys):

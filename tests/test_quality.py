@@ -6,6 +6,8 @@ import json
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pytest
 
@@ -210,7 +212,7 @@ def test_a_failing_check_blocks_the_years_evaluation_and_keeps_the_data(raw, war
     assert not failed.passed
     assert "raw_development_files: no file has more than 25% of its rows rejected" in failed.description
     assert "0.545" in failed.metadata["failed_expectations"].value  # 6 of 11 rows, the observed rate
-    page = Path(failed.metadata["quality_report"].value.removeprefix("file://")).read_text(encoding="utf-8")
+    page = Path(url2pathname(urlparse(failed.metadata["quality_report"].value).path)).read_text(encoding="utf-8")
     assert "未通过" in page and "no file has more than 25% of its rows rejected" in page
     assert all(evaluations[k].passed for k in ("raw/cases", "raw/hotline", "raw/surveys", "raw/inspections"))
     failed_steps = [e.step_key for e in result.all_events if e.is_step_failure]

@@ -26,7 +26,7 @@ def sql_literal(value) -> str:
 def load_excel_extension(con: duckdb.DuckDBPyConnection) -> None:
     """Load the extension that reads and writes .xlsx into `con`."""
     (path,) = _EXTENSION_DIR.glob("*/excel.duckdb_extension")
-    con.execute(f"load '{path}'")
+    con.execute(f"load {sql_literal(path)}")
 
 
 _BYTES = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.contracts import SourceContract
+from orchestration.lib.duck import sql_literal
 
 CHUNK = 1 << 24
 
@@ -29,11 +30,11 @@ def write_export(con: duckdb.DuckDBPyConnection, contract: SourceContract, query
     if encoding == "xlsx":
         if bad_rows:
             query = " union all ".join([f"({query})"] + [_literal_row(contract, r) for r in bad_rows])
-        (written,) = con.execute(f"copy ({_as_headers(contract, query)}) to '{path}' (format xlsx, header true)"
+        (written,) = con.execute(f"copy ({_as_headers(contract, query)}) to {sql_literal(path)} (format xlsx, header true)"
                                  ).fetchone()
         return written - len(bad_rows or [])
     staging = path.with_name(path.name + ".utf8.tmp")
-    (written,) = con.execute(f"copy ({_as_headers(contract, query)}) to '{staging}' (format csv, header true)"
+    (written,) = con.execute(f"copy ({_as_headers(contract, query)}) to {sql_literal(staging)} (format csv, header true)"
                              ).fetchone()
     decoder = codecs.getincrementaldecoder("utf-8")()
     encoder = codecs.getincrementalencoder(encoding)()

@@ -96,9 +96,9 @@ def units_file() -> Path:
 def warehouse_problem(path: Path) -> str | None:
     """Why dbt cannot build the warehouse at `path`, or None: dbt-duckdb names the database after the
     file and leaves a quote in that name unescaped in its SQL, so its build fails on a parser error."""
-    if "'" in path.stem:
-        return (f"the warehouse's file name {path.name} holds a quote ('), which dbt-duckdb cannot build in:"
-                " name it without one (JINGTU_WAREHOUSE)")
+    if quotes := "".join(q for q in "'\"" if q in path.stem):
+        return (f"the warehouse's file name {path.name} holds a quote ({quotes}), which dbt-duckdb cannot build"
+                " in: name it without one (JINGTU_WAREHOUSE)")
     return None
 
 

@@ -415,13 +415,16 @@ def test_materialising_with_a_units_list_that_cannot_serve_says_why_plainly(cont
     assert not warehouse.exists()
 
 
-def test_a_warehouse_named_with_a_quote_is_refused_before_anything_is_loaded(raw, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("name", ["o'clock.duckdb", 'the "final" one.duckdb'])
+def test_a_warehouse_named_with_a_quote_is_refused_before_anything_is_loaded(name, raw, tmp_path, monkeypatch,
+                                                                              capsys):
     """dbt-duckdb names the database after the file and leaves a quote in that name unescaped in its SQL:
     the build failed on a parser error, every source loaded before it."""
-    warehouse = tmp_path / "o'clock.duckdb"
+    warehouse = tmp_path / name
     monkeypatch.setenv("JINGTU_RAW", str(raw))
     monkeypatch.setenv("JINGTU_WAREHOUSE", str(warehouse))
-    problem = "the warehouse's file name o'clock.duckdb holds a quote ('), which dbt-duckdb cannot build in"
+    quote = "'" if "'" in name else '"'
+    problem = f"the warehouse's file name {name} holds a quote ({quote}), which dbt-duckdb cannot build in"
     assert cli.main(["materialize", "2018"]) == cli.ERROR
     assert f"cannot materialise: {problem}" in capsys.readouterr().err
     resources = {"warehouse": Warehouse(database=str(warehouse), raw_root=str(raw))}  # a run from the UI

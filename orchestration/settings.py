@@ -94,8 +94,11 @@ def units_file() -> Path:
 
 
 def warehouse_problem(path: Path) -> str | None:
-    """Why dbt cannot build the warehouse at `path`, or None: dbt-duckdb names the database after the
-    file and leaves a quote in that name unescaped in its SQL, so its build fails on a parser error."""
+    """Why the warehouse cannot be at `path`, or None. DuckDB cuts a path at a '?' when it names the
+    database's WAL file, so every load failed to commit. dbt-duckdb names the database after the file
+    and leaves a quote in that name unescaped in its SQL, so its build failed on a parser error."""
+    if "?" in str(path):
+        return f"the warehouse's path {path} holds a '?', which DuckDB cannot keep a database under (JINGTU_WAREHOUSE)"
     if quotes := "".join(q for q in "'\"" if q in path.stem):
         return (f"the warehouse's file name {path.name} holds a quote ({quotes}), which dbt-duckdb cannot build"
                 " in: name it without one (JINGTU_WAREHOUSE)")

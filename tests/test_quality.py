@@ -233,7 +233,10 @@ def test_the_gx_dialect_keeps_results_and_rewrites_in_lists_faithfully(tmp_path)
 
     from orchestration.quality import gx_duckdb
 
-    engine = sa.create_engine(gx_duckdb.connection_string(tmp_path / "t.duckdb"))
+    # a folder name a URL would read otherwise: %20 decoded to a space, '#' ending the path
+    database = tmp_path / "50%20 a#c" / "t.duckdb"
+    database.parent.mkdir()
+    engine = sa.create_engine(gx_duckdb.connection_string(database))
     with engine.connect() as con:
         con.execute(sa.text("create table t as select * from (values ('a'), ('b'), (null)) as v(x)"))
     t = sa.table("t", sa.column("x"))
@@ -245,6 +248,7 @@ def test_the_gx_dialect_keeps_results_and_rewrites_in_lists_faithfully(tmp_path)
         assert [r[0] for r in result] == expected, str(condition)
     assert "list_contains(['a', 'c'], t.x)" in str(sa.select(t.c.x).where(t.c.x.in_(["a", "c"])).compile(engine))
     gx_duckdb.close_connections()
+    assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*.duckdb")] == [database.relative_to(tmp_path)]
 
 
 def test_a_raw_check_validates_only_the_loads_not_yet_validated(raw, warehouse, tmp_path, monkeypatch):

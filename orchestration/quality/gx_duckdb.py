@@ -13,6 +13,7 @@ from typing import Any
 from duckdb_engine import ConnectionWrapper
 from duckdb_engine import Dialect as DuckDBDialect
 from sqlalchemy.dialects import registry
+from sqlalchemy.engine import URL
 from sqlalchemy.sql.compiler import OPERATORS
 from sqlalchemy.sql.elements import BindParameter
 
@@ -78,4 +79,6 @@ def close_connections() -> None:
 
 
 def connection_string(database) -> str:
-    return f"{NAME}:///{database}"
+    """The URL of `database` for GX, its path escaped: SQLAlchemy decodes %xx in a URL's path, and a '?'
+    or '#' ends it, so a folder named `50%20` had GX check a new, empty database in `50 ` instead."""
+    return URL.create(NAME, database=str(database)).render_as_string()

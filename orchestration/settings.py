@@ -147,6 +147,14 @@ def dagster_home() -> Path:
     return _location("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home")
 
 
+def dagster_home_problem(path: Path) -> str | None:
+    """Why Dagster cannot keep its instance at `path`, or None: its SQLite storage puts the path into a
+    URL unescaped, where %xx is decoded and '?' or '#' ends it (a traceback at the run's start)."""
+    if found := "".join(c for c in "%?#" if c in str(path)):
+        return f"DAGSTER_HOME {path} holds {' '.join(found)}, which Dagster's SQLite storage cannot open"
+    return None
+
+
 def duckdb_memory_limit() -> str:
     """DuckDB's memory limit (`JINGTU_DUCKDB_MEMORY_LIMIT`); past it, DuckDB spills to disk."""
     return os.environ.get("JINGTU_DUCKDB_MEMORY_LIMIT", "1.5GB")

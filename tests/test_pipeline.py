@@ -437,6 +437,16 @@ def test_a_warehouse_path_duckdb_or_dbt_cannot_use_is_refused_before_anything_is
     assert problem in failure.step_failure_data.user_failure_data.description
     assert not warehouse.exists()
 
+def test_a_dagster_home_dagster_cannot_open_is_refused_before_any_run(raw, warehouse, tmp_path, monkeypatch, capsys):
+    """Dagster's SQLite storage puts DAGSTER_HOME into a URL unescaped: a run began with a traceback."""
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    home = tmp_path / "runs 100%"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert cli.main(["materialize", "2018"]) == cli.ERROR
+    assert (f"cannot materialise: DAGSTER_HOME {home} holds %, which Dagster's SQLite storage cannot open;"
+            " nothing was materialised") in capsys.readouterr().err
+    assert not home.exists() and not warehouse.exists()
+
 def test_a_methodology_version_that_does_not_exist_is_refused_before_any_run(raw, warehouse, monkeypatch, tmp_path,
                                                                             capsys):
     monkeypatch.setenv("JINGTU_RAW", str(raw))

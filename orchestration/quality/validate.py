@@ -191,8 +191,8 @@ def validate(database: Path, suite_names: list[str], years: list[int], units: li
              run_name: str, loads: Mapping[str, list[str]] | None = None) -> list[SuiteResult]:
     """Validate each suite's batch (the rows of `years`; for a raw suite given its loads in `loads`,
     keyed by suite name, only their rows), every suite and year in one GX run, in `database`; their
-    summaries, also recorded in the quality report beside `database` (`settings.quality_dir`). A suite whose loads all passed a check already
-    is not run."""
+    summaries, also recorded in the quality report beside `database` (`settings.quality_dir`). A suite
+    whose loads all passed a check already is not run."""
     loads = loads or {}
     suites = [read_suite(name) for name in suite_names]
     pending = [suite for suite in suites if loads.get(suite.name) != []]

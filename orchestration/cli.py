@@ -244,7 +244,10 @@ class StepProgress(threading.Thread):
         self.stopped.set()
         self.join()
         if not self.failed:
-            self.print_news()  # of the last second
+            try:
+                self.print_news()  # of the last second
+            except BrokenPipeError:  # as in `run`: what follows the run (its record) still happens
+                self.failed = True
 
     def run(self) -> None:
         from sqlalchemy.exc import SQLAlchemyError

@@ -1,5 +1,7 @@
 """Ingestion through Dagster: partitions, metadata, failures and the `jingtu` command."""
 
+import errno
+import io
 import logging
 import os
 import re
@@ -436,6 +438,28 @@ def test_a_warehouse_path_duckdb_or_dbt_cannot_use_is_refused_before_anything_is
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert problem in failure.step_failure_data.user_failure_data.description
     assert not warehouse.exists()
+
+def test_a_run_whose_reader_went_away_is_still_recorded(raw, warehouse, tmp_path, monkeypatch, capsys):
+    """`jingtu materialize | head`: the run went on once head had its lines, but the last progress line
+    met the closed pipe in the main thread, before the run's record was kept, so the next run started
+    again whole."""
+    monkeypatch.setenv("JINGTU_RAW", str(raw))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setattr(cli.StepProgress, "run", lambda self: None)  # every progress line printed at the end
+
+    class ReaderGoneAfterTheFirstLine(io.StringIO):
+        def write(self, text: str) -> int:
+            if "\n" in self.getvalue():
+                raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+            return super().write(text)
+
+    shown = sys.stdout  # capsys's
+    monkeypatch.setattr(sys, "stdout", ReaderGoneAfterTheFirstLine())
+    with pytest.raises(BrokenPipeError):  # `run` turns it into the status 141
+        cli.main(["materialize", "2018"])
+    monkeypatch.setattr(sys, "stdout", shown)
+    assert cli.main(["materialize", "2018"]) == 0
+    assert "nothing new since the run that finished at" in capsys.readouterr().out
 
 def test_a_dagster_home_dagster_cannot_open_is_refused_before_any_run(raw, warehouse, tmp_path, monkeypatch, capsys):
     """Dagster's SQLite storage puts DAGSTER_HOME into a URL unescaped: a run began with a traceback."""

@@ -93,7 +93,7 @@ def cmd_materialize(args) -> int:
         print(f"no raw data for {', '.join(map(str, empty))} under {settings.raw_root()} (years with data: {have});"
               " nothing was materialised", file=sys.stderr)
         return 2
-    if problem := (settings.warehouse_problem(settings.warehouse_path()) or settings.units_problem(settings.units_file())
+    if problem := (settings.locations_problem(settings.warehouse_path(), settings.units_file())
                    or settings.dagster_home_problem(settings.dagster_home())):
         print(f"cannot materialise: {problem}; nothing was materialised", file=sys.stderr)
         return ERROR

@@ -405,12 +405,13 @@ class PartitionLoader:
         self.contract = contract
         self.units = list(units) + ([MUNICIPAL_CODE] if contract.allow_municipal else [])
         self.salt = salt
+        self.column_checks = [check for c in contract.stored_columns for check in _column_checks(contract, c, self.units)]
         # What the stored rows depend on besides the files: a change reloads every partition. The column
         # checks as SQL, since some follow from code (`SourceContract.typed_by_hand`, `pii.PERSONAL_NUMBER`)
         # rather than from the contract's fields.
-        checks = [check for c in contract.stored_columns for check in _column_checks(contract, c, self.units)]
-        rules = repr((contract, sorted(self.units), checks, pii.MASKS, pii.hash_sql("v"), pii.CALLER_KEY_METHOD,
-                      salt, _record_sql(contract, lambda c: c.warehouse_name), pii.mask_sql("reason")))
+        rules = repr((contract, sorted(self.units), self.column_checks, pii.MASKS, pii.hash_sql("v"),
+                      pii.CALLER_KEY_METHOD, salt, _record_sql(contract, lambda c: c.warehouse_name),
+                      pii.mask_sql("reason")))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
         self.staged = f"temp.main.{contract.name}_checked"  # the slice being read, with each row's verdict
 
@@ -600,8 +601,7 @@ class PartitionLoader:
         and format."""
         contract = self.contract
         stored = contract.stored_columns
-        checks = [check for c in stored for check in _column_checks(contract, c, self.units)]
-        checks += [f"case when {r.violated} then '{r.description}' end" for r in contract.row_rules]
+        checks = self.column_checks + [f"case when {r.violated} then '{r.description}' end" for r in contract.row_rules]
         checks.append(f"case when ({contract.year_expression}) <> {year} then 'row year ' ||"
                       f" ({contract.year_expression}) || ' is not the folder year {year}' end")
         source, line_offset, order = self._source(readable, file_format, headers, line_shift)

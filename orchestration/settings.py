@@ -105,6 +105,12 @@ def warehouse_problem(path: Path) -> str | None:
     return None
 
 
+def locations_problem(warehouse: Path, units: Path) -> str | None:
+    """Why a run cannot use the warehouse at `warehouse` and the list of units at `units`, or None:
+    checked by `jingtu` before a run and by each ingestion step (a run from the UI)."""
+    return warehouse_problem(warehouse) or units_problem(units)
+
+
 UNIT_COLUMNS = ("county_code", "county_name", "unit_type")  # what the loader and dbt's config.units read
 
 

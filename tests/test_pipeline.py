@@ -439,6 +439,7 @@ def test_a_warehouse_path_duckdb_or_dbt_cannot_use_is_refused_before_anything_is
     assert problem in failure.step_failure_data.user_failure_data.description
     assert not warehouse.exists()
 
+
 def test_a_run_whose_reader_went_away_is_still_recorded(raw, warehouse, tmp_path, monkeypatch, capsys):
     """`jingtu materialize | head`: the run went on once head had its lines, but the last progress line
     met the closed pipe in the main thread, before the run's record was kept, so the next run started
@@ -461,6 +462,7 @@ def test_a_run_whose_reader_went_away_is_still_recorded(raw, warehouse, tmp_path
     assert cli.main(["materialize", "2018"]) == 0
     assert "nothing new since the run that finished at" in capsys.readouterr().out
 
+
 def test_a_dagster_home_dagster_cannot_open_is_refused_before_any_run(raw, warehouse, tmp_path, monkeypatch, capsys):
     """Dagster's SQLite storage puts DAGSTER_HOME into a URL unescaped: a run began with a traceback."""
     monkeypatch.setenv("JINGTU_RAW", str(raw))
@@ -470,6 +472,7 @@ def test_a_dagster_home_dagster_cannot_open_is_refused_before_any_run(raw, wareh
     assert (f"cannot materialise: DAGSTER_HOME {home} holds %, which Dagster's SQLite storage cannot open;"
             " nothing was materialised") in capsys.readouterr().err
     assert not home.exists() and not warehouse.exists()
+
 
 def test_a_methodology_version_that_does_not_exist_is_refused_before_any_run(raw, warehouse, monkeypatch, tmp_path,
                                                                             capsys):

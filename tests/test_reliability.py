@@ -69,6 +69,7 @@ def loader(warehouse):
 
 # -- 1. rows never silently lost -------------------------------------------------------------------
 
+
 def test_a_blank_row_in_a_workbook_does_not_end_the_read(raw, load, warehouse):
     path = raw / "inspections" / "2016" / "xuncha_2016.xlsx"
     book = openpyxl.load_workbook(path)
@@ -161,6 +162,7 @@ def test_a_correction_delivered_beside_the_file_it_corrects_is_named_by_the_gate
 
 
 # -- 2. personal data never in clear -----------------------------------------------------------------
+
 
 def test_every_way_of_writing_a_number_in_the_corpus_is_masked_on_load(raw, load, warehouse):
     rows = [{**TICKETS[1], "ticket_id": f"M{i}", "content": text} for i, text in enumerate(MASKING_CORPUS)]
@@ -467,6 +469,7 @@ def test_a_failed_step_is_reported_with_its_cause():
 
 # -- 5. no orphans -----------------------------------------------------------------------------------
 
+
 def test_dbt_runs_in_the_warehouse_folder_and_finds_the_warehouse_by_name(tmp_path, monkeypatch):
     """dbt's saved parse depends on the profile's warehouse path: given by name from its folder, one
     parse serves every warehouse of that name (orchestration/dbt.py). dbt runs in the step's process
@@ -507,6 +510,7 @@ def test_every_location_given_relative_is_taken_from_the_current_folder(tmp_path
                                ("DAGSTER_HOME", settings.dagster_home)):
         monkeypatch.setenv(variable, "here")
         assert location() == tmp_path / "here", variable
+
 
 def test_dbt_reads_the_units_and_the_warehouse_the_loads_of_its_run_used(tmp_path, monkeypatch):
     """A units list named relative to the folder `jingtu` started in was read from there by the loader,

@@ -56,7 +56,7 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
             key = settings.pii_key(warehouse.raw_path)
         except settings.PiiKeyMissing as error:
             raise Failure(description=f"{contract.name} was not loaded, the warehouse is unchanged: {error}") from None
-        if problem := settings.warehouse_problem(warehouse.database_path) or settings.units_problem(warehouse.units_path):
+        if problem := settings.locations_problem(warehouse.database_path, warehouse.units_path):
             raise Failure(description=f"{contract.name} was not loaded, the warehouse is unchanged: {problem}")
         for path, why in settings.unread_raw_paths(warehouse.raw_path):
             if path.is_relative_to(warehouse.raw_path / contract.name):

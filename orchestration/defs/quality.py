@@ -42,10 +42,10 @@ def _failures_table(results: list[SuiteResult]) -> str:
     return "\n".join(lines)
 
 
-def check_result(results: list[SuiteResult], loads: list[str] | None = None,
-                 asset_key: AssetKey | None = None, report_page: Path | None = None) -> AssetCheckResult:
+def check_result(results: list[SuiteResult], report_page: Path, loads: list[str] | None = None,
+                 asset_key: AssetKey | None = None) -> AssetCheckResult:
     """One Dagster check result (of `asset_key`'s check) for the suites run together: failures first,
-    statistics always, and where the quality report is (by default settings')."""
+    statistics always, and where the quality report is (`report_page`)."""
     failures = [(r.suite, f) for r in results for f in r.failures]
     metadata = {} if loads is None else {"loads_validated": len(loads)}
     metadata |= {
@@ -54,7 +54,7 @@ def check_result(results: list[SuiteResult], loads: list[str] | None = None,
         "expectations_failed": len(failures),
         "seconds": round(max(r.seconds for r in results), 2),
     }
-    metadata["quality_report"] = MetadataValue.url((report_page or report.page_path()).as_uri())
+    metadata["quality_report"] = MetadataValue.url(report_page.as_uri())
     if failures:
         metadata["failed_expectations"] = MetadataValue.md(_failures_table(results))
         lines = [f"{suite}: {f.rule}: {f.unexpected if f.unexpected is not None else 'not met'}"
@@ -103,8 +103,8 @@ def raw_expectations(context: AssetCheckExecutionContext, warehouse: Warehouse) 
                        loads={suite: pending[source] for source in sources for suite in suites[source]})
     by_suite = {result.suite: result for result in results}
     page = report.page_path(settings.quality_dir(warehouse.database_path))
-    outcomes = {source: check_result([by_suite[suite] for suite in suites[source]], pending[source],
-                                     AssetKey(["raw", source]), page) for source in sources}
+    outcomes = {source: check_result([by_suite[suite] for suite in suites[source]], page, pending[source],
+                                     AssetKey(["raw", source])) for source in sources}
     record_validated(warehouse.database_path, [source for source, outcome in outcomes.items() if outcome.passed], years)
     for source, outcome in outcomes.items():
         log = context.log.info if outcome.passed else context.log.error

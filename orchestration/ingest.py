@@ -309,7 +309,7 @@ def _text_expression(column: Column, file_format: str) -> str:
     """SQL turning the file's cell into the canonical text value (PII already removed)."""
     v = _quote(column.header)
     if not column.pii:  # stray blanks around codes and dates are forgiven; free text is kept as is
-        v = f"nullif(trim({v}), '')"
+        v = f"nullif({_trimmed(v, column)}, '')"
     if file_format == "xlsx":
         # Excel stores dates as serial day numbers and integers as floats ('12.0').
         if column.type in ("date", "timestamp"):
@@ -325,6 +325,17 @@ def _text_expression(column: Column, file_format: str) -> str:
     elif column.pii == "mask":
         v = pii.mask_sql(v)
     return f"{v} as {column.warehouse_name}__text"
+
+
+def _trimmed(value: str, column: Column) -> str:
+    """SQL: the text `value` without the blanks around it, as DuckDB's trim() strips them (Unicode's
+    space separators). trim() decodes every character of every value; a value of ASCII characters with
+    no space at either end is its own trim, and testing that is cheaper. Where the values come from a
+    list of labels that are not ASCII (Chinese categories), the test would only add to trim()."""
+    if column.allowed and not all(label.isascii() for label in column.allowed):
+        return f"trim({value})"
+    return (f"case when strlen({value}) = length({value}) and not starts_with({value}, ' ')"
+            f" and not ends_with({value}, ' ') then {value} else trim({value}) end")
 
 
 def _typed_expression(column: Column) -> str:

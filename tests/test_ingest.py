@@ -92,6 +92,25 @@ def test_xlsx_dates_and_numbers_read_like_csv(raw, load, warehouse):
     assert query(warehouse, "select count(*) from raw.inspections where problems_found % 1 <> 0") == [(0,)]
 
 
+def test_blanks_around_codes_dates_and_labels_are_forgiven_and_free_text_is_kept_as_is(raw, load, warehouse):
+    # Every space separator DuckDB's trim() strips, ASCII and not (no-break, ideographic, em), around
+    # ASCII codes and timestamps and around a Chinese label; a tab is not a blank to trim().
+    blanks = [" ", "\u00a0", "\u3000", "\u2003", " \u3000"]
+    (ticket,) = in_2014(TICKETS[:1])
+    rows = [{**ticket, "ticket_id": f"{blank}T{n}", "county_code": f"511124{blank}",
+             "received_at": f"{blank}2014-05-01 08:00:00{blank}", "category": f"{blank}干部作风",
+             "status": f"办结{blank}", "content": f"{blank}反映推诿{blank}"} for n, blank in enumerate(blanks)]
+    rows.append({**ticket, "ticket_id": "T\t9", "content": "反映推诿"})
+    write_hotline(raw / "hotline" / "2014" / "a.csv", rows)
+    report = load("hotline", 2014)
+    assert (report.rows_loaded, report.rows_rejected) == (len(rows), 0)
+    stored = query(warehouse, "select ticket_id, county_code, received_at::varchar, category, status, content"
+                              " from raw.hotline order by line_number")
+    assert stored == [(f"T{n}", "511124", "2014-05-01 08:00:00", "干部作风", "办结", f"{blank}反映推诿{blank}")
+                      for n, blank in enumerate(blanks)] + [("T\t9", "511124", "2014-05-01 08:00:00", "干部作风",
+                                                             "办结", "反映推诿")]
+
+
 def test_each_broken_row_is_rejected_with_file_line_and_reason(raw, load, warehouse):
     rows = list(TICKETS) + [{**TICKETS[0], **change} for change, _ in BROKEN.values()]
     write_hotline(raw / "hotline" / "2018" / "z_extra.csv", rows)

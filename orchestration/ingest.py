@@ -363,35 +363,44 @@ def _is_unit_sql(value: str, units: list[str]) -> str:
     return f"try_cast({value} as enum({', '.join(sql_literal(u) for u in sorted(set(units)))})) is not null"
 
 
-def _column_checks(contract: SourceContract, column: Column, units: list[str]) -> list[str]:
-    """One SQL CASE per rule of the column, yielding the reason when the row breaks it.
-    `<name>__text` is the value as read, `<name>` the typed value."""
+@dataclass(frozen=True)
+class Check:
+    """A rule a staged row may break: SQL true when it does, and SQL of the reason then recorded."""
+    broken: str
+    reason: str
+
+    def sql(self) -> str:
+        """SQL yielding the reason when the row breaks the rule, else null."""
+        return f"case when {self.broken} then {self.reason} end"
+
+
+def _column_checks(contract: SourceContract, column: Column, units: list[str]) -> list[Check]:
+    """One check per rule of the column. `<name>__text` is the value as read, `<name>` the typed value."""
     name, label = column.warehouse_name, column.label()
     text = f"{name}__text"
     shown = f"' || '\"' || {text} || '\"' || '"
     checks = []
     if column.required:
-        checks.append(f"case when {text} is null then '{label} is empty' end")
+        checks.append(Check(f"{text} is null", f"'{label} is empty'"))
     if column.pii:
         return checks
     if column.allowed:
-        checks.append(f"case when not list_contains({_sql_list(column.allowed)}, {text})"
-                      f" then '{label} {shown} is not one of {'/'.join(column.allowed)}' end")
+        checks.append(Check(f"not list_contains({_sql_list(column.allowed)}, {text})",
+                            f"'{label} {shown} is not one of {'/'.join(column.allowed)}'"))
     elif column.type != "text":
-        checks.append(f"case when {text} is not null and {name} is null"
-                      f" then '{label} {shown} is not {TYPE_HINTS[column.type]}' end")
+        checks.append(Check(f"{text} is not null and {name} is null", f"'{label} {shown} is not {TYPE_HINTS[column.type]}'"))
     for bound, op, words in ((column.minimum, "<", "below"), (column.maximum, ">", "above"),
                              (column.above, "<=", "not above")):
         if bound is not None:
-            checks.append(f"case when {name} {op} {bound} then '{label} {shown} is {words} {bound:g}' end")
+            checks.append(Check(f"{name} {op} {bound}", f"'{label} {shown} is {words} {bound:g}'"))
     if column.county:
-        checks.append(f"case when {text} is not null and not {_is_unit_sql(text, units)}"
-                      f" then '{label} {shown} is not a configured unit' end")
+        checks.append(Check(f"{text} is not null and not {_is_unit_sql(text, units)}",
+                            f"'{label} {shown} is not a configured unit'"))
     if column.past:
-        checks.append(f"case when {name} > now()::timestamp + interval 1 day then '{label} {shown} is in the future' end")
+        checks.append(Check(f"{name} > now()::timestamp + interval 1 day", f"'{label} {shown} is in the future'"))
     if contract.typed_by_hand(column):  # the value is not shown: it is what must not be kept
-        checks.append(f"case when regexp_matches({text}, '{pii.PERSONAL_NUMBER}')"
-                      f" then '{label} holds an ID card, bank card or mobile number' end")
+        checks.append(Check(f"regexp_matches({text}, '{pii.PERSONAL_NUMBER}')",
+                            f"'{label} holds an ID card, bank card or mobile number'"))
     return checks
 
 
@@ -420,7 +429,7 @@ class PartitionLoader:
         # What the stored rows depend on besides the files: a change reloads every partition. The column
         # checks as SQL, since some follow from code (`SourceContract.typed_by_hand`, `pii.PERSONAL_NUMBER`)
         # rather than from the contract's fields.
-        rules = repr((contract, sorted(self.units), self.column_checks, pii.MASKS, pii.hash_sql("v"),
+        rules = repr((contract, sorted(self.units), [check.sql() for check in self.column_checks], pii.MASKS, pii.hash_sql("v"),
                       pii.CALLER_KEY_METHOD, salt, _record_sql(contract, lambda c: c.warehouse_name),
                       pii.mask_sql("reason")))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
@@ -612,12 +621,12 @@ class PartitionLoader:
         and format."""
         contract = self.contract
         stored = contract.stored_columns
-        checks = self.column_checks + [f"case when {r.violated} then '{r.description}' end" for r in contract.row_rules]
-        checks.append(f"case when ({contract.year_expression}) <> {year} then 'row year ' ||"
-                      f" ({contract.year_expression}) || ' is not the folder year {year}' end")
+        checks = self.column_checks + [Check(r.violated, sql_literal(r.description)) for r in contract.row_rules]
+        checks.append(Check(f"({contract.year_expression}) <> {year}",
+                            f"'row year ' || ({contract.year_expression}) || ' is not the folder year {year}'"))
         source, line_offset, order = self._source(readable, file_format, headers, line_shift)
         extra = ["sheet_row"] if file_format == "xlsx" else []
-        each = ",\n        ".join
+        each, broken = ",\n        ".join, "\n        or ".join
         # Literals, not parameters (`sql_literal`).
         return f"""insert into {self.staged}
 with incoming as (
@@ -631,9 +640,12 @@ parsed as (
     from incoming
 ),
 ruled as (
-    select *, nullif(concat_ws('; ',
-        {each(checks)}
-    ), '') as reason
+    -- the reasons are put together only for the rows that break a rule: few do
+    select *, case when
+        {broken(f"({check.broken})" for check in checks)}
+    then nullif(concat_ws('; ',
+        {each(check.sql() for check in checks)}
+    ), '') end as reason
     from parsed
 )
 select {line_offset}, {", ".join(c.warehouse_name for c in stored)},

@@ -127,6 +127,16 @@ def test_each_broken_row_is_rejected_with_file_line_and_reason(raw, load, wareho
         assert ticket == change["ticket_id"], name
 
 
+def test_a_row_breaking_several_rules_is_rejected_with_every_reason_in_the_rules_order(raw, load, warehouse):
+    (ticket,) = in_2014(TICKETS[:1])
+    rows = [ticket, {**ticket, "ticket_id": "T2", "county_code": "", "rating": "还行", "closed_at": "2014-04-30 08:00:00"}]
+    write_hotline(raw / "hotline" / "2014" / "a.csv", rows)
+    load("hotline", 2014)
+    reasons = ('区县代码 (county_code) is empty; 满意度评价 (rating) "还行" is not one of 满意/基本满意/不满意;'
+               " 办结时间 (closed_at) is before 受理时间 (received_at)")
+    assert query(warehouse, "select line_number, reason from raw.rejects") == [(3, reasons)]
+
+
 def test_line_numbers_stay_exact_in_files_read_in_parallel_chunks(raw, load, warehouse):
     # 300,000 rows (about 30 MB): DuckDB reads them in several chunks on both cores.
     count = 300_000

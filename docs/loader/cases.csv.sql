@@ -8,15 +8,15 @@
 insert into temp.main.cases_checked
 with incoming as (
     select
-        nullif(trim("记录编号"), '') as record_id__text,
-        nullif(trim("区县代码"), '') as county_code__text,
-        nullif(trim("被审查人编号"), '') as subject_id__text,
+        nullif(case when strlen("记录编号") = length("记录编号") and not starts_with("记录编号", ' ') and not ends_with("记录编号", ' ') then "记录编号" else trim("记录编号") end, '') as record_id__text,
+        nullif(case when strlen("区县代码") = length("区县代码") and not starts_with("区县代码", ' ') and not ends_with("区县代码", ' ') then "区县代码" else trim("区县代码") end, '') as county_code__text,
+        nullif(case when strlen("被审查人编号") = length("被审查人编号") and not starts_with("被审查人编号", ' ') and not ends_with("被审查人编号", ' ') then "被审查人编号" else trim("被审查人编号") end, '') as subject_id__text,
         nullif(trim("职级"), '') as subject_rank__text,
         nullif(trim("是否一把手"), '') as is_top_leader__text,
         nullif(trim("问题类别"), '') as category__text,
-        nullif(trim("最后违纪时间"), '') as last_misconduct_on__text,
-        nullif(trim("立案时间"), '') as filed_on__text,
-        nullif(trim("处置时间"), '') as handled_on__text,
+        nullif(case when strlen("最后违纪时间") = length("最后违纪时间") and not starts_with("最后违纪时间", ' ') and not ends_with("最后违纪时间", ' ') then "最后违纪时间" else trim("最后违纪时间") end, '') as last_misconduct_on__text,
+        nullif(case when strlen("立案时间") = length("立案时间") and not starts_with("立案时间", ' ') and not ends_with("立案时间", ' ') then "立案时间" else trim("立案时间") end, '') as filed_on__text,
+        nullif(case when strlen("处置时间") = length("处置时间") and not starts_with("处置时间", ' ') and not ends_with("处置时间", ' ') then "处置时间" else trim("处置时间") end, '') as handled_on__text,
         nullif(trim("处置形态"), '') as form__text,
         nullif(trim("处理结果"), '') as outcome__text,
         nullif(trim("是否留置"), '') as detained__text
@@ -40,7 +40,34 @@ parsed as (
     from incoming
 ),
 ruled as (
-    select *, nullif(concat_ws('; ',
+    -- the reasons are put together only for the rows that break a rule: few do
+    select *, case when
+        (record_id__text is null)
+        or (county_code__text is null)
+        or (county_code__text is not null and not try_cast(county_code__text as enum('511100', '511102', '511111', '511112', '511113', '511123', '511124', '511126', '511129', '511132', '511133', '511181')) is not null)
+        or (subject_id__text is null)
+        or (regexp_matches(subject_id__text, '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){14,}|(?:[+＋]?[8８][6６][ 	　\-－—–‐.．·]{0,3})?[1１][ 	　\-－—–‐.．·]{0,3}[3-9３-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){9}'))
+        or (subject_rank__text is null)
+        or (not list_contains(['县处级', '乡科级', '一般干部', '其他'], subject_rank__text))
+        or (is_top_leader__text is null)
+        or (not list_contains(['是', '否'], is_top_leader__text))
+        or (category__text is null)
+        or (not list_contains(['违反中央八项规定精神', '扶贫领域腐败和作风问题', '违反政治纪律', '两个责任落实不力', '其他违纪'], category__text))
+        or (last_misconduct_on__text is null)
+        or (last_misconduct_on__text is not null and last_misconduct_on is null)
+        or (last_misconduct_on > now()::timestamp + interval 1 day)
+        or (filed_on__text is not null and filed_on is null)
+        or (filed_on > now()::timestamp + interval 1 day)
+        or (handled_on__text is not null and handled_on is null)
+        or (handled_on > now()::timestamp + interval 1 day)
+        or (not list_contains(['第一种形态', '第二种形态', '第三种形态', '第四种形态'], form__text))
+        or (not list_contains(['谈话函询', '批评教育', '党纪处分', '政务处分', '问责', '组织处理', '移送司法', '了结澄清'], outcome__text))
+        or (detained__text is null)
+        or (not list_contains(['是', '否'], detained__text))
+        or (filed_on is null and handled_on is null)
+        or ((form is null) <> (handled_on is null) or (outcome is null) <> (handled_on is null))
+        or ((year(coalesce(filed_on, handled_on))) <> 2018)
+    then nullif(concat_ws('; ',
         case when record_id__text is null then '记录编号 (record_id) is empty' end,
         case when county_code__text is null then '区县代码 (county_code) is empty' end,
         case when county_code__text is not null and not try_cast(county_code__text as enum('511100', '511102', '511111', '511112', '511113', '511123', '511124', '511126', '511129', '511132', '511133', '511181')) is not null then '区县代码 (county_code) ' || '"' || county_code__text || '"' || ' is not a configured unit' end,
@@ -66,7 +93,7 @@ ruled as (
         case when filed_on is null and handled_on is null then '立案时间 (filed_on) and 处置时间 (handled_on) are both empty' end,
         case when (form is null) <> (handled_on is null) or (outcome is null) <> (handled_on is null) then '处置形态 (form) and 处理结果 (outcome) must be empty exactly when 处置时间 (handled_on) is empty' end,
         case when (year(coalesce(filed_on, handled_on))) <> 2018 then 'row year ' || (year(coalesce(filed_on, handled_on))) || ' is not the folder year 2018' end
-    ), '') as reason
+    ), '') end as reason
     from parsed
 )
 select 2, record_id, county_code, subject_id, subject_rank, is_top_leader, category, last_misconduct_on, filed_on, handled_on, form, outcome, detained,

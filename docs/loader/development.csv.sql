@@ -8,9 +8,9 @@
 insert into temp.main.development_checked
 with incoming as (
     select
-        nullif(trim("年度"), '') as year__text,
-        nullif(trim("区县代码"), '') as county_code__text,
-        nullif(trim("考评得分"), '') as score__text
+        nullif(case when strlen("年度") = length("年度") and not starts_with("年度", ' ') and not ends_with("年度", ' ') then "年度" else trim("年度") end, '') as year__text,
+        nullif(case when strlen("区县代码") = length("区县代码") and not starts_with("区县代码", ' ') and not ends_with("区县代码", ' ') then "区县代码" else trim("区县代码") end, '') as county_code__text,
+        nullif(case when strlen("考评得分") = length("考评得分") and not starts_with("考评得分", ' ') and not ends_with("考评得分", ' ') then "考评得分" else trim("考评得分") end, '') as score__text
     from read_csv('development/2018/development_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false,
         columns = {'年度': 'varchar', '区县代码': 'varchar', '考评得分': 'varchar'})
 ),
@@ -22,7 +22,18 @@ parsed as (
     from incoming
 ),
 ruled as (
-    select *, nullif(concat_ws('; ',
+    -- the reasons are put together only for the rows that break a rule: few do
+    select *, case when
+        (year__text is null)
+        or (year__text is not null and year is null)
+        or (county_code__text is null)
+        or (county_code__text is not null and not try_cast(county_code__text as enum('511102', '511111', '511112', '511113', '511123', '511124', '511126', '511129', '511132', '511133', '511181')) is not null)
+        or (score__text is null)
+        or (score__text is not null and score is null)
+        or (score < 0)
+        or (score > 100)
+        or ((year) <> 2018)
+    then nullif(concat_ws('; ',
         case when year__text is null then '年度 (year) is empty' end,
         case when year__text is not null and year is null then '年度 (year) ' || '"' || year__text || '"' || ' is not an integer' end,
         case when county_code__text is null then '区县代码 (county_code) is empty' end,
@@ -32,7 +43,7 @@ ruled as (
         case when score < 0 then '考评得分 (score) ' || '"' || score__text || '"' || ' is below 0' end,
         case when score > 100 then '考评得分 (score) ' || '"' || score__text || '"' || ' is above 100' end,
         case when (year) <> 2018 then 'row year ' || (year) || ' is not the folder year 2018' end
-    ), '') as reason
+    ), '') end as reason
     from parsed
 )
 select 2, year, county_code, score,

@@ -8,9 +8,9 @@
 insert into temp.main.development_checked
 with incoming as (
     select
-        regexp_replace(nullif(trim("年度"), ''), '^(-?[0-9]+)\.0+$', '\1') as year__text,
-        nullif(trim("区县代码"), '') as county_code__text,
-        regexp_replace(nullif(trim("考评得分"), ''), '^(-?[0-9]+)\.0+$', '\1') as score__text,
+        regexp_replace(nullif(case when strlen("年度") = length("年度") and not starts_with("年度", ' ') and not ends_with("年度", ' ') then "年度" else trim("年度") end, ''), '^(-?[0-9]+)\.0+$', '\1') as year__text,
+        nullif(case when strlen("区县代码") = length("区县代码") and not starts_with("区县代码", ' ') and not ends_with("区县代码", ' ') then "区县代码" else trim("区县代码") end, '') as county_code__text,
+        regexp_replace(nullif(case when strlen("考评得分") = length("考评得分") and not starts_with("考评得分", ' ') and not ends_with("考评得分", ' ') then "考评得分" else trim("考评得分") end, ''), '^(-?[0-9]+)\.0+$', '\1') as score__text,
         sheet_row
     from (
         select * from (
@@ -28,7 +28,18 @@ parsed as (
     from incoming
 ),
 ruled as (
-    select *, nullif(concat_ws('; ',
+    -- the reasons are put together only for the rows that break a rule: few do
+    select *, case when
+        (year__text is null)
+        or (year__text is not null and year is null)
+        or (county_code__text is null)
+        or (county_code__text is not null and not try_cast(county_code__text as enum('511102', '511111', '511112', '511113', '511123', '511124', '511126', '511129', '511132', '511133', '511181')) is not null)
+        or (score__text is null)
+        or (score__text is not null and score is null)
+        or (score < 0)
+        or (score > 100)
+        or ((year) <> 2018)
+    then nullif(concat_ws('; ',
         case when year__text is null then '年度 (year) is empty' end,
         case when year__text is not null and year is null then '年度 (year) ' || '"' || year__text || '"' || ' is not an integer' end,
         case when county_code__text is null then '区县代码 (county_code) is empty' end,
@@ -38,7 +49,7 @@ ruled as (
         case when score < 0 then '考评得分 (score) ' || '"' || score__text || '"' || ' is below 0' end,
         case when score > 100 then '考评得分 (score) ' || '"' || score__text || '"' || ' is above 100' end,
         case when (year) <> 2018 then 'row year ' || (year) || ' is not the folder year 2018' end
-    ), '') as reason
+    ), '') end as reason
     from parsed
 )
 select sheet_row + 1 - row_number() over (order by sheet_row), year, county_code, score,

@@ -8,15 +8,15 @@
 insert into temp.main.hotline_checked
 with incoming as (
     select
-        nullif(trim("工单编号"), '') as ticket_id__text,
-        nullif(trim("受理时间"), '') as received_at__text,
+        nullif(case when strlen("工单编号") = length("工单编号") and not starts_with("工单编号", ' ') and not ends_with("工单编号", ' ') then "工单编号" else trim("工单编号") end, '') as ticket_id__text,
+        nullif(case when strlen("受理时间") = length("受理时间") and not starts_with("受理时间", ' ') and not ends_with("受理时间", ' ') then "受理时间" else trim("受理时间") end, '') as received_at__text,
         jingtu_caller_key(nullif(regexp_replace("来电号码", '[^0-9]', '', 'g'), '')) as caller_key__text,
-        nullif(trim("区县代码"), '') as county_code__text,
+        nullif(case when strlen("区县代码") = length("区县代码") and not starts_with("区县代码", ' ') and not ends_with("区县代码", ' ') then "区县代码" else trim("区县代码") end, '') as county_code__text,
         nullif(trim("诉求类别"), '') as category__text,
         case when regexp_matches("诉求内容", '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){10,}') then regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace("诉求内容", '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){16}[ 	　\-－—–‐.．·]{0,3}[0-9０-９XxＸｘ]', '[身份证号]', 'g'), '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){15,}', '[号码]', 'g'), '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){14}', '[身份证号]', 'g'), '(?:[+＋]?[8８][6６][ 	　\-－—–‐.．·]{0,3})?[1１][ 	　\-－—–‐.．·]{0,3}[3-9３-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){9}', '[手机号]', 'g'), '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){10,}', '[号码]', 'g') else "诉求内容" end as content__text,
-        nullif(trim("原热线"), '') as intake_line__text,
-        nullif(trim("办结时限"), '') as due_at__text,
-        nullif(trim("办结时间"), '') as closed_at__text,
+        nullif(case when strlen("原热线") = length("原热线") and not starts_with("原热线", ' ') and not ends_with("原热线", ' ') then "原热线" else trim("原热线") end, '') as intake_line__text,
+        nullif(case when strlen("办结时限") = length("办结时限") and not starts_with("办结时限", ' ') and not ends_with("办结时限", ' ') then "办结时限" else trim("办结时限") end, '') as due_at__text,
+        nullif(case when strlen("办结时间") = length("办结时间") and not starts_with("办结时间", ' ') and not ends_with("办结时间", ' ') then "办结时间" else trim("办结时间") end, '') as closed_at__text,
         nullif(trim("办理状态"), '') as status__text,
         nullif(trim("满意度评价"), '') as rating__text
     from read_csv('hotline/2018/hotline_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false,
@@ -38,7 +38,28 @@ parsed as (
     from incoming
 ),
 ruled as (
-    select *, nullif(concat_ws('; ',
+    -- the reasons are put together only for the rows that break a rule: few do
+    select *, case when
+        (ticket_id__text is null)
+        or (received_at__text is null)
+        or (received_at__text is not null and received_at is null)
+        or (received_at > now()::timestamp + interval 1 day)
+        or (county_code__text is null)
+        or (county_code__text is not null and not try_cast(county_code__text as enum('511102', '511111', '511112', '511113', '511123', '511124', '511126', '511129', '511132', '511133', '511181')) is not null)
+        or (category__text is null)
+        or (not list_contains(['城乡建设', '环境保护', '劳动社保', '教育医疗', '交通运输', '市场监管', '农业农村', '公共安全', '干部作风', '腐败问题', '其他'], category__text))
+        or (intake_line__text is null)
+        or (regexp_matches(intake_line__text, '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){14,}|(?:[+＋]?[8８][6６][ 	　\-－—–‐.．·]{0,3})?[1１][ 	　\-－—–‐.．·]{0,3}[3-9３-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){9}'))
+        or (due_at__text is null)
+        or (due_at__text is not null and due_at is null)
+        or (closed_at__text is not null and closed_at is null)
+        or (closed_at > now()::timestamp + interval 1 day)
+        or (status__text is null)
+        or (not list_contains(['办结', '办理中', '退回'], status__text))
+        or (not list_contains(['满意', '基本满意', '不满意'], rating__text))
+        or (closed_at < received_at)
+        or ((year(received_at)) <> 2018)
+    then nullif(concat_ws('; ',
         case when ticket_id__text is null then '工单编号 (ticket_id) is empty' end,
         case when received_at__text is null then '受理时间 (received_at) is empty' end,
         case when received_at__text is not null and received_at is null then '受理时间 (received_at) ' || '"' || received_at__text || '"' || ' is not a YYYY-MM-DD HH:MM:SS timestamp' end,
@@ -58,7 +79,7 @@ ruled as (
         case when not list_contains(['满意', '基本满意', '不满意'], rating__text) then '满意度评价 (rating) ' || '"' || rating__text || '"' || ' is not one of 满意/基本满意/不满意' end,
         case when closed_at < received_at then '办结时间 (closed_at) is before 受理时间 (received_at)' end,
         case when (year(received_at)) <> 2018 then 'row year ' || (year(received_at)) || ' is not the folder year 2018' end
-    ), '') as reason
+    ), '') end as reason
     from parsed
 )
 select 2, ticket_id, received_at, caller_key, county_code, category, content, intake_line, due_at, closed_at, status, rating,

@@ -8,18 +8,18 @@
 insert into temp.main.inspections_checked
 with incoming as (
     select
-        nullif(trim("巡察编号"), '') as inspection_id__text,
-        nullif(trim("轮次"), '') as round__text,
+        nullif(case when strlen("巡察编号") = length("巡察编号") and not starts_with("巡察编号", ' ') and not ends_with("巡察编号", ' ') then "巡察编号" else trim("巡察编号") end, '') as inspection_id__text,
+        nullif(case when strlen("轮次") = length("轮次") and not starts_with("轮次", ' ') and not ends_with("轮次", ' ') then "轮次" else trim("轮次") end, '') as round__text,
         nullif(trim("类型"), '') as inspection_type__text,
-        nullif(trim("区县代码"), '') as county_code__text,
-        nullif(trim("被巡察单位"), '') as unit_name__text,
+        nullif(case when strlen("区县代码") = length("区县代码") and not starts_with("区县代码", ' ') and not ends_with("区县代码", ' ') then "区县代码" else trim("区县代码") end, '') as county_code__text,
+        nullif(case when strlen("被巡察单位") = length("被巡察单位") and not starts_with("被巡察单位", ' ') and not ends_with("被巡察单位", ' ') then "被巡察单位" else trim("被巡察单位") end, '') as unit_name__text,
         nullif(trim("单位类型"), '') as unit_type__text,
-        nullif(trim("开始日期"), '') as started_on__text,
-        nullif(trim("结束日期"), '') as ended_on__text,
-        nullif(trim("发现问题数"), '') as problems_found__text,
-        nullif(trim("移交线索数"), '') as clues_transferred__text,
-        nullif(trim("已整改数"), '') as problems_rectified__text,
-        nullif(trim("整改期限"), '') as rectification_due_on__text
+        nullif(case when strlen("开始日期") = length("开始日期") and not starts_with("开始日期", ' ') and not ends_with("开始日期", ' ') then "开始日期" else trim("开始日期") end, '') as started_on__text,
+        nullif(case when strlen("结束日期") = length("结束日期") and not starts_with("结束日期", ' ') and not ends_with("结束日期", ' ') then "结束日期" else trim("结束日期") end, '') as ended_on__text,
+        nullif(case when strlen("发现问题数") = length("发现问题数") and not starts_with("发现问题数", ' ') and not ends_with("发现问题数", ' ') then "发现问题数" else trim("发现问题数") end, '') as problems_found__text,
+        nullif(case when strlen("移交线索数") = length("移交线索数") and not starts_with("移交线索数", ' ') and not ends_with("移交线索数", ' ') then "移交线索数" else trim("移交线索数") end, '') as clues_transferred__text,
+        nullif(case when strlen("已整改数") = length("已整改数") and not starts_with("已整改数", ' ') and not ends_with("已整改数", ' ') then "已整改数" else trim("已整改数") end, '') as problems_rectified__text,
+        nullif(case when strlen("整改期限") = length("整改期限") and not starts_with("整改期限", ' ') and not ends_with("整改期限", ' ') then "整改期限" else trim("整改期限") end, '') as rectification_due_on__text
     from read_csv('inspections/2018/inspections_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false,
         columns = {'巡察编号': 'varchar', '轮次': 'varchar', '类型': 'varchar', '区县代码': 'varchar', '被巡察单位': 'varchar', '单位类型': 'varchar', '开始日期': 'varchar', '结束日期': 'varchar', '发现问题数': 'varchar', '移交线索数': 'varchar', '已整改数': 'varchar', '整改期限': 'varchar'})
 ),
@@ -40,7 +40,40 @@ parsed as (
     from incoming
 ),
 ruled as (
-    select *, nullif(concat_ws('; ',
+    -- the reasons are put together only for the rows that break a rule: few do
+    select *, case when
+        (inspection_id__text is null)
+        or (round__text is null)
+        or (regexp_matches(round__text, '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){14,}|(?:[+＋]?[8８][6６][ 	　\-－—–‐.．·]{0,3})?[1１][ 	　\-－—–‐.．·]{0,3}[3-9３-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){9}'))
+        or (inspection_type__text is null)
+        or (not list_contains(['常规巡察', '专项巡察', '政治体检'], inspection_type__text))
+        or (county_code__text is null)
+        or (county_code__text is not null and not try_cast(county_code__text as enum('511100', '511102', '511111', '511112', '511113', '511123', '511124', '511126', '511129', '511132', '511133', '511181')) is not null)
+        or (unit_name__text is null)
+        or (regexp_matches(unit_name__text, '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){14,}|(?:[+＋]?[8８][6６][ 	　\-－—–‐.．·]{0,3})?[1１][ 	　\-－—–‐.．·]{0,3}[3-9３-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){9}'))
+        or (unit_type__text is null)
+        or (not list_contains(['县(市、区)党委', '市级部门', '县级部门', '基层党组织'], unit_type__text))
+        or (started_on__text is null)
+        or (started_on__text is not null and started_on is null)
+        or (started_on > now()::timestamp + interval 1 day)
+        or (ended_on__text is null)
+        or (ended_on__text is not null and ended_on is null)
+        or (ended_on > now()::timestamp + interval 1 day)
+        or (problems_found__text is null)
+        or (problems_found__text is not null and problems_found is null)
+        or (problems_found < 0)
+        or (clues_transferred__text is null)
+        or (clues_transferred__text is not null and clues_transferred is null)
+        or (clues_transferred < 0)
+        or (problems_rectified__text is null)
+        or (problems_rectified__text is not null and problems_rectified is null)
+        or (problems_rectified < 0)
+        or (rectification_due_on__text is null)
+        or (rectification_due_on__text is not null and rectification_due_on is null)
+        or (ended_on < started_on)
+        or (problems_rectified > problems_found)
+        or ((year(ended_on)) <> 2018)
+    then nullif(concat_ws('; ',
         case when inspection_id__text is null then '巡察编号 (inspection_id) is empty' end,
         case when round__text is null then '轮次 (round) is empty' end,
         case when regexp_matches(round__text, '[0-9０-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){14,}|(?:[+＋]?[8８][6６][ 	　\-－—–‐.．·]{0,3})?[1１][ 	　\-－—–‐.．·]{0,3}[3-9３-９](?:[ 	　\-－—–‐.．·]{0,3}[0-9０-９]){9}') then '轮次 (round) holds an ID card, bank card or mobile number' end,
@@ -72,7 +105,7 @@ ruled as (
         case when ended_on < started_on then '结束日期 (ended_on) is before 开始日期 (started_on)' end,
         case when problems_rectified > problems_found then '已整改数 (problems_rectified) exceeds 发现问题数 (problems_found)' end,
         case when (year(ended_on)) <> 2018 then 'row year ' || (year(ended_on)) || ' is not the folder year 2018' end
-    ), '') as reason
+    ), '') end as reason
     from parsed
 )
 select 2, inspection_id, round, inspection_type, county_code, unit_name, unit_type, started_on, ended_on, problems_found, clues_transferred, problems_rectified, rectification_due_on,

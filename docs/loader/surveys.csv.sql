@@ -8,13 +8,13 @@
 insert into temp.main.surveys_checked
 with incoming as (
     select
-        nullif(trim("问卷编号"), '') as response_id__text,
-        nullif(trim("测评年度"), '') as survey_year__text,
+        nullif(case when strlen("问卷编号") = length("问卷编号") and not starts_with("问卷编号", ' ') and not ends_with("问卷编号", ' ') then "问卷编号" else trim("问卷编号") end, '') as response_id__text,
+        nullif(case when strlen("测评年度") = length("测评年度") and not starts_with("测评年度", ' ') and not ends_with("测评年度", ' ') then "测评年度" else trim("测评年度") end, '') as survey_year__text,
         nullif(trim("测评类型"), '') as survey_type__text,
-        nullif(trim("区县代码"), '') as county_code__text,
+        nullif(case when strlen("区县代码") = length("区县代码") and not starts_with("区县代码", ' ') and not ends_with("区县代码", ' ') then "区县代码" else trim("区县代码") end, '') as county_code__text,
         nullif(trim("受访者类型"), '') as respondent_type__text,
         nullif(trim("评价"), '') as answer__text,
-        coalesce(nullif(trim("权重"), ''), '1') as weight__text
+        coalesce(nullif(case when strlen("权重") = length("权重") and not starts_with("权重", ' ') and not ends_with("权重", ' ') then "权重" else trim("权重") end, ''), '1') as weight__text
     from read_csv('surveys/2018/surveys_2018.csv', header = true, delim = ',', quote = '"', escape = '"', auto_detect = false,
         columns = {'问卷编号': 'varchar', '测评年度': 'varchar', '测评类型': 'varchar', '区县代码': 'varchar', '受访者类型': 'varchar', '评价': 'varchar', '权重': 'varchar'})
 ),
@@ -30,7 +30,24 @@ parsed as (
     from incoming
 ),
 ruled as (
-    select *, nullif(concat_ws('; ',
+    -- the reasons are put together only for the rows that break a rule: few do
+    select *, case when
+        (response_id__text is null)
+        or (survey_year__text is null)
+        or (survey_year__text is not null and survey_year is null)
+        or (survey_type__text is null)
+        or (not list_contains(['党风廉政建设满意度', '政风满意度', '选人用人评议', '平安建设群众满意度', '市委委员综合评价'], survey_type__text))
+        or (county_code__text is null)
+        or (county_code__text is not null and not try_cast(county_code__text as enum('511102', '511111', '511112', '511113', '511123', '511124', '511126', '511129', '511132', '511133', '511181')) is not null)
+        or (respondent_type__text is null)
+        or (not list_contains(['群众', '党员干部', '市委委员'], respondent_type__text))
+        or (answer__text is null)
+        or (not list_contains(['满意', '比较满意', '一般', '不满意', '好', '较好', '差', '不了解'], answer__text))
+        or (weight__text is null)
+        or (weight__text is not null and weight is null)
+        or (weight <= 0)
+        or ((survey_year) <> 2018)
+    then nullif(concat_ws('; ',
         case when response_id__text is null then '问卷编号 (response_id) is empty' end,
         case when survey_year__text is null then '测评年度 (survey_year) is empty' end,
         case when survey_year__text is not null and survey_year is null then '测评年度 (survey_year) ' || '"' || survey_year__text || '"' || ' is not an integer' end,
@@ -46,7 +63,7 @@ ruled as (
         case when weight__text is not null and weight is null then '权重 (weight) ' || '"' || weight__text || '"' || ' is not a number' end,
         case when weight <= 0 then '权重 (weight) ' || '"' || weight__text || '"' || ' is not above 0' end,
         case when (survey_year) <> 2018 then 'row year ' || (survey_year) || ' is not the folder year 2018' end
-    ), '') as reason
+    ), '') end as reason
     from parsed
 )
 select 2, response_id, survey_year, survey_type, county_code, respondent_type, answer, weight,

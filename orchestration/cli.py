@@ -4,6 +4,7 @@ import argparse
 import contextlib
 import functools
 import io
+import math
 import os
 import shutil
 import signal
@@ -463,10 +464,10 @@ def cmd_restatements(args) -> int:
     for (year, code, name, was, now, composite_was, composite_now, change, indicators, files, published,
          restated) in found:
         print(f"{year} {code} {name}: {was} → {now}, composite {fmt(composite_was)} → {fmt(composite_now)}"
-              f" ({'' if change is None else f'{change:+.2f}'}); published {published}, restated {restated}")
+              f" ({'' if change is None else signed(change)}); published {published}, restated {restated}")
         moved = sorted((i for i in indicators or [] if i["contribution"]), key=lambda i: -abs(i["contribution"]))
         if moved:
-            print("    by indicator: " + ", ".join(f"{i['indicator']} {i['contribution']:+.2f}" for i in moved))
+            print("    by indicator: " + ", ".join(f"{i['indicator']} {signed(i['contribution'])}" for i in moved))
         print("    changed files: " + (", ".join(files) if files else "none"))
     return 0
 
@@ -522,6 +523,14 @@ def cmd_audit(args) -> int:
 
 def fmt(value) -> str:
     return "—" if value is None else f"{value:.2f}"
+
+
+def signed(change: float) -> str:
+    """A change with its sign, to two decimals, or to its first two significant digits when smaller:
+    +0.000058, where +0.00 would read as no change at all."""
+    if change == 0 or abs(change) >= 0.005:
+        return f"{change:+.2f}"
+    return f"{change:+.{1 - math.floor(math.log10(abs(change)))}f}"
 
 
 def print_grades(years: list[int]) -> None:

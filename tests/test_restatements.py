@@ -112,6 +112,12 @@ def test_jingtu_restatements_prints_them(restated, tmp_path, monkeypatch, capsys
     assert f"no restatement of {YEAR}: every published grade stands" in capsys.readouterr().out
 
 
+def test_a_change_too_small_for_two_decimals_is_shown_to_its_first_two_significant_digits():
+    # A re-delivery that moves a composite by 0.000058 is a restatement; "+0.00" would read as none.
+    assert [cli.signed(change) for change in (5.818709533400579e-05, -0.00027110045995470955, -0.004, 1.234, -0.005, 0.0)] \
+        == ["+0.000058", "-0.00027", "-0.0040", "+1.23", "-0.01", "+0.00"]
+
+
 def test_one_query_audits_a_published_grade(restated):
     raw = restated["raw"]
     with connect(restated["warehouse"]) as con:

@@ -505,7 +505,9 @@ def cmd_audit(args) -> int:
           f" methodology {first['methodology_version']}, published {first['published_at']:%Y-%m-%d %H:%M}")
     if restated:
         grade, composite, restated_at = restated
-        print(f"  restated {restated_at:%Y-%m-%d %H:%M}: {grade or '—'}, composite {fmt(composite)} (jingtu restatements)")
+        change = "" if composite is None or first["composite"] is None else f" ({signed(composite - first['composite'])})"
+        print(f"  restated {restated_at:%Y-%m-%d %H:%M}: {grade or '—'}, composite {fmt(composite)}{change}"
+              " (jingtu restatements)")
     for file in files:
         print(f"  {file['path']}: {file['bytes']:,} bytes, sha256 {file['sha256']}, load {file['load_id']},"
               f" {file['rows_loaded']:,} rows loaded, {file['rows_rejected']:,} rejected")

@@ -161,10 +161,11 @@ def test_jingtu_audit_prints_a_published_grade_with_its_files_and_rejects(restat
     assert cli.main(["audit", "--year", "2016", "--county", "511111"]) == 2
     assert "511111 has no published grade for 2016" in capsys.readouterr().err
     assert cli.main(["audit", "--year", str(YEAR), "--county", UNIT]) == 0  # the unit the re-delivery restated
-    (grade, composite) = query(restated["warehouse"], "select restated_grade, restated_composite"
-                                                      " from marts.fct_restatements")[0]
+    (grade, composite, change) = query(restated["warehouse"], "select restated_grade, restated_composite,"
+                                                              " composite_change from marts.fct_restatements")[0]
     second = capsys.readouterr().out.splitlines()[1]
-    assert second.startswith("  restated ") and second.endswith(f": {grade}, composite {composite:.2f} (jingtu restatements)")
+    assert second.startswith("  restated ") and second.endswith(
+        f": {grade}, composite {composite:.2f} ({cli.signed(change)}) (jingtu restatements)")
 
 
 def test_jingtu_audit_masks_a_reason_stored_in_clear_by_an_older_loader(restated, tmp_path, monkeypatch, capsys):

@@ -67,12 +67,19 @@ class WarehouseWriteError(Exception):
     """The warehouse could not be written (a full disk, memory): not the input file's fault."""
 
 
+# What a statement reading a file raises when the file is at fault. DuckDB quotes the line it fails on
+# cut at 10,000 bytes, which may split a character in two: its Python client then cannot decode the
+# message and raises UnicodeDecodeError, which holds the message's bytes (`duckdb_reason` reads them).
+READ_ERRORS = (duckdb.Error, UnicodeDecodeError)
+
+
 def duckdb_reason(error: Exception) -> str:
-    """DuckDB's explanation of `error` without the input it echoes, its advice or its settings
-    ("CSV Error on Line: 3; Expected Number of Columns: 12 Found: 11"), personal data masked. A CSV
-    error quotes the offending record (which may span lines) between its first line and its reason:
-    only the reason, DuckDB's own words in ASCII, is kept after it."""
-    lines = str(error).strip().split("Possible fixes")[0].strip().splitlines()
+    """DuckDB's explanation of `error` (one of `READ_ERRORS`) without the input it echoes, its advice or
+    its settings ("CSV Error on Line: 3; Expected Number of Columns: 12 Found: 11"), personal data
+    masked. A CSV error quotes the offending record (which may span lines) between its first line and
+    its reason: only the reason, DuckDB's own words in ASCII, is kept after it."""
+    text = error.object.decode("utf-8", "replace") if isinstance(error, UnicodeDecodeError) else str(error)
+    lines = text.strip().split("Possible fixes")[0].strip().splitlines()
     if any(line.startswith("Original Line") for line in lines):
         reason = lines[-1].strip() if len(lines) > 2 and lines[-1].isascii() else ""
         lines = [lines[0], reason]
@@ -562,7 +569,7 @@ class PartitionLoader:
             headers = [d[0].strip() for d in self.con.execute(
                 f"describe select * from read_xlsx({sql_literal(path)}, header = true, all_varchar = true)"
             ).fetchall()]
-        except duckdb.Error as error:
+        except READ_ERRORS as error:
             raise SourceFileError(path, f"cannot be read as xlsx: {duckdb_reason(error)}") from None
         self._check_headers(path, headers)
         return headers
@@ -667,7 +674,7 @@ from ruled{f" {order}" if order else ""}
                                                         year)).fetchone()
             if part.lines is not None and part.lines != rows + 1:
                 self._renumber_lines(part)
-        except duckdb.Error as error:  # `from None`: DuckDB's own text may quote the file's rows
+        except READ_ERRORS as error:  # `from None`: DuckDB's own text may quote the file's rows
             if _is_storage_failure(error):
                 raise WarehouseWriteError(f"the warehouse could not be written while loading {report.path}:"
                                           f" {duckdb_reason(error)}") from None

@@ -361,6 +361,22 @@ def test_an_unreadable_file_fails_the_partition_and_leaves_the_warehouse_as_it_w
     assert query(warehouse, "select count(*) from raw.load_files where source_file like '%zz_bad%'") == [(0,)]
 
 
+@pytest.mark.parametrize("shift", ["", "x", "xx"])
+def test_an_unterminated_quote_before_chinese_text_names_the_file_line_and_reason(raw, load, warehouse, shift):
+    # DuckDB quotes the line it fails on cut at 10,000 bytes: for one shift or another of the Chinese
+    # text after the quote, the cut splits a character, and its Python client cannot decode the message.
+    bad = write_hotline(raw / "hotline" / "2014" / "a.csv", in_2014(TICKETS))
+    with bad.open("a", encoding="utf-8") as file:
+        file.write(f'T9,"{shift}{"反映推诿" * 1000}\n' + "".join(bad.read_text(encoding="utf-8-sig").splitlines(True)[1:]))
+    with pytest.raises(SourceFileError) as error:
+        load("hotline", 2014)
+    message = str(error.value)
+    assert str(bad) in message and "CSV Error on Line: 4" in message and "unterminated quote" in message
+    assert "反映" not in message and "13912345678" not in message
+    assert query(warehouse, "select count(*) from raw.load_files where source = 'hotline' and partition_year = 2014") \
+        == [(0,)]
+
+
 def open_slice_copies() -> list[str]:
     links = []
     for fd in Path("/proc/self/fd").iterdir():

@@ -464,6 +464,10 @@ class PartitionLoader:
         if not known & set(headers):  # the first line is data: never echo it
             raise SourceFileError(path, f"the first line is not a header: none of its {len(headers)} cells is a"
                                         f" column of {contract.title} (expected {', '.join(sorted(known))})")
+        repeated = sorted({header or "(no name)" for header in headers if headers.count(header) > 1})
+        if repeated:
+            raise SourceFileError(path, f"the header names {', '.join(repeated)} more than once: which of the"
+                                        " columns holds the values cannot be told")
         missing = [c.header for c in contract.columns if c.pii != "drop" and c.header not in headers]
         if missing:
             raise SourceFileError(path, f"missing required column(s) {', '.join(missing)}"

@@ -338,6 +338,8 @@ BAD_FILES = {
     "undecodable bytes": (lambda p: p.write_bytes(b"\xff\xfe\xfa\xfb\x81\x30" * 50), "unknown encoding"),
     "missing column": (lambda p: write_hotline(p, TICKETS, headers=[c.header for c in HOTLINE.columns[:-2]]),
                        "missing required column(s) 办理状态, 满意度评价"),
+    "a column named twice": (lambda p: write_hotline(p, TICKETS, headers=[c.header for c in HOTLINE.columns] + ["区县代码"]),
+                             "the header names 区县代码 more than once"),
     "empty file": (lambda p: p.write_bytes(b""), "the file is empty"),
     "header only": (lambda p: write_hotline(p, []), "header but no data rows"),
     "not a table": (lambda p: p.write_text("This is a meeting note, not an export.\nSee you.\n"),

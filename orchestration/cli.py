@@ -114,13 +114,18 @@ def _materialize(args, years: list[int]) -> int:
     from orchestration import inputs
 
     if settings.warehouse_path().exists():
+        from orchestration.ingest import files_gone
         from orchestration.lib.duck import DatabaseUnavailable, open_checked
 
         try:
-            open_checked(settings.warehouse_path(), read_only=False).close()
+            with open_checked(settings.warehouse_path(), read_only=False) as con:
+                gone = files_gone(con, settings.raw_root(), years)
         except DatabaseUnavailable as error:
             print(f"cannot materialise: {error}", file=sys.stderr)
             return ERROR
+        for name, rows in gone:  # said before the run, which a person may still stop
+            print(f"note: {name} was loaded ({rows:,} rows) and is no longer under raw/: this run removes its rows"
+                  " from the warehouse")
     try:
         key = settings.pii_key()
     except settings.PiiKeyMissing as error:

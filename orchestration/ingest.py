@@ -123,6 +123,7 @@ class LoadReport:
     files: list[FileReport]  # the files read by this load
     mode: str = "full"  # full (the partition replaced), append (new files added) or unchanged
     files_kept: int = 0  # files loaded earlier and left as they are
+    files_gone: list[tuple[str, int]] = field(default_factory=list)  # loaded earlier, no longer there: (name, rows)
 
     @property
     def rows_loaded(self) -> int:
@@ -850,6 +851,8 @@ from ruled{f" {order}" if order else ""}
         kept = len(files) - len(to_read) if mode != "full" else 0
         if mode == "unchanged":
             return LoadReport(self.contract.name, year, None, [], mode, kept)
+        gone = [(name, rows) for name, rows in files_gone(self.con, raw_root, [year], self.contract.name)
+                if name not in files]
         load_id = uuid.uuid4().hex
         (loaded_at,) = self.con.execute("select now()::timestamp::varchar").fetchone()
         loaded = f"{sql_literal(load_id)}, timestamp {sql_literal(loaded_at)}"
@@ -865,7 +868,22 @@ from ruled{f" {order}" if order else ""}
             raise
         finally:
             self.con.execute(f"drop table if exists {self.staged}; drop table if exists _duplicates")
-        return LoadReport(self.contract.name, year, load_id, reports, mode, kept)
+        return LoadReport(self.contract.name, year, load_id, reports, mode, kept, gone)
+
+
+def files_gone(con: duckdb.DuckDBPyConnection, raw_root: Path, years: list[int],
+               source: str | None = None) -> list[tuple[str, int]]:
+    """(name under raw/, rows loaded from it) of each file loaded into a partition of `years` (of
+    `source`, or of any) that is no longer under `raw_root`: the next load of its partition removes
+    those rows, as raw/ is what the warehouse holds."""
+    (recorded,) = con.execute("select count(*) from duckdb_tables() where database_name = current_database()"
+                              " and schema_name = 'raw' and table_name = 'load_files'").fetchone()
+    if not recorded:
+        return []
+    loaded = con.execute("select source_file, rows_loaded from raw.load_files where list_contains($years, partition_year)"
+                         " and ($source is null or source = $source) order by source_file",
+                         {"years": years, "source": source}).fetchall()
+    return [(name, rows) for name, rows in loaded if not (raw_root / name).is_file()]
 
 
 def _fingerprint(path: Path) -> tuple[int, int]:

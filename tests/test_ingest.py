@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from orchestration.contracts import HOTLINE, MUNICIPAL_CODE, SOURCES
-from orchestration.ingest import PartitionLoader, SourceFileError, configured_units, ingest, sniff_encoding
+from orchestration.ingest import (
+    PartitionLoader,
+    SourceFileError,
+    configured_units,
+    files_gone,
+    ingest,
+    sniff_encoding,
+)
 from orchestration.lib.duck import connect
 from orchestration.lib.read_ahead import ReadAhead
 from tests.conftest import SALT, UNITS_CSV, personal_data_in, query, raw_callers, write_source
@@ -484,6 +491,21 @@ def test_a_year_without_files_loads_nothing_and_clears_the_partition(raw, load, 
     report = load("surveys", 2018)
     assert (report.files, report.rows_loaded) == ([], 0)
     assert query(warehouse, "select count(*) from raw.surveys") == [(0,)]
+
+
+def test_a_file_loaded_before_and_gone_is_named_with_the_rows_its_removal_takes(raw, load, warehouse):
+    load("hotline", 2018)
+    months = sorted((raw / "hotline" / "2018").iterdir())
+    months[1].unlink()
+    name = months[1].relative_to(raw).as_posix()
+    (rows,) = query(warehouse, f"select count(*) from raw.hotline where source_file = '{name}'")[0]
+    with connect(warehouse) as con:
+        assert files_gone(con, raw, [2018]) == [(name, rows)] and files_gone(con, raw, [2017]) == []
+        assert files_gone(con, raw, [2018], "cases") == []
+    report = load("hotline", 2018)
+    assert report.files_gone == [(name, rows)] and rows > 0
+    assert query(warehouse, f"select count(*) from raw.hotline where source_file = '{name}'") == [(0,)]
+    assert load("hotline", 2018).files_gone == []  # said once: the next load finds nothing gone
 
 
 def test_caller_phone_is_hashed_name_dropped_and_numbers_masked(raw, load, warehouse):

@@ -231,9 +231,17 @@ def test_the_cli_materialises_years_and_prints_counts_and_grades(raw, warehouse,
     assert loaded + rejected == len(lines) - 101  # the header and the 100 lines removed
     assert before and query(warehouse, sense_of_gain) != before  # built from the surveys that remain
 
-    # Both years again: 2017 is up to date, 2018's surveys file is still new; then nothing is.
+    # Both years again: 2017 is up to date, 2018's surveys file is still new and its development file
+    # gone, which is said before the run removes its rows; then nothing is new.
+    development = next((raw / "development" / "2018").iterdir())
+    (developed,) = query(warehouse, "select count(*) from raw.development where partition_year = 2018")[0]
+    development.unlink()
     assert cli.main(["materialize", "2017", "2018"]) == 0
-    assert "materialising 2018 (files changed: surveys) …" in output()
+    again = output()
+    note = (f"note: development/2018/{development.name} was loaded ({developed:,} rows) and is no longer under"
+            " raw/: this run removes its rows from the warehouse\n")
+    assert note in again and again.index(note) < again.index("materialising 2018 (files changed: development, surveys)")
+    assert query(warehouse, "select count(*) from raw.development where partition_year = 2018") == [(0,)]
     assert cli.main(["materialize", "2017", "2018"]) == 0 and "nothing new since" in output()
     # A forced run of 2018 leaves 2017 as it was: the next run of both finds nothing new either.
     assert cli.main(["materialize", "--force", "2018"]) == 0 and "materialising 2018 …" in output()

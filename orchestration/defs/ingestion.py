@@ -76,6 +76,7 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
                                       else "no file read (nothing new under raw/)"),
             "load_id": ", ".join(r.load_id for r in reports if r.load_id),
             "ignored_columns": MetadataValue.json(ignored),
+            "files_gone": MetadataValue.json({name: rows for r in reports for name, rows in r.files_gone}),
         })
 
     def _load_year(context: AssetExecutionContext, con, warehouse: Warehouse, year: int, key: str) -> LoadReport:
@@ -90,6 +91,9 @@ def ingestion_asset(contract: SourceContract) -> AssetsDefinition:
         except WarehouseWriteError as error:
             raise Failure(description=f"{contract.name} {year} was not loaded, the warehouse is unchanged: {error}"
                           ) from None
+        for name, rows in report.files_gone:
+            context.log.warning(f"{name} was loaded before ({rows:,} rows) and is no longer under raw/: its rows"
+                                " were removed from the warehouse")
         for file in report.files:
             if file.ignored_headers:
                 context.log.warning(f"{file.path}: column(s) {', '.join(file.ignored_headers)} are not in the"

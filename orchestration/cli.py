@@ -494,8 +494,8 @@ def cmd_audit(args) -> int:
         result = con.execute(AUDIT_SQL, {"year": args.year, "county": args.county})
         names = [d[0] for d in result.description]
         files = [dict(zip(names, row)) for row in result.fetchall()]
-        current_loads = {load for (load,) in con.execute(
-            "select distinct load_id from raw.load_files where partition_year = $year", {"year": args.year}).fetchall()}
+        current_loads = dict(con.execute("select source_file, load_id from raw.load_files where partition_year = $year",
+                                         {"year": args.year}).fetchall())
         name = con.execute("select any_value(county_name) from marts.dim_county where county_code = $county",
                            {"county": args.county}).fetchone()[0]
         restated = con.execute(
@@ -516,7 +516,10 @@ def cmd_audit(args) -> int:
     for file in files:
         print(f"  {file['path']}: {file['bytes']:,} bytes, sha256 {file['sha256']}, load {file['load_id']},"
               f" {file['rows_loaded']:,} rows loaded, {file['rows_rejected']:,} rejected")
-        if file["load_id"] not in current_loads:
+        if file["path"] not in current_loads:
+            print("    no longer under raw/ since publication: its rows were removed (jingtu restatements)")
+            continue
+        if file["load_id"] != current_loads[file["path"]]:
             print("    re-delivered since publication and reloaded: the rows rejected from the published version"
                   " went with its load (jingtu restatements)")
             continue

@@ -178,3 +178,17 @@ def test_jingtu_audit_masks_a_reason_stored_in_clear_by_an_older_loader(restated
     assert cli.main(["audit", "--year", str(YEAR), "--county", "511111"]) == 0
     out = capsys.readouterr().out
     assert '区县代码 (county_code) "[手机号]" is not a configured unit' in out and "13912345678" not in out
+
+
+def test_jingtu_audit_names_a_file_gone_from_raw_since_publication(restated, tmp_path, monkeypatch, capsys):
+    copy = tmp_path / restated["warehouse"].name
+    shutil.copyfile(restated["warehouse"], copy)
+    monkeypatch.setenv("JINGTU_WAREHOUSE", str(copy))
+    with connect(copy) as con:  # as a reload of the year without the development file leaves it
+        (development,) = con.execute("select source_file from raw.load_files where source = 'development'"
+                                     f" and partition_year = {YEAR}").fetchone()
+        con.execute(f"delete from raw.load_files where source = 'development' and partition_year = {YEAR}")
+    assert cli.main(["audit", "--year", str(YEAR), "--county", "511111"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    after = lines[next(i for i, line in enumerate(lines) if line.startswith(f"  {development}:")) + 1]
+    assert after == "    no longer under raw/ since publication: its rows were removed (jingtu restatements)"

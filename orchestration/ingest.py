@@ -880,9 +880,12 @@ def files_gone(con: duckdb.DuckDBPyConnection, raw_root: Path, years: list[int],
                               " and schema_name = 'raw' and table_name = 'load_files'").fetchone()
     if not recorded:
         return []
-    loaded = con.execute("select source_file, rows_loaded from raw.load_files where list_contains($years, partition_year)"
-                         " and ($source is null or source = $source) order by source_file",
-                         {"years": years, "source": source}).fetchall()
+    # Literals, not parameters: DuckDB's Python client imports pandas for a process's first query with
+    # parameters, which `jingtu materialize` with nothing new would wait for.
+    of_source = "" if source is None else f" and source = {sql_literal(source)}"
+    loaded = con.execute("select source_file, rows_loaded from raw.load_files"
+                         f" where partition_year in ({', '.join(str(int(year)) for year in years) or 'null'}){of_source}"
+                         " order by source_file").fetchall()
     return [(name, rows) for name, rows in loaded if not (raw_root / name).is_file()]
 
 

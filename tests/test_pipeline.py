@@ -278,7 +278,7 @@ def test_the_cli_explains_itself(argv, capsys):
 
 
 def test_the_cli_answers_without_the_generator_numpy_or_pandas(built_warehouse, tmp_path):
-    """`jingtu --help`, and what a run with nothing new does (the counts and grades), import neither the
+    """`jingtu --help`, and what a run with nothing new does (the files gone from raw/, the counts and grades), import neither the
     sample generator nor numpy or pandas, which a DuckDB query with parameters imports: they would
     make the answer wait on seconds of imports."""
     warehouse = tmp_path / built_warehouse.name
@@ -287,6 +287,9 @@ def test_the_cli_answers_without_the_generator_numpy_or_pandas(built_warehouse, 
               "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
               "    with contextlib.suppress(SystemExit):\n        cli.main(['--help'])\n"
               "    cli.print_counts(); cli.print_grades([2017, 2018])\n"
+              "from orchestration import ingest, settings\nfrom orchestration.lib.duck import open_checked\n"
+              "with open_checked(settings.warehouse_path(), read_only=False) as con:\n"
+              "    ingest.files_gone(con, settings.raw_root(), [2017, 2018])\n"
               "assert '511111' in out.getvalue(), out.getvalue()\n"
               "print(sorted(m for m in ('orchestration.sample', 'numpy', 'pandas') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "JINGTU_WAREHOUSE": str(warehouse)},

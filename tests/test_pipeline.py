@@ -278,9 +278,9 @@ def test_the_cli_explains_itself(argv, capsys):
 
 
 def test_the_cli_answers_without_the_generator_numpy_or_pandas(built_warehouse, tmp_path):
-    """`jingtu --help`, and what a run with nothing new does (the files gone from raw/, the counts and grades), import neither the
-    sample generator nor numpy or pandas, which a DuckDB query with parameters imports: they would
-    make the answer wait on seconds of imports."""
+    """`jingtu --help`, and what a run with nothing new does (the files gone from raw/, the counts and
+    grades), import neither the sample generator nor numpy or pandas, which a DuckDB query with
+    parameters imports: they would make the answer wait on seconds of imports."""
     warehouse = tmp_path / built_warehouse.name
     shutil.copyfile(built_warehouse, warehouse)
     script = ("import contextlib, io, sys\nfrom orchestration import cli\n"

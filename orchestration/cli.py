@@ -319,22 +319,48 @@ def step_label(step_key: str, done: bool = True) -> str:
     return STEP_LABELS[step_key][0 if done else 1] if step_key in STEP_LABELS else step_key
 
 
+# What a run refreshes for its readers, by the step that does it: a failed run names what it left as it was.
+READERS_STEPS = {"serving__bi_database": "the serving file BI tools read", "reports__county_portraits": "the portraits"}
+
+
 def report_failure(result, log: io.StringIO) -> bool:
     """True when the run succeeded; otherwise print each failed check and step (after the end of
-    dbt's log when dbt failed)."""
+    dbt's log when dbt failed), where the checks' findings are shown, and what readers still see."""
+    from orchestration.quality import report
+
     if result.success:
         return True
     if any(e.is_step_failure and "dbt" in e.step_key for e in result.all_events):
         print("\n".join(log.getvalue().splitlines()[-40:]), file=sys.stderr)
+    checks_failed = False
     for event in result.all_events:
         evaluation = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
         if evaluation is not None and not evaluation.passed:
+            checks_failed = True
             print(f"  CHECK FAILED {evaluation.asset_check_key.to_user_string()}: {evaluation.description}",
                   file=sys.stderr)
         if event.is_step_failure:
             data = event.step_failure_data
-            message = data.user_failure_data.description if data.user_failure_data else _causes(data.error)
+            if data.user_failure_data:
+                message = data.user_failure_data.description
+            elif _is_check_failure(data.error):  # Dagster's words end on a colon, its list on other lines
+                message = "a blocking check failed (above): nothing that reads the data it checks was built"
+            else:
+                message = _causes(data.error)
             print(f"  FAILED {event.step_key}: {message.strip()}", file=sys.stderr)
+    if checks_failed:
+        print(f"  what the checks found, with examples: {report.page_path()}", file=sys.stderr)
+    refreshed = {e.step_key for e in result.all_events if e.is_step_success}
+    if unchanged := [what for step, what in READERS_STEPS.items() if step not in refreshed]:
+        print(f"  {' and '.join(unchanged)} are still the last completed run's", file=sys.stderr)
+    return False
+
+
+def _is_check_failure(error) -> bool:
+    while error is not None:
+        if error.cls_name == "DagsterAssetCheckFailedError":
+            return True
+        error = error.cause or error.context
     return False
 
 

@@ -2,6 +2,7 @@
 expectation caught by it, every row checked at scale, and a failing check blocking the year."""
 
 import dataclasses
+import io
 import json
 import re
 import shutil
@@ -11,6 +12,7 @@ from urllib.request import url2pathname
 
 import pytest
 
+from orchestration import cli
 from orchestration.contracts import SOURCES
 from orchestration.ingest import configured_units
 from orchestration.lib.duck import connect
@@ -189,7 +191,8 @@ def test_one_bad_ticket_among_a_million_is_caught(built_warehouse, tmp_path, mon
         ("区县代码 (county_code) is a configured unit", 1, ["519999"])]
 
 
-def test_a_failing_check_blocks_the_years_evaluation_and_keeps_the_data(raw, warehouse, tmp_path, monkeypatch):
+def test_a_failing_check_blocks_the_years_evaluation_and_keeps_the_data(raw, warehouse, tmp_path, monkeypatch,
+                                                                        capsys):
     """Most of a development file out of range: the rows are rejected and kept, the reject-rate
     expectation fails, the year's dbt build does not run, and the run says why."""
     from dagster import DagsterInstance
@@ -226,6 +229,15 @@ def test_a_failing_check_blocks_the_years_evaluation_and_keeps_the_data(raw, war
     validated = {source for (source,) in query(warehouse, "select distinct source from quality.validated_loads")}
     loaded = {source for (source,) in query(warehouse, "select distinct source from raw.load_files")}
     assert validated == loaded - {"development"} and len(validated) >= 3
+    # what jingtu prints of it: the check, the step in plain words, where the findings are, what readers see
+    capsys.readouterr()  # the run's own log
+    assert not cli.report_failure(result, io.StringIO())
+    said = capsys.readouterr().err.splitlines()
+    assert said[0].startswith("  CHECK FAILED raw/development:expectations: 1 expectation(s) failed")
+    assert said[-3:] == [
+        "  FAILED raw_expectations: a blocking check failed (above): nothing that reads the data it checks was built",
+        f"  what the checks found, with examples: {report.page_path()}",
+        "  the serving file BI tools read and the portraits are still the last completed run's"]
 
 
 def test_the_gx_dialect_keeps_results_and_rewrites_in_lists_faithfully(tmp_path):

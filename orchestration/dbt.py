@@ -26,7 +26,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from dbt_common.events.functions import msg_to_dict
 
 from orchestration import settings
-from orchestration.lib.duck import EXTENSIONS, connect, spill_folder
+from orchestration.lib.duck import EXTENSIONS, RUN_LOCK_WAIT, connect, spill_folder
 from orchestration.lib.processes import run_to_its_end
 from orchestration.settings import PROJECT_ROOT
 
@@ -174,7 +174,10 @@ class Dbt(ConfigurableResource):
         # --no-write-json: no manifest.json and run_results.json, which nothing reads, and which dbt writes
         # out whole, the manifest twice. No colours: its lines are kept as text (shown by `jingtu` when the
         # build fails). dbt's own loggers off (LOG_OFF), its lines written by `log_lines`.
-        with (target / "dbt.log").open("a", encoding="utf-8", buffering=1) as log:  # a line at a time
+        # dbt-duckdb fails at once on a file another process holds: waited for here, as the other steps do,
+        # and held until dbt is done (dbt's connections share this one's database in this process)
+        with (connect(warehouse, wait=RUN_LOCK_WAIT),
+              (target / "dbt.log").open("a", encoding="utf-8", buffering=1) as log):  # a line at a time
             outcome = invoke_dbt(["build", "--no-write-json", "--no-use-colors", *LOG_OFF, "--target-path", str(target),
                                   "--log-path", str(target), "--project-dir", str(project_dir), "--profiles-dir",
                                   str(DBT_PROJECT_DIR), *selection],
@@ -265,7 +268,7 @@ def with_table_metadata(events: list, manifest: Mapping) -> list:
             tables[f"{node['schema']}.{node['alias']}"] = event
     if not tables:
         return events
-    with connect(settings.warehouse_path(), read_only=False) as con:
+    with connect(settings.warehouse_path(), read_only=False, wait=RUN_LOCK_WAIT) as con:
         columns: dict[str, list[TableColumn]] = {}
         for schema, table, column, data_type, comment in con.execute(
                 "select schema_name, table_name, column_name, data_type, comment from duckdb_columns()"

@@ -9,7 +9,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
 from orchestration import inputs, settings
-from orchestration.lib.duck import connect
+from orchestration.lib.duck import RUN_LOCK_WAIT, connect
 from orchestration.partitions import years_of
 
 # Every step that opens the warehouse runs in this pool; dagster.yaml gives it one slot, because
@@ -50,7 +50,7 @@ class Warehouse(ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect(self.database_path)
+        con = connect(self.database_path, wait=RUN_LOCK_WAIT)
         try:
             yield con
         finally:

@@ -37,11 +37,12 @@ class NothingToPublish(Exception):
     """The warehouse holds no marts: the serving file is left as it was."""
 
 
-def publish(warehouse: Path, serving: Path) -> dict[str, int]:
+def publish(warehouse: Path, serving: Path, wait: float = 0.0) -> dict[str, int]:
     """Copy every table of the published schemas into `serving`, atomically; rows per table. A warehouse
-    that is missing, locked or damaged raises DatabaseUnavailable, one without marts NothingToPublish
-    (a mistyped JINGTU_WAREHOUSE, say), rather than replace what BI tools read with an empty file."""
-    con = open_checked(warehouse, read_only=False)  # before anything is written
+    that is missing, locked (after `wait` seconds) or damaged raises DatabaseUnavailable, one without
+    marts NothingToPublish (a mistyped JINGTU_WAREHOUSE, say), rather than replace what BI tools read
+    with an empty file."""
+    con = open_checked(warehouse, read_only=False, wait=wait)  # before anything is written
     serving.parent.mkdir(parents=True, exist_ok=True)
     for stale in serving.parent.glob(f".{serving.name}.*.tmp*"):  # a killed publication's file and its .wal
         stale.unlink()

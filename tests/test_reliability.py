@@ -24,7 +24,7 @@ from orchestration.ingest import PartitionLoader, SourceFileError, WarehouseWrit
 from orchestration.lib import pii
 from orchestration.lib.duck import connect
 from orchestration.quality.suites import read_suite
-from orchestration.resources import WAREHOUSE_POOL
+from orchestration.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.sample import generate
 from tests.conftest import (
     SALT,
@@ -639,3 +639,19 @@ def test_ctrl_c_during_a_run_stops_it_at_once_saying_what_it_leaves(raw, warehou
         (ended,) = instance.get_runs()
         assert ended.status == DagsterRunStatus.FAILURE
         assert not instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
+
+
+def test_a_runs_step_waits_for_another_process_to_let_go_of_the_warehouse(tmp_path):
+    # `jingtu publish` or `jingtu audit` holding the warehouse for a moment had failed a run's step on
+    # DuckDB's lock; a person's own command still says at once that the file is in use.
+    database = tmp_path / "jingtu.duckdb"
+    connect(database).close()
+    hold = f"import duckdb, time\ncon = duckdb.connect({str(database)!r})\nprint('held', flush=True)\ntime.sleep(2)"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(duckdb.IOException, match="Conflicting lock"):
+        connect(database)
+    with Warehouse(database=str(database)).connect() as con:  # as every ingestion step opens it
+        assert holder.poll() == 0  # opened once the other process had ended, not before
+        assert con.execute("select 42").fetchone() == (42,)
+    holder.stdout.close()

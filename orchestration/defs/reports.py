@@ -20,7 +20,7 @@ from dagster import (
 from orchestration import portrait, settings
 from orchestration.defs.automation import PORTRAITS, RUN_STATUS_SENSOR_SECONDS, yearly_job
 from orchestration.defs.serving import published_by
-from orchestration.lib.duck import connect
+from orchestration.lib.duck import RUN_LOCK_WAIT, connect
 from orchestration.partitions import run_years, yearly, years_of
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 
@@ -42,7 +42,7 @@ def county_portraits(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     before it, so a run for one year changes the others' pages too."""
     out = settings.reports_dir(warehouse.database_path)
     pages = []
-    with connect(warehouse.database_path, read_only=True) as con:
+    with connect(warehouse.database_path, read_only=True, wait=RUN_LOCK_WAIT) as con:
         for year in sorted(set(portrait.evaluated_years(con)) | set(run_years(context))):
             try:
                 pages.append(portrait.render_year(con, year, out))

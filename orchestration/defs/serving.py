@@ -18,6 +18,7 @@ from dagster import (
 from orchestration import cli_runs, inputs, settings
 from orchestration.defs.automation import RUN_STATUS_SENSOR_SECONDS, SERVING_FILE, keep_run_record, yearly_job
 from orchestration.defs.dbt_models import jingtu_dbt_models
+from orchestration.lib.duck import RUN_LOCK_WAIT
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.serving import publish
 
@@ -28,7 +29,7 @@ MART_KEYS = sorted(k for k in jingtu_dbt_models.keys if k.path[0] == "marts")
        kinds={"duckdb"}, description="Every mart copied to the serving file (JINGTU_SERVING) by an atomic swap.")
 def bi_database(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     target = settings.serving_path(warehouse.database_path)
-    counts = publish(warehouse.database_path, target)
+    counts = publish(warehouse.database_path, target, wait=RUN_LOCK_WAIT)
     context.log.info(f"published {len(counts)} tables to {target}")
     return MaterializeResult(metadata={"path": str(target), "tables": len(counts), **counts})
 

@@ -2,6 +2,7 @@
 
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -62,12 +63,13 @@ def explain_open_error(path: Path | str, error: Exception) -> str:
     return f"{path} cannot be opened: {first}"
 
 
-def open_checked(database: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """`connect`, with a plain DatabaseUnavailable when the file is missing, damaged or locked."""
+def open_checked(database: Path, read_only: bool = True, wait: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """`connect`, with a plain DatabaseUnavailable when the file is missing, damaged or locked (after
+    `wait` seconds)."""
     if not Path(database).exists():
         raise DatabaseUnavailable(f"{database} does not exist")
     try:
-        con = connect(database, read_only=read_only)
+        con = connect(database, read_only=read_only, wait=wait)
         con.execute("select count(*) from information_schema.tables").fetchone()  # reads the catalogue
         return con
     except duckdb.Error as error:
@@ -136,14 +138,21 @@ def _spill_where_no_one_else_does(con: duckdb.DuckDBPyConnection, database: Path
     con.execute(f"set temp_directory = {sql_literal(own)}")
 
 
-def connect(database: Path | str = ":memory:", read_only: bool = False, excel: bool = False
-            ) -> duckdb.DuckDBPyConnection:
+# How long a run's step waits for another process to let go of the warehouse (`connect`'s `wait`):
+# `jingtu publish` or `jingtu audit`, or a person's DuckDB shell, holding it for a moment must not
+# fail a scheduled run. A person's own command fails at once instead, saying who holds it.
+RUN_LOCK_WAIT = 60.0
+
+
+def connect(database: Path | str = ":memory:", read_only: bool = False, excel: bool = False,
+            wait: float = 0.0) -> duckdb.DuckDBPyConnection:
     """A connection, with the excel extension loaded when it reads or writes .xlsx (`excel`): loading
     it verifies its signature, which costs more than opening the database. No connect-time config
-    on purpose: dbt opens the same file in the same process, and DuckDB requires identical configs."""
+    on purpose: dbt opens the same file in the same process, and DuckDB requires identical configs.
+    A file another process holds is tried again for up to `wait` seconds."""
     if database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(database), read_only=read_only)
+    con = _open(database, read_only, wait)
     # Without a limit DuckDB takes 80 % of RAM before spilling, which a large year fills.
     limit = settings.duckdb_memory_limit()
     try:
@@ -158,3 +167,14 @@ def connect(database: Path | str = ":memory:", read_only: bool = False, excel: b
     if excel:
         load_excel_extension(con)
     return con
+
+
+def _open(database: Path | str, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return duckdb.connect(str(database), read_only=read_only)
+        except duckdb.IOException as error:  # "Could not set lock on file …: Conflicting lock is held in …"
+            if "Conflicting lock" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)

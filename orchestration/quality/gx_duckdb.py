@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.sql.compiler import OPERATORS
 from sqlalchemy.sql.elements import BindParameter
 
-from orchestration.lib.duck import connect
+from orchestration.lib.duck import RUN_LOCK_WAIT, connect
 
 NAME = "jingtu_duckdb"
 
@@ -52,7 +52,7 @@ class Dialect(DuckDBDialect):
 
     def connect(self, *cargs: Any, **cparams: Any) -> ConnectionWrapper:
         database = cargs[0] if cargs else cparams.get("database", ":memory:")
-        con = connect(database, read_only=bool(cparams.get("read_only", False)))
+        con = connect(database, read_only=bool(cparams.get("read_only", False)), wait=RUN_LOCK_WAIT)
         _opened.append(con)
         return ConnectionWrapper(con)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from orchestration import settings
 from orchestration.contracts import MUNICIPAL_CODE
 from orchestration.lib import pii
-from orchestration.lib.duck import connect, sql_literal
+from orchestration.lib.duck import RUN_LOCK_WAIT, connect, sql_literal
 from orchestration.quality import gx_duckdb, report
 from orchestration.quality.suites import Suite, read_suite
 
@@ -146,7 +146,7 @@ VALIDATED_LOADS = "quality.validated_loads"
 
 def pending_loads(database: Path, sources: list[str], years: list[int]) -> dict[str, list[str]]:
     """The loads of each source's raw partitions that no passing check has validated yet."""
-    with connect(database, read_only=False) as con:
+    with connect(database, read_only=False, wait=RUN_LOCK_WAIT) as con:
         _ensure_validated_loads(con)
         found = dict(con.execute(
             f"""select source, list(distinct load_id order by load_id) from raw.load_files as f
@@ -162,7 +162,7 @@ def record_validated(database: Path, sources: list[str], years: list[int]) -> No
     one opening of the warehouse for them all)."""
     if not sources:
         return
-    with connect(database, read_only=False) as con:
+    with connect(database, read_only=False, wait=RUN_LOCK_WAIT) as con:
         _ensure_validated_loads(con)
         con.execute("begin transaction")
         con.execute(f"delete from {VALIDATED_LOADS} where list_contains($sources, source)"
@@ -253,7 +253,7 @@ def _add_example_rows(database: Path, suites: list[Suite], years: list[int], loa
                for failure in outcome.failures if failure.query and not failure.examples]
     if not failing:
         return
-    with connect(database, read_only=False) as con:
+    with connect(database, read_only=False, wait=RUN_LOCK_WAIT) as con:
         for suite, failure in failing:
             query = failure.query.format(batch=f"({batch_query(suite, years, loads.get(suite.name))})")
             cursor = con.execute(f"select * from ({query}) limit {EXAMPLES}")

@@ -536,7 +536,8 @@ def cmd_audit(args) -> int:
           f" methodology {first['methodology_version']}, published {first['published_at']:%Y-%m-%d %H:%M}")
     if restated:
         grade, composite, restated_at = restated
-        change = "" if composite is None or first["composite"] is None else f" ({signed(composite - first['composite'])})"
+        published = first["composite"]
+        change = "" if composite is None or published is None else f" ({signed(composite - published)})"
         print(f"  restated {restated_at:%Y-%m-%d %H:%M}: {grade or '—'}, composite {fmt(composite)}{change}"
               " (jingtu restatements)")
     for file in files:

@@ -396,7 +396,8 @@ def _column_checks(contract: SourceContract, column: Column, units: list[str]) -
         checks.append(Check(f"not list_contains({_sql_list(column.allowed)}, {text})",
                             f"'{label} {shown} is not one of {'/'.join(column.allowed)}'"))
     elif column.type != "text":
-        checks.append(Check(f"{text} is not null and {name} is null", f"'{label} {shown} is not {TYPE_HINTS[column.type]}'"))
+        checks.append(Check(f"{text} is not null and {name} is null",
+                            f"'{label} {shown} is not {TYPE_HINTS[column.type]}'"))
     for bound, op, words in ((column.minimum, "<", "below"), (column.maximum, ">", "above"),
                              (column.above, "<=", "not above")):
         if bound is not None:
@@ -437,8 +438,8 @@ class PartitionLoader:
         # What the stored rows depend on besides the files: a change reloads every partition. The column
         # checks as SQL, since some follow from code (`SourceContract.typed_by_hand`, `pii.PERSONAL_NUMBER`)
         # rather than from the contract's fields.
-        rules = repr((contract, sorted(self.units), [check.sql() for check in self.column_checks], pii.MASKS, pii.hash_sql("v"),
-                      pii.CALLER_KEY_METHOD, salt, _record_sql(contract, lambda c: c.warehouse_name),
+        rules = repr((contract, sorted(self.units), [check.sql() for check in self.column_checks], pii.MASKS,
+                      pii.hash_sql("v"), pii.CALLER_KEY_METHOD, salt, _record_sql(contract, lambda c: c.warehouse_name),
                       pii.mask_sql("reason")))
         self.rules_digest = hashlib.sha256(rules.encode()).hexdigest()
         self.staged = f"temp.main.{contract.name}_checked"  # the slice being read, with each row's verdict
@@ -882,10 +883,10 @@ def files_gone(con: duckdb.DuckDBPyConnection, raw_root: Path, years: list[int],
         return []
     # Literals, not parameters: DuckDB's Python client imports pandas for a process's first query with
     # parameters, which `jingtu materialize` with nothing new would wait for.
+    in_years = ", ".join(str(int(year)) for year in years) or "null"
     of_source = "" if source is None else f" and source = {sql_literal(source)}"
-    loaded = con.execute("select source_file, rows_loaded from raw.load_files"
-                         f" where partition_year in ({', '.join(str(int(year)) for year in years) or 'null'}){of_source}"
-                         " order by source_file").fetchall()
+    loaded = con.execute(f"select source_file, rows_loaded from raw.load_files where partition_year in ({in_years})"
+                         f"{of_source} order by source_file").fetchall()
     return [(name, rows) for name, rows in loaded if not (raw_root / name).is_file()]
 
 

@@ -852,8 +852,7 @@ from ruled{f" {order}" if order else ""}
         kept = len(files) - len(to_read) if mode != "full" else 0
         if mode == "unchanged":
             return LoadReport(self.contract.name, year, None, [], mode, kept)
-        gone = [(name, rows) for name, rows in files_gone(self.con, raw_root, [year], self.contract.name)
-                if name not in files]
+        gone = files_gone(self.con, raw_root, [year], self.contract.name)
         load_id = uuid.uuid4().hex
         (loaded_at,) = self.con.execute("select now()::timestamp::varchar").fetchone()
         loaded = f"{sql_literal(load_id)}, timestamp {sql_literal(loaded_at)}"

@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -173,6 +174,18 @@ def personal_data_written(folder: Path, phones: set[str], texts: tuple[str, ...]
     of `phones` and `texts` it holds (`personal_data_in`)."""
     return {path.relative_to(folder): personal_data_in(path.read_bytes(), phones, texts)
             for path in folder.rglob("*") if path.is_file() and besides not in path.parents}
+
+
+def hold_in_another_process(database: Path, seconds: float) -> subprocess.Popen:
+    """A process holding `database` open for `seconds` (a Dagster run launched from the UI, a person's
+    DuckDB shell), returned once it holds it; it prints nothing more."""
+    hold = ("import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+            " time.sleep(float(sys.argv[2]))")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(database), str(seconds)], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline() == "held\n"
+    holder.stdout.close()
+    return holder
 
 
 def write_source(path: Path, source: str, rows: list[dict], encoding: str = "utf-8-sig", headers=None) -> Path:

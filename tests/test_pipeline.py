@@ -40,6 +40,7 @@ from tests.conftest import (
     SALT,
     UNITS_CSV,
     after_success,
+    hold_in_another_process,
     personal_data_in,
     personal_data_written,
     query,
@@ -325,11 +326,8 @@ def test_the_grades_of_a_warehouse_another_process_writes_are_not_shown_saying_w
     monkeypatch.setenv("JINGTU_WAREHOUSE", str(warehouse))
     cli.print_grades([2018])
     assert "511111" in capsys.readouterr().out
-    hold = "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)"
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(warehouse)], stdout=subprocess.PIPE,
-                              text=True)  # a Dagster run launched from the UI, say
+    holder = hold_in_another_process(warehouse, 60)  # a Dagster run launched from the UI, say
     try:
-        assert holder.stdout.readline() == "held\n"
         cli.print_grades([2018])
         cli.print_counts()
     finally:

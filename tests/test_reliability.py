@@ -29,6 +29,7 @@ from orchestration.sample import generate
 from tests.conftest import (
     SALT,
     UNITS_CSV,
+    hold_in_another_process,
     personal_data_in,
     personal_data_written,
     project_dagster_home,
@@ -646,12 +647,9 @@ def test_a_runs_step_waits_for_another_process_to_let_go_of_the_warehouse(tmp_pa
     # DuckDB's lock; a person's own command still says at once that the file is in use.
     database = tmp_path / "jingtu.duckdb"
     connect(database).close()
-    hold = f"import duckdb, time\ncon = duckdb.connect({str(database)!r})\nprint('held', flush=True)\ntime.sleep(2)"
-    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
+    holder = hold_in_another_process(database, 2)
     with pytest.raises(duckdb.IOException, match="Conflicting lock"):
         connect(database)
     with Warehouse(database=str(database)).connect() as con:  # as every ingestion step opens it
         assert holder.poll() == 0  # opened once the other process had ended, not before
         assert con.execute("select 42").fetchone() == (42,)
-    holder.stdout.close()
